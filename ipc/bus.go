@@ -1,0 +1,828 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/kervi/kervi-go/proto/kervipb"
+)
+
+// Queue sizes. A batch is what one Frame carries; high water is how many
+// messages may wait in a process's outgoing queue before publishers block.
+const (
+	maxBatch  = 512
+	highWater = 16 * 1024
+)
+
+// Bus is one process's connection to the application's hub: the components
+// of a module (values, sensors, controllers, actions) register their ids on
+// it, publish and subscribe value events by id, and call actions by id,
+// wherever in the application their owners live.
+//
+// Every module process has one Bus, created by kervi and handed to the
+// module's setup function. Its methods are safe for concurrent use.
+//
+// Subscription callbacks and value restore hooks run on the bus's dispatch
+// goroutine, one at a time and in the order events arrived; they should
+// return quickly. Actions run on goroutines of their own.
+type Bus struct {
+	module string
+	log    *slog.Logger
+	onErr  func(error)
+
+	up *queue[*kervipb.Msg] // to the hub
+	in *queue[inItem]       // to the dispatcher
+
+	ctx    context.Context // carries the bus; ends when the module stops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // goroutines started with Go
+	dead   chan struct{}  // closed by Kill
+	done   chan struct{}  // closed when a stop has finished
+	once   sync.Once      // guards stop
+	kill   sync.Once
+
+	waiting  bool // under mu: the stop waits for goroutines; start no more
+	seq      atomic.Uint64
+	appReady atomic.Bool
+	stopping atomic.Bool
+
+	mu       sync.RWMutex
+	ids      map[string]*idState
+	pending  map[uint64]chan *kervipb.Msg // calls and sets this process made
+	serving  map[uint64]context.CancelFunc
+	rejected []error
+	onStart  []func(context.Context) error
+	onReady  []func(context.Context)
+	onStop   []func(context.Context) error
+}
+
+// idState is what a process knows of one id.
+type idState struct {
+	id     string
+	subs   atomic.Pointer[[]*Subscription]
+	last   atomic.Pointer[kervipb.Msg] // last event seen or published
+	value  *ValueSpec                  // set when this process owns the id as a value
+	action *ActionSpec                 // set when this process owns the id as an action
+	remote bool                        // a SUBSCRIBE for id is in effect at the hub
+}
+
+// inItem is a dispatcher work item: a message from the hub or a local
+// publisher, or (only != nil) the current value for one new subscription.
+type inItem struct {
+	m    *kervipb.Msg
+	only *Subscription
+}
+
+// SendFunc hands a batch of messages to the hub. It must not keep the
+// slice after it returns.
+type SendFunc func(msgs []*kervipb.Msg) error
+
+// BusOptions configures NewBus.
+type BusOptions struct {
+	// Logger receives the bus's logs; it gets a "module" attribute.
+	// Default: slog.Default().
+	Logger *slog.Logger
+	// OnError receives errors that have no caller to return to, such as a
+	// linked value rejecting an update. Default: log them as warnings.
+	OnError func(error)
+}
+
+// NewBus returns the bus of a module process, which sends to the hub
+// through send. It is plumbing for the kervi runtime and for tests of
+// components; applications get their buses from kervi.
+func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Bus{
+		module:  module,
+		log:     log.With("module", module),
+		onErr:   opts.OnError,
+		dead:    make(chan struct{}),
+		done:    make(chan struct{}),
+		ids:     make(map[string]*idState),
+		pending: make(map[uint64]chan *kervipb.Msg),
+		serving: make(map[uint64]context.CancelFunc),
+	}
+	b.ctx, b.cancel = context.WithCancel(NewContext(context.Background(), b))
+	b.up = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
+	b.in = newQueue(b.dispatch, maxBatch, highWater)
+	return b
+}
+
+// Module returns the name of the module this bus belongs to.
+func (b *Bus) Module() string { return b.module }
+
+// Logger returns the module's logger.
+func (b *Bus) Logger() *slog.Logger { return b.log }
+
+// Context returns a context that carries the bus and ends when the module
+// stops. Goroutines of components should stop when it ends.
+func (b *Bus) Context() context.Context { return b.ctx }
+
+// AppReady reports whether every module of the application is ready; until
+// then controllers receive no input changes.
+func (b *Bus) AppReady() bool { return b.appReady.Load() }
+
+// ReportError passes an error that has no caller to return to to the
+// bus's error handler (by default, the log).
+func (b *Bus) ReportError(err error) {
+	if b.onErr != nil {
+		b.onErr(err)
+		return
+	}
+	b.log.Warn(err.Error())
+}
+
+// OnStart registers fn to run when the module's setup has returned, before
+// the module reports ready. A hook that fails fails the module's start.
+func (b *Bus) OnStart(fn func(ctx context.Context) error) {
+	b.mu.Lock()
+	b.onStart = append(b.onStart, fn)
+	b.mu.Unlock()
+}
+
+// OnAppReady registers fn to run once every module of the application is
+// ready (or at once, on its own goroutine, if that already happened).
+func (b *Bus) OnAppReady(fn func(ctx context.Context)) {
+	b.mu.Lock()
+	ready := b.appReady.Load()
+	if !ready {
+		b.onReady = append(b.onReady, fn)
+	}
+	b.mu.Unlock()
+	if ready {
+		b.Go(fn)
+	}
+}
+
+// OnStop registers fn to run when the module stops. Stop hooks run in the
+// reverse order of registration, before the bus's context ends, and share
+// the stop deadline.
+func (b *Bus) OnStop(fn func(ctx context.Context) error) {
+	b.mu.Lock()
+	b.onStop = append(b.onStop, fn)
+	b.mu.Unlock()
+}
+
+// Go runs fn on a goroutine owned by the bus. fn's context ends when the
+// module stops, and the stop waits for fn to return.
+func (b *Bus) Go(fn func(ctx context.Context)) {
+	if !b.track() {
+		return
+	}
+	go func() {
+		defer b.wg.Done()
+		fn(b.ctx)
+	}()
+}
+
+// track counts a goroutine the stop must wait for; it reports false once
+// the stop has begun waiting.
+func (b *Bus) track() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waiting {
+		return false
+	}
+	b.wg.Add(1)
+	return true
+}
+
+// ValidateID reports whether id can name a component: 1 to 200 characters
+// from letters, digits and "_-.:/".
+func ValidateID(id string) error {
+	if id == "" || len(id) > 200 {
+		return fmt.Errorf("%w %q: an id has 1 to 200 characters", ErrInvalidID, id)
+	}
+	for _, r := range id {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case r == '_' || r == '-' || r == '.' || r == ':' || r == '/':
+		default:
+			return fmt.Errorf("%w %q: %q is not allowed (letters, digits and _-.:/ are)", ErrInvalidID, id, r)
+		}
+	}
+	return nil
+}
+
+func (b *Bus) stateLocked(id string) *idState {
+	st := b.ids[id]
+	if st == nil {
+		st = &idState{id: id}
+		b.ids[id] = st
+	}
+	return st
+}
+
+func (b *Bus) lookup(id string) *idState {
+	b.mu.RLock()
+	st := b.ids[id]
+	b.mu.RUnlock()
+	return st
+}
+
+// ---- values ----
+
+// ValueSpec describes a value a process owns.
+type ValueSpec struct {
+	Name    string
+	Type    Type
+	Input   bool
+	Unit    string
+	Min     *float64
+	Max     *float64
+	Options []string
+	// Parent is the id of the component the value belongs to, if any.
+	Parent string
+	// Set applies a write from another process (Bus.Set). Nil means the
+	// value cannot be set from outside, like an output.
+	Set func(ctx context.Context, v Value) error
+	// Restore receives the application's last known value of the id when
+	// the module was restarted and announced it again.
+	Restore func(Event)
+}
+
+// Publisher publishes the events of a value this process owns.
+type Publisher struct {
+	b  *Bus
+	st *idState
+}
+
+// RegisterValue claims id for a value owned by this process and announces
+// it to the application. It fails if id is invalid or already registered in
+// this process; a claim of an id another module owns is reported by the
+// hub, and makes the application's start fail.
+func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	comp := &kervipb.Component{
+		Kind: "value", Name: spec.Name, Type: kervipb.ValueType(spec.Type), Input: spec.Input,
+		Unit: spec.Unit, Min: spec.Min, Max: spec.Max, Options: spec.Options, Parent: spec.Parent,
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.stateLocked(id)
+	if st.value != nil || st.action != nil {
+		return nil, fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
+	}
+	spec2 := spec
+	st.value = &spec2
+	b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
+	return &Publisher{b: b, st: st}, nil
+}
+
+// ID returns the id of the published value.
+func (p *Publisher) ID() string { return p.st.id }
+
+// Publish sends a value event to every subscriber in the application. It
+// blocks while the process's outgoing queue is over its high-water mark, so
+// a fast publisher is slowed to the pace the application can take rather
+// than losing events. Calls for one id must not run concurrently.
+func (p *Publisher) Publish(v Value, t time.Time) {
+	m := &kervipb.Msg{Kind: kervipb.Kind_KIND_EVENT, Id: p.st.id, Ts: t.UnixNano()}
+	putValue(m, v)
+	p.st.last.Store(m)
+	b := p.b
+	if !b.up.push(m) {
+		return // stopped: nobody is left to tell
+	}
+	if subs := p.st.subs.Load(); subs != nil && len(*subs) > 0 {
+		b.in.push(inItem{m: m})
+	}
+	if b.up.full() {
+		_ = b.up.waitRoom(nil)
+	}
+}
+
+// Last returns the last event the process published or received for id.
+func (b *Bus) Last(id string) (Event, bool) {
+	st := b.lookup(id)
+	if st == nil {
+		return Event{}, false
+	}
+	m := st.last.Load()
+	if m == nil {
+		return Event{}, false
+	}
+	return eventFromMsg(m), true
+}
+
+// Subscription is a subscription to the events of one id.
+type Subscription struct {
+	b      *Bus
+	st     *idState
+	fn     func(Event)
+	seen   bool // touched only by the dispatcher
+	closed atomic.Bool
+}
+
+// Subscribe calls fn with every event of id, wherever in the application
+// the id's owner lives, starting with the id's current value if it has one.
+// The owner need not exist yet: events flow once it announces itself.
+// Events of one id arrive in the order they were published.
+func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	s := &Subscription{b: b, fn: fn}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.stateLocked(id)
+	s.st = st
+	var subs []*Subscription
+	if old := st.subs.Load(); old != nil {
+		subs = append(subs, *old...)
+	}
+	subs = append(subs, s)
+	st.subs.Store(&subs)
+	if !st.remote && st.value == nil {
+		st.remote = true
+		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
+	}
+	if last := st.last.Load(); last != nil {
+		b.in.push(inItem{m: last, only: s})
+	}
+	return s, nil
+}
+
+// ID returns the subscribed id.
+func (s *Subscription) ID() string { return s.st.id }
+
+// Close ends the subscription; fn is not called after Close returns,
+// unless Close is called from fn itself.
+func (s *Subscription) Close() {
+	if s.closed.Swap(true) {
+		return
+	}
+	b := s.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var subs []*Subscription
+	if old := s.st.subs.Load(); old != nil {
+		for _, x := range *old {
+			if x != s {
+				subs = append(subs, x)
+			}
+		}
+	}
+	s.st.subs.Store(&subs)
+	if len(subs) == 0 && s.st.remote {
+		s.st.remote = false
+		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
+	}
+}
+
+// Set writes v to the input value id, in whichever process owns it. The
+// owner validates the write as it validates its own: the error says if id
+// is unknown, not an input, or v has the wrong type or is out of range.
+// v is a Value or a Go value ValueOf accepts.
+func (b *Bus) Set(ctx context.Context, id string, v any) error {
+	val, err := ValueOf(v)
+	if err != nil {
+		return &Error{Code: CodeWrongType, ID: id, Msg: err.Error()}
+	}
+	if err := ctx.Err(); err != nil {
+		return ctxError(ctx, id)
+	}
+	if st := b.lookup(id); st != nil && st.value != nil {
+		return b.wireErr(id, b.setLocal(NewContext(ctx, b), st, val))
+	}
+	m := &kervipb.Msg{Kind: kervipb.Kind_KIND_SET, Id: id}
+	putValue(m, val)
+	_, err = b.request(ctx, m)
+	return err
+}
+
+// setLocal applies a set to a value this process owns.
+func (b *Bus) setLocal(ctx context.Context, st *idState, v Value) error {
+	if st.value.Set == nil {
+		return newError(CodeNotSettable, st.id, b.module, "%s is an output: only its owner sets it", st.id)
+	}
+	return st.value.Set(ctx, v)
+}
+
+// wireErr makes err look as it would after crossing processes.
+func (b *Bus) wireErr(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fromWire(id, toWire(b.module, err))
+}
+
+// ---- actions ----
+
+// Args are the arguments of an action call, in wire form.
+type Args struct{ data []*kervipb.Data }
+
+// Len returns the number of arguments.
+func (a Args) Len() int { return len(a.data) }
+
+// Any returns argument i as its natural Go value (see Decode).
+func (a Args) Any(i int) any { return Decode(a.data[i]) }
+
+// DecodeTo converts argument i to type t (see DecodeTo).
+func (a Args) DecodeTo(i int, t reflect.Type) (reflect.Value, error) {
+	return DecodeTo(a.data[i], t)
+}
+
+// ActionSpec describes an action a process owns.
+type ActionSpec struct {
+	Name   string
+	Parent string
+	// Handler runs the action. ctx carries the bus and ends when the caller
+	// cancels, the caller's deadline passes, or the module stops. The
+	// result must be a type Encode accepts.
+	Handler func(ctx context.Context, args Args) (any, error)
+}
+
+// RegisterAction claims id for an action owned by this process.
+func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
+	if spec.Handler == nil {
+		return fmt.Errorf("kervi: action %q: nil handler", id)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.stateLocked(id)
+	if st.value != nil || st.action != nil {
+		return fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
+	}
+	spec2 := spec
+	st.action = &spec2
+	b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id,
+		Component: &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}})
+	return nil
+}
+
+// Call calls the action id, in whichever process owns it, and returns its
+// result as a natural Go value (see Decode). The error is an *Error (or
+// wraps one) matching ErrUnknownID, ErrBadArgs, ErrActionFailed, ErrPanic,
+// ErrOwnerGone, ErrBusy, context.Canceled or context.DeadlineExceeded.
+// Cancelling ctx, or its deadline passing, cancels the context of the
+// running action, in its own process.
+func (b *Bus) Call(ctx context.Context, id string, args ...any) (any, error) {
+	data, err := EncodeArgs(args)
+	if err != nil {
+		return nil, &Error{Code: CodeBadArgs, ID: id, Msg: err.Error()}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, ctxError(ctx, id)
+	}
+	if st := b.lookup(id); st != nil && st.action != nil {
+		res, err := b.invoke(NewContext(ctx, b), id, st.action, data)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctxError(ctx, id)
+			}
+			return nil, b.wireErr(id, err)
+		}
+		return Decode(res), nil
+	}
+	r, err := b.request(ctx, &kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: id, Args: data})
+	if err != nil {
+		return nil, err
+	}
+	return Decode(r.GetResult()), nil
+}
+
+// request sends a call or set to the hub and waits for its result.
+func (b *Bus) request(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error) {
+	m.Seq = b.seq.Add(1)
+	if dl, ok := ctx.Deadline(); ok {
+		m.Deadline = dl.UnixNano()
+	}
+	ch := make(chan *kervipb.Msg, 1)
+	b.mu.Lock()
+	b.pending[m.Seq] = ch
+	ok := b.up.push(m)
+	b.mu.Unlock()
+	if !ok {
+		b.forget(m.Seq)
+		return nil, &Error{Code: CodeOwnerGone, ID: m.Id, Msg: ErrClosed.Error()}
+	}
+	select {
+	case r := <-ch:
+		if r.Error != nil {
+			return nil, fromWire(m.Id, r.Error)
+		}
+		return r, nil
+	case <-ctx.Done():
+		b.forget(m.Seq)
+		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: m.Seq, Id: m.Id})
+		return nil, ctxError(ctx, m.Id)
+	case <-b.dead:
+		return nil, &Error{Code: CodeOwnerGone, ID: m.Id, Msg: ErrClosed.Error()}
+	}
+}
+
+func (b *Bus) forget(seq uint64) {
+	b.mu.Lock()
+	delete(b.pending, seq)
+	b.mu.Unlock()
+}
+
+// invoke runs an action handler, turning a panic into an error.
+func (b *Bus) invoke(ctx context.Context, id string, a *ActionSpec, data []*kervipb.Data) (res *kervipb.Data, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("action panicked", "action", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			res, err = nil, newError(CodePanic, id, b.module, "action panicked: %v", r)
+		}
+	}()
+	out, err := a.Handler(ctx, Args{data})
+	if err != nil {
+		return nil, err
+	}
+	res, err = Encode(out)
+	if err != nil {
+		return nil, newError(CodeActionFailed, id, b.module, "result: %v", err)
+	}
+	return res, nil
+}
+
+// serve runs a call from another process.
+func (b *Bus) serve(m *kervipb.Msg) {
+	defer b.wg.Done()
+	reply := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id}
+	st := b.lookup(m.Id)
+	if st == nil || st.action == nil {
+		reply.Error = toWire(b.module, newError(CodeUnknownID, m.Id, b.module, "no action %q in this module", m.Id))
+		b.up.push(reply)
+		return
+	}
+	ctx, cancel := context.WithCancel(b.ctx)
+	if m.Deadline != 0 {
+		ctx, cancel = context.WithDeadline(b.ctx, time.Unix(0, m.Deadline))
+	}
+	b.mu.Lock()
+	b.serving[m.Seq] = cancel
+	b.mu.Unlock()
+	res, err := b.invoke(ctx, m.Id, st.action, m.Args)
+	b.mu.Lock()
+	delete(b.serving, m.Seq)
+	b.mu.Unlock()
+	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) && codeOf(err) == CodeActionFailed {
+		// The action gave up because it was cancelled; say so.
+		err = fmt.Errorf("%w: %v", ctx.Err(), err)
+	}
+	cancel()
+	reply.Result = res
+	if err != nil {
+		reply.Error = toWire(b.module, err)
+	}
+	b.up.push(reply)
+}
+
+// ---- plumbing for the runtime ----
+
+// Receive accepts a batch of messages from the hub. It never blocks; the
+// bus handles them in order on its dispatch goroutine. It does not keep
+// the slice.
+func (b *Bus) Receive(msgs []*kervipb.Msg) {
+	items := make([]inItem, len(msgs))
+	for i, m := range msgs {
+		items[i].m = m
+	}
+	b.in.pushAll(items)
+}
+
+// dispatch handles a batch of work items on the dispatch goroutine.
+func (b *Bus) dispatch(items []inItem) error {
+	for _, it := range items {
+		m := it.m
+		switch m.Kind {
+		case kervipb.Kind_KIND_EVENT:
+			if it.only != nil {
+				if !it.only.seen && !it.only.closed.Load() {
+					it.only.seen = true
+					b.deliver(it.only, m)
+				}
+				continue
+			}
+			st := b.lookup(m.Id)
+			if st == nil {
+				continue
+			}
+			if st.value == nil {
+				st.last.Store(m)
+			}
+			if subs := st.subs.Load(); subs != nil {
+				for _, s := range *subs {
+					if !s.closed.Load() {
+						s.seen = true
+						b.deliver(s, m)
+					}
+				}
+			}
+		case kervipb.Kind_KIND_CALL:
+			if b.track() {
+				go b.serve(m)
+			} else {
+				b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+					Error: toWire(b.module, newError(CodeOwnerGone, m.Id, b.module, "module is stopping"))})
+			}
+		case kervipb.Kind_KIND_CANCEL:
+			b.mu.Lock()
+			cancel := b.serving[m.Seq]
+			b.mu.Unlock()
+			if cancel != nil {
+				cancel()
+			}
+		case kervipb.Kind_KIND_RESULT:
+			b.mu.Lock()
+			ch := b.pending[m.Seq]
+			delete(b.pending, m.Seq)
+			b.mu.Unlock()
+			if ch != nil {
+				ch <- m
+			}
+		case kervipb.Kind_KIND_SET:
+			b.serveSet(m)
+		case kervipb.Kind_KIND_RESTORE:
+			if st := b.lookup(m.Id); st != nil && st.value != nil && st.value.Restore != nil {
+				b.safely("restore", m.Id, func() { st.value.Restore(eventFromMsg(m)) })
+			}
+		case kervipb.Kind_KIND_REJECTED:
+			err := fromWire(m.Id, m.Error)
+			b.mu.Lock()
+			b.rejected = append(b.rejected, err)
+			b.mu.Unlock()
+			b.log.Error("announcement rejected", "id", m.Id, "error", err)
+		case kervipb.Kind_KIND_START:
+			b.mu.Lock()
+			b.appReady.Store(true)
+			hooks := b.onReady
+			b.onReady = nil
+			b.mu.Unlock()
+			for _, fn := range hooks {
+				b.Go(fn)
+			}
+		case kervipb.Kind_KIND_STOP:
+			deadline := time.Now().Add(StopTimeout)
+			if m.Deadline != 0 {
+				deadline = time.Unix(0, m.Deadline)
+			}
+			go b.stop(deadline)
+		}
+	}
+	return nil
+}
+
+func (b *Bus) deliver(s *Subscription, m *kervipb.Msg) {
+	defer b.recoverCallback("subscriber", m.Id)
+	s.fn(eventFromMsg(m))
+}
+
+// recoverCallback, deferred, logs a panic of a callback instead of crashing
+// the process.
+func (b *Bus) recoverCallback(what, id string) {
+	if r := recover(); r != nil {
+		b.log.Error("callback panicked", "callback", what, "id", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	}
+}
+
+// safely runs fn, logging a panic instead of crashing the process.
+func (b *Bus) safely(what, id string, fn func()) {
+	defer b.recoverCallback(what, id)
+	fn()
+}
+
+func (b *Bus) serveSet(m *kervipb.Msg) {
+	reply := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id}
+	st := b.lookup(m.Id)
+	var err error
+	if st == nil || st.value == nil {
+		err = newError(CodeUnknownID, m.Id, b.module, "no value %q in this module", m.Id)
+	} else {
+		b.safely("set", m.Id, func() { err = b.setLocal(b.ctx, st, valueFromMsg(m)) })
+	}
+	if err != nil {
+		reply.Error = toWire(b.module, err)
+	}
+	b.up.push(reply)
+}
+
+// RunSetup runs a module's setup function with the bus, then the start
+// hooks, and tells the hub the module is ready, or that its setup failed.
+// A panic in setup is an error, not a crash.
+func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			b.log.Error("setup panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = fmt.Errorf("module %q: setup panicked: %v", b.module, r)
+		}
+		if err != nil {
+			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_SETUP_FAILED,
+				Error: &kervipb.Error{Code: kervipb.Code_CODE_SETUP_FAILED, Message: err.Error(), Module: b.module}})
+		} else {
+			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_READY})
+		}
+	}()
+	if setup != nil {
+		if err := setup(b.ctx, b); err != nil {
+			return fmt.Errorf("module %q: setup: %w", b.module, err)
+		}
+	}
+	b.mu.Lock()
+	hooks := b.onStart
+	b.mu.Unlock()
+	for _, fn := range hooks {
+		if err := fn(b.ctx); err != nil {
+			return fmt.Errorf("module %q: start: %w", b.module, err)
+		}
+	}
+	return nil
+}
+
+// Rejected returns the announcements the hub refused, such as ids another
+// module owns.
+func (b *Bus) Rejected() error {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return errors.Join(b.rejected...)
+}
+
+// stop runs the stop hooks, ends the bus's context, waits for its
+// goroutines and tells the hub the module stopped.
+func (b *Bus) stop(deadline time.Time) {
+	b.once.Do(func() {
+		b.stopping.Store(true)
+		ctx, cancel := context.WithDeadline(NewContext(context.Background(), b), deadline)
+		defer cancel()
+		b.mu.Lock()
+		hooks := b.onStop
+		b.mu.Unlock()
+		for i := len(hooks) - 1; i >= 0; i-- {
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						b.log.Error("stop hook panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+					}
+				}()
+				if err := hooks[i](ctx); err != nil {
+					b.log.Warn("stop hook failed", "error", err)
+				}
+			}()
+		}
+		b.cancel()
+		b.mu.Lock()
+		b.waiting = true
+		b.mu.Unlock()
+		waited := make(chan struct{})
+		go func() { b.wg.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-ctx.Done():
+			b.log.Warn("stop deadline passed with goroutines still running")
+		}
+		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOPPED})
+		if err := b.up.flush(ctx); err != nil {
+			b.log.Warn("could not flush outgoing messages", "error", err)
+		}
+		close(b.done)
+	})
+}
+
+// Stop stops the module as a KIND_STOP from the hub would, and waits for
+// it. The runtime uses it when a module must stop on its own, as when its
+// process got SIGTERM.
+func (b *Bus) Stop(deadline time.Time) {
+	b.stop(deadline)
+	<-b.done
+}
+
+// Done is closed when the module has stopped and told the hub so.
+func (b *Bus) Done() <-chan struct{} { return b.done }
+
+// Stopping reports whether the module is stopping.
+func (b *Bus) Stopping() bool { return b.stopping.Load() }
+
+// Kill ends the bus at once: the hub is gone. Pending calls fail with
+// ErrOwnerGone, the context ends, queued messages are dropped.
+func (b *Bus) Kill() {
+	b.kill.Do(func() {
+		close(b.dead)
+		b.cancel()
+		b.up.kill(ErrClosed)
+		b.in.kill(ErrClosed)
+	})
+}
+
+// String identifies the bus in logs.
+func (b *Bus) String() string { return "bus(" + strconv.Quote(b.module) + ")" }
+
+// Flush waits until every message queued for the hub was handed to it.
+func (b *Bus) Flush(ctx context.Context) error { return b.up.flush(ctx) }

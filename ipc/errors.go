@@ -1,0 +1,159 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/kervi/kervi-go/proto/kervipb"
+)
+
+// Sentinel errors. Errors from the bus match them with errors.Is, wherever
+// in the application they arose.
+var (
+	// ErrUnknownID: no process owns the id a call, a set or a lookup named.
+	ErrUnknownID = errors.New("kervi: unknown id")
+	// ErrInvalidID: an id is empty or holds characters ids may not hold.
+	ErrInvalidID = errors.New("kervi: invalid id")
+	// ErrDuplicateID: two components claimed the same id.
+	ErrDuplicateID = errors.New("kervi: duplicate id")
+	// ErrBadArgs: a call's arguments do not fit the action.
+	ErrBadArgs = errors.New("kervi: bad arguments")
+	// ErrActionFailed: the action returned an error.
+	ErrActionFailed = errors.New("kervi: action failed")
+	// ErrPanic: the action panicked.
+	ErrPanic = errors.New("kervi: action panicked")
+	// ErrOwnerGone: the process owning the id stopped or crashed.
+	ErrOwnerGone = errors.New("kervi: owner process gone")
+	// ErrBusy: the action is already running and refuses concurrent calls.
+	ErrBusy = errors.New("kervi: action busy")
+	// ErrOutOfRange: a value write lies outside the value's range, or names
+	// an option the value does not have.
+	ErrOutOfRange = errors.New("kervi: value out of range")
+	// ErrWrongType: a value write has the wrong type.
+	ErrWrongType = errors.New("kervi: wrong value type")
+	// ErrNotSettable: the value is an output; only its owner sets it.
+	ErrNotSettable = errors.New("kervi: value not settable")
+	// ErrClosed: the bus stopped.
+	ErrClosed = errors.New("kervi: bus closed")
+	// ErrNoBus: a context given to a kervi call carries no bus.
+	ErrNoBus = errors.New("kervi: context carries no bus (use a context kervi gave you, or ipc.NewContext)")
+)
+
+// Code classifies an Error; it travels between processes.
+type Code int32
+
+// The codes, numbered as on the wire (kervipb.Code).
+const (
+	CodeUnknownID        = Code(kervipb.Code_CODE_UNKNOWN_ID)
+	CodeBadArgs          = Code(kervipb.Code_CODE_BAD_ARGS)
+	CodeActionFailed     = Code(kervipb.Code_CODE_ACTION_FAILED)
+	CodePanic            = Code(kervipb.Code_CODE_PANIC)
+	CodeOwnerGone        = Code(kervipb.Code_CODE_OWNER_GONE)
+	CodeCanceled         = Code(kervipb.Code_CODE_CANCELED)
+	CodeDeadlineExceeded = Code(kervipb.Code_CODE_DEADLINE_EXCEEDED)
+	CodeBusy             = Code(kervipb.Code_CODE_BUSY)
+	CodeOutOfRange       = Code(kervipb.Code_CODE_OUT_OF_RANGE)
+	CodeWrongType        = Code(kervipb.Code_CODE_WRONG_TYPE)
+	CodeNotSettable      = Code(kervipb.Code_CODE_NOT_SETTABLE)
+	CodeDuplicateID      = Code(kervipb.Code_CODE_DUPLICATE_ID)
+	CodeSetupFailed      = Code(kervipb.Code_CODE_SETUP_FAILED)
+)
+
+var codeSentinels = map[Code]error{
+	CodeUnknownID:        ErrUnknownID,
+	CodeBadArgs:          ErrBadArgs,
+	CodeActionFailed:     ErrActionFailed,
+	CodePanic:            ErrPanic,
+	CodeOwnerGone:        ErrOwnerGone,
+	CodeCanceled:         context.Canceled,
+	CodeDeadlineExceeded: context.DeadlineExceeded,
+	CodeBusy:             ErrBusy,
+	CodeOutOfRange:       ErrOutOfRange,
+	CodeWrongType:        ErrWrongType,
+	CodeNotSettable:      ErrNotSettable,
+	CodeDuplicateID:      ErrDuplicateID,
+}
+
+// Error is an error reported by the bus for a call or a set: what went
+// wrong (Code), with which id, in which module, and the details. It matches
+// the sentinel of its code with errors.Is, and context.Canceled or
+// context.DeadlineExceeded for those codes.
+//
+// An action's own error crosses processes as its message only: callers see
+// Code CodeActionFailed and Msg, not the original error value. This holds in
+// the same process too, so code behaves alike in either mode.
+type Error struct {
+	Code   Code
+	ID     string
+	Module string
+	Msg    string
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	s := "kervi: " + strconv.Quote(e.ID) + ": " + e.Msg
+	if e.Module != "" {
+		s += " (module " + strconv.Quote(e.Module) + ")"
+	}
+	return s
+}
+
+// Is reports whether target is the sentinel of e's code.
+func (e *Error) Is(target error) bool {
+	s, ok := codeSentinels[e.Code]
+	return ok && s == target
+}
+
+// codeOf classifies err for the wire.
+func codeOf(err error) Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	switch {
+	case errors.Is(err, context.Canceled):
+		return CodeCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		return CodeDeadlineExceeded
+	}
+	for code, s := range codeSentinels {
+		if code != CodeActionFailed && errors.Is(err, s) {
+			return code
+		}
+	}
+	return CodeActionFailed
+}
+
+// toWire converts err, raised by module while serving id, for the wire.
+func toWire(module string, err error) *kervipb.Error {
+	var e *Error
+	if errors.As(err, &e) {
+		m := e.Module
+		if m == "" {
+			m = module
+		}
+		return &kervipb.Error{Code: kervipb.Code(e.Code), Message: e.Msg, Module: m}
+	}
+	return &kervipb.Error{Code: kervipb.Code(codeOf(err)), Message: err.Error(), Module: module}
+}
+
+// fromWire turns a wire error about id into an *Error.
+func fromWire(id string, w *kervipb.Error) error {
+	return &Error{Code: Code(w.Code), ID: id, Module: w.Module, Msg: w.Message}
+}
+
+// newError builds an *Error.
+func newError(code Code, id, module, format string, args ...any) *Error {
+	return &Error{Code: code, ID: id, Module: module, Msg: fmt.Sprintf(format, args...)}
+}
+
+// ctxError reports a call to id that stopped because ctx ended.
+func ctxError(ctx context.Context, id string) error {
+	code := CodeCanceled
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		code = CodeDeadlineExceeded
+	}
+	return &Error{Code: code, ID: id, Msg: ctx.Err().Error()}
+}

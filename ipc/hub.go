@@ -1,0 +1,422 @@
+package ipc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/kervi/kervi-go/proto/kervipb"
+)
+
+// Hub routes messages between the buses of an application's processes by
+// id. It keeps the directory of which module owns which id, the
+// subscriptions of every process, the last event of every id, and the
+// calls in flight. Events go only to processes that subscribed to their id;
+// a process's own events are not sent back to it.
+//
+// The application's parent process runs the hub; each module process is
+// attached to it as a Port. Hub is plumbing for the kervi runtime.
+type Hub struct {
+	log    *slog.Logger
+	notify func(Notice)
+
+	mu     sync.Mutex
+	ports  map[string]*Port
+	owners map[string]*owner
+	subs   map[string][]*Port
+	last   map[string]*kervipb.Msg
+	calls  map[uint64]*hubCall
+	seq    uint64
+}
+
+type owner struct {
+	module string
+	port   *Port // nil while the module is not running
+	comp   *kervipb.Component
+}
+
+type hubCall struct {
+	from *Port
+	seq  uint64 // the caller's sequence number
+	to   *Port
+	id   string
+}
+
+// NoticeKind says what a Notice reports.
+type NoticeKind int
+
+// The notices a hub reports.
+const (
+	// NoticeReady: the module's setup is done.
+	NoticeReady NoticeKind = iota + 1
+	// NoticeSetupFailed: the module's setup failed; Err says why.
+	NoticeSetupFailed
+	// NoticeStopped: the module stopped after a KIND_STOP.
+	NoticeStopped
+	// NoticeDuplicate: Module announced ID, which Other already owns.
+	NoticeDuplicate
+)
+
+// Notice tells the runtime about a module's life.
+type Notice struct {
+	Kind   NoticeKind
+	Module string
+	ID     string
+	Other  string
+	Err    error
+}
+
+// HubOptions configures NewHub.
+type HubOptions struct {
+	// Logger receives the hub's logs. Default: slog.Default().
+	Logger *slog.Logger
+	// Notify receives notices about modules. It runs on the goroutine that
+	// delivered the module's messages and must not block.
+	Notify func(Notice)
+}
+
+// NewHub returns an empty hub.
+func NewHub(opts HubOptions) *Hub {
+	log := opts.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	notify := opts.Notify
+	if notify == nil {
+		notify = func(Notice) {}
+	}
+	return &Hub{
+		log:    log,
+		notify: notify,
+		ports:  make(map[string]*Port),
+		owners: make(map[string]*owner),
+		subs:   make(map[string][]*Port),
+		last:   make(map[string]*kervipb.Msg),
+		calls:  make(map[uint64]*hubCall),
+	}
+}
+
+// Port is a module process attached to the hub.
+type Port struct {
+	hub    *Hub
+	module string
+	out    *queue[*kervipb.Msg]
+	subs   map[string]int    // under hub.mu: id → subscription count
+	calls  map[uint64]uint64 // under hub.mu: caller seq → hub seq
+	closed bool              // under hub.mu
+}
+
+// Attach connects a module to the hub; send delivers the hub's messages to
+// the module's bus (over a stream, or directly in the same process) and
+// must not keep the slice. A module has at most one port at a time.
+func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if old := h.ports[module]; old != nil && !old.closed {
+		return nil, fmt.Errorf("kervi: module %q is already attached to the hub", module)
+	}
+	p := &Port{
+		hub:    h,
+		module: module,
+		subs:   make(map[string]int),
+		calls:  make(map[uint64]uint64),
+	}
+	p.out = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
+	h.ports[module] = p
+	return p, nil
+}
+
+// Module returns the name of the port's module.
+func (p *Port) Module() string { return p.module }
+
+// Send queues a message for the module, such as KIND_START or KIND_STOP.
+// It reports false if the port is detached.
+func (p *Port) Send(m *kervipb.Msg) bool { return p.out.push(m) }
+
+// Receive routes a batch of messages from the module. It returns once
+// they are routed; if a receiving process's queue is over its high-water
+// mark it first waits for room, which slows the sender down to the pace of
+// its slowest subscriber instead of dropping events.
+func (p *Port) Receive(msgs []*kervipb.Msg) {
+	h := p.hub
+	var notices []Notice
+	var touched []*Port
+	touch := func(q *Port) {
+		for _, t := range touched {
+			if t == q {
+				return
+			}
+		}
+		touched = append(touched, q)
+	}
+	h.mu.Lock()
+	if p.closed {
+		h.mu.Unlock()
+		return
+	}
+	for _, m := range msgs {
+		switch m.Kind {
+		case kervipb.Kind_KIND_EVENT:
+			h.last[m.Id] = m
+			for _, q := range h.subs[m.Id] {
+				if q != p {
+					q.out.push(m)
+					touch(q)
+				}
+			}
+		case kervipb.Kind_KIND_SUBSCRIBE:
+			p.subs[m.Id]++
+			if p.subs[m.Id] == 1 {
+				h.subs[m.Id] = append(h.subs[m.Id], p)
+				if last := h.last[m.Id]; last != nil {
+					if o := h.owners[m.Id]; o == nil || o.port != p {
+						p.out.push(last)
+					}
+				}
+			}
+		case kervipb.Kind_KIND_UNSUBSCRIBE:
+			if p.subs[m.Id] > 0 {
+				p.subs[m.Id]--
+				if p.subs[m.Id] == 0 {
+					delete(p.subs, m.Id)
+					h.unsubscribeLocked(m.Id, p)
+				}
+			}
+		case kervipb.Kind_KIND_ANNOUNCE:
+			if o := h.owners[m.Id]; o != nil && o.module != p.module {
+				err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", o.module, p.module)
+				p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
+				notices = append(notices, Notice{Kind: NoticeDuplicate, Module: p.module, ID: m.Id, Other: o.module, Err: err})
+				continue
+			}
+			h.owners[m.Id] = &owner{module: p.module, port: p, comp: m.Component}
+			if last := h.last[m.Id]; last != nil && m.Component.GetKind() == "value" {
+				r := shallowCopy(last)
+				r.Kind = kervipb.Kind_KIND_RESTORE
+				p.out.push(r)
+			}
+		case kervipb.Kind_KIND_READY:
+			notices = append(notices, Notice{Kind: NoticeReady, Module: p.module})
+		case kervipb.Kind_KIND_SETUP_FAILED:
+			notices = append(notices, Notice{Kind: NoticeSetupFailed, Module: p.module,
+				Err: errors.New(m.GetError().GetMessage())})
+		case kervipb.Kind_KIND_STOPPED:
+			notices = append(notices, Notice{Kind: NoticeStopped, Module: p.module})
+		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+			if q := h.routeCallLocked(p, m); q != nil {
+				touch(q)
+			}
+		case kervipb.Kind_KIND_CANCEL:
+			if hs, ok := p.calls[m.Seq]; ok {
+				if c := h.calls[hs]; c != nil {
+					c.to.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
+				}
+			}
+		case kervipb.Kind_KIND_RESULT:
+			c := h.calls[m.Seq]
+			if c == nil || c.to != p {
+				continue
+			}
+			delete(h.calls, m.Seq)
+			delete(c.from.calls, c.seq)
+			r := shallowCopy(m)
+			r.Seq = c.seq
+			c.from.out.push(r)
+			touch(c.from)
+		default:
+			h.log.Warn("hub: unexpected message", "module", p.module, "kind", m.Kind.String(), "id", m.Id)
+		}
+	}
+	h.mu.Unlock()
+	for _, n := range notices {
+		h.notify(n)
+	}
+	for _, q := range touched {
+		if q.out.full() {
+			_ = q.out.waitRoom(nil)
+		}
+	}
+}
+
+// routeCallLocked forwards a call or set to the owner of its id, or
+// answers it with an error. It returns the port it forwarded to.
+func (h *Hub) routeCallLocked(p *Port, m *kervipb.Msg) *Port {
+	o := h.owners[m.Id]
+	var err *Error
+	wantKind := "action"
+	if m.Kind == kervipb.Kind_KIND_SET {
+		wantKind = "value"
+	}
+	switch {
+	case o == nil:
+		err = newError(CodeUnknownID, m.Id, "", "no module owns %q", m.Id)
+	case o.comp.GetKind() != wantKind:
+		err = newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.comp.GetKind(), wantKind)
+	case o.port == nil:
+		err = newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module)
+	}
+	if err != nil {
+		p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", err)})
+		return nil
+	}
+	h.seq++
+	hs := h.seq
+	h.calls[hs] = &hubCall{from: p, seq: m.Seq, to: o.port, id: m.Id}
+	p.calls[m.Seq] = hs
+	f := shallowCopy(m)
+	f.Seq = hs
+	f.Module = p.module
+	o.port.out.push(f)
+	return o.port
+}
+
+func (h *Hub) unsubscribeLocked(id string, p *Port) {
+	subs := h.subs[id]
+	for i, q := range subs {
+		if q == p {
+			subs = append(subs[:i:i], subs[i+1:]...)
+			break
+		}
+	}
+	if len(subs) == 0 {
+		delete(h.subs, id)
+	} else {
+		h.subs[id] = subs
+	}
+}
+
+// Detach disconnects a module whose process ended: its subscriptions go,
+// the ids it owns stay its own but have no running owner (calls to them
+// fail with ErrOwnerGone until it is back), calls it was serving fail, and
+// calls it made are cancelled.
+func (p *Port) Detach() {
+	h := p.hub
+	h.mu.Lock()
+	if p.closed {
+		h.mu.Unlock()
+		return
+	}
+	p.closed = true
+	if h.ports[p.module] == p {
+		delete(h.ports, p.module)
+	}
+	for id := range p.subs {
+		h.unsubscribeLocked(id, p)
+	}
+	for _, o := range h.owners {
+		if o.port == p {
+			o.port = nil
+		}
+	}
+	for hs, c := range h.calls {
+		switch {
+		case c.to == p:
+			err := newError(CodeOwnerGone, c.id, p.module, "module %q stopped during the call", p.module)
+			c.from.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire(p.module, err)})
+			delete(c.from.calls, c.seq)
+			delete(h.calls, hs)
+		case c.from == p:
+			c.to.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
+			delete(h.calls, hs)
+		}
+	}
+	h.mu.Unlock()
+	p.out.kill(ErrOwnerGone)
+}
+
+// Flush waits until the messages queued for the module were handed to it.
+func (p *Port) Flush(ctx context.Context) error { return p.out.flush(ctx) }
+
+// ComponentInfo describes an announced id, for catalogues such as the
+// dashboard's.
+type ComponentInfo struct {
+	ID      string
+	Module  string
+	Kind    string // "value" or "action"
+	Name    string
+	Type    Type
+	Input   bool
+	Unit    string
+	Min     *float64
+	Max     *float64
+	Options []string
+	Parent  string
+	Running bool // the owning module's process is attached
+}
+
+// Components returns every announced id, sorted by id.
+func (h *Hub) Components() []ComponentInfo {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]ComponentInfo, 0, len(h.owners))
+	for id, o := range h.owners {
+		c := o.comp
+		out = append(out, ComponentInfo{
+			ID: id, Module: o.module, Kind: c.GetKind(), Name: c.GetName(), Type: Type(c.GetType()),
+			Input: c.GetInput(), Unit: c.GetUnit(), Min: c.Min, Max: c.Max, Options: c.GetOptions(),
+			Parent: c.GetParent(), Running: o.port != nil,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Owner returns the module that owns id.
+func (h *Hub) Owner(id string) (string, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if o := h.owners[id]; o != nil {
+		return o.module, true
+	}
+	return "", false
+}
+
+// Last returns the last event of id the hub routed.
+func (h *Hub) Last(id string) (Event, bool) {
+	h.mu.Lock()
+	m := h.last[id]
+	h.mu.Unlock()
+	if m == nil {
+		return Event{}, false
+	}
+	return eventFromMsg(m), true
+}
+
+// shallowCopy copies a message's fields, sharing its nested messages, which
+// nobody modifies once sent.
+func shallowCopy(m *kervipb.Msg) *kervipb.Msg {
+	return &kervipb.Msg{
+		Kind: m.Kind, Id: m.Id, Seq: m.Seq, Type: m.Type, Number: m.Number, Flag: m.Flag,
+		Text: m.Text, Instant: m.Instant, Ts: m.Ts, Args: m.Args, Result: m.Result,
+		Error: m.Error, Deadline: m.Deadline, Component: m.Component, Module: m.Module,
+	}
+}
+
+// Connect attaches a bus to the hub in the same process, as in-process
+// mode and tests do: messages pass by pointer, with no encoding.
+func (h *Hub) Connect(module string, opts BusOptions) (*Bus, *Port, error) {
+	var port *Port
+	var ready = make(chan struct{})
+	b := NewBus(module, func(ms []*kervipb.Msg) error {
+		<-ready
+		port.Receive(ms)
+		return nil
+	}, opts)
+	port, err := h.Attach(module, func(ms []*kervipb.Msg) error {
+		b.Receive(ms)
+		return nil
+	})
+	if err != nil {
+		b.Kill()
+		return nil, nil, err
+	}
+	close(ready)
+	return b, port, nil
+}
+
+// StopTimeout is how long a module gets to stop when no deadline is given.
+const StopTimeout = 10 * time.Second

@@ -1,0 +1,226 @@
+package ipc
+
+import (
+	"context"
+	"sync"
+)
+
+// queue is a FIFO of messages with one consumer goroutine that takes
+// whatever is queued, in batches of at most maxBatch, and hands each batch
+// to deliver. Pushing never blocks; producers that must not outrun the
+// consumer call waitRoom, which blocks while more than high messages wait.
+// There are no timers: an idle queue delivers a lone message at once, a
+// busy one batches whatever piled up while the last batch was delivered.
+type queue[T any] struct {
+	deliver  func([]T) error
+	maxBatch int
+	high     int
+
+	mu      sync.Mutex
+	items   []T
+	spare   []T
+	wake    chan struct{} // a token means "look at items"
+	room    chan struct{} // closed when items drain; waiters hold it
+	waiters int
+	busy    bool // the consumer is delivering a batch
+	closing bool // deliver what is queued, then stop
+	dead    bool // stopped: pushes are refused
+	err     error
+	idle    chan struct{} // closed and replaced whenever the queue is empty and not busy
+	done    chan struct{}
+}
+
+func newQueue[T any](deliver func([]T) error, maxBatch, high int) *queue[T] {
+	q := &queue[T]{
+		deliver:  deliver,
+		maxBatch: maxBatch,
+		high:     high,
+		wake:     make(chan struct{}, 1),
+		room:     make(chan struct{}),
+		idle:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	go q.run()
+	return q
+}
+
+// push appends m; it reports false if the queue has stopped.
+func (q *queue[T]) push(m T) bool {
+	q.mu.Lock()
+	if q.dead || q.closing {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, m)
+	first := len(q.items) == 1
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// pushAll appends ms in order; it reports false if the queue has stopped.
+func (q *queue[T]) pushAll(ms []T) bool {
+	if len(ms) == 0 {
+		return true
+	}
+	q.mu.Lock()
+	if q.dead || q.closing {
+		q.mu.Unlock()
+		return false
+	}
+	first := len(q.items) == 0
+	q.items = append(q.items, ms...)
+	q.mu.Unlock()
+	if first {
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+	}
+	return true
+}
+
+// full reports whether more than high messages wait.
+func (q *queue[T]) full() bool {
+	q.mu.Lock()
+	f := len(q.items) > q.high && !q.dead
+	q.mu.Unlock()
+	return f
+}
+
+// waitRoom blocks while more than high messages wait, until ctx ends (nil
+// ctx: no end) or the queue stops.
+func (q *queue[T]) waitRoom(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		if len(q.items) <= q.high || q.dead {
+			q.mu.Unlock()
+			return nil
+		}
+		room := q.room
+		q.waiters++
+		q.mu.Unlock()
+		if ctx == nil {
+			<-room
+			continue
+		}
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// flush waits until everything pushed before it was delivered, or ctx
+// ends, or the queue stops.
+func (q *queue[T]) flush(ctx context.Context) error {
+	for {
+		q.mu.Lock()
+		if q.dead || (len(q.items) == 0 && !q.busy) {
+			err := q.err
+			q.mu.Unlock()
+			return err
+		}
+		idle := q.idle
+		q.mu.Unlock()
+		select {
+		case <-idle:
+		case <-q.done:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// close stops the queue once what is queued was delivered; kill stops it at
+// once, dropping what is queued.
+func (q *queue[T]) close() {
+	q.mu.Lock()
+	q.closing = true
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue[T]) kill(err error) {
+	q.mu.Lock()
+	q.stopLocked(err)
+	q.mu.Unlock()
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (q *queue[T]) stopLocked(err error) {
+	if q.dead {
+		return
+	}
+	q.dead = true
+	q.err = err
+	q.items = nil
+	if q.waiters > 0 {
+		close(q.room)
+		q.room = make(chan struct{})
+		q.waiters = 0
+	}
+}
+
+// stopped is closed when the consumer goroutine has ended.
+func (q *queue[T]) stopped() <-chan struct{} { return q.done }
+
+func (q *queue[T]) run() {
+	defer close(q.done)
+	for {
+		q.mu.Lock()
+		for len(q.items) == 0 && !q.dead && !q.closing {
+			close(q.idle)
+			q.idle = make(chan struct{})
+			q.mu.Unlock()
+			<-q.wake
+			q.mu.Lock()
+		}
+		if q.dead || (q.closing && len(q.items) == 0) {
+			q.stopLocked(q.err)
+			close(q.idle)
+			q.mu.Unlock()
+			return
+		}
+		batch := q.items
+		q.items = q.spare[:0]
+		q.spare = nil
+		q.busy = true
+		if q.waiters > 0 {
+			close(q.room)
+			q.room = make(chan struct{})
+			q.waiters = 0
+		}
+		q.mu.Unlock()
+
+		var err error
+		for rest := batch; len(rest) > 0 && err == nil; {
+			n := min(len(rest), q.maxBatch)
+			err = q.deliver(rest[:n])
+			rest = rest[n:]
+		}
+		clear(batch)
+
+		q.mu.Lock()
+		q.busy = false
+		if q.spare == nil && cap(batch) <= 4*q.maxBatch {
+			q.spare = batch[:0]
+		}
+		if err != nil {
+			q.stopLocked(err)
+		}
+		q.mu.Unlock()
+	}
+}
