@@ -521,7 +521,11 @@ func (b *Bus) request(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error)
 		return r, nil
 	case <-ctx.Done():
 		b.forget(m.Seq)
-		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: m.Seq, Id: m.Id})
+		if m.Deadline == 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			// A passed deadline needs no message: the owner holds the
+			// same deadline, so its action sees DeadlineExceeded too.
+			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: m.Seq, Id: m.Id})
+		}
 		return nil, ctxError(ctx, m.Id)
 	case <-b.dead:
 		return nil, &Error{Code: CodeOwnerGone, ID: m.Id, Msg: ErrClosed.Error()}

@@ -92,7 +92,7 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 		return &kervipb.Data{Kind: &kervipb.Data_List{List: &kervipb.List{Items: items}}}, nil
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
-			return nil, fmt.Errorf("%w: %s: map keys must be strings", ErrBadArgs, t)
+			return nil, Errorf(CodeBadArgs, "%s: map keys must be strings", t)
 		}
 		if v.IsNil() {
 			return Encode(nil)
@@ -112,7 +112,7 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 			return Encode(nil)
 		}
 	}
-	return nil, fmt.Errorf("%w: type %s cannot cross processes", ErrBadArgs, t)
+	return nil, Errorf(CodeBadArgs, "type %s cannot cross processes", t)
 }
 
 // EncodeArgs converts call arguments to their wire form. The error names
@@ -198,7 +198,7 @@ func kindName(d *kervipb.Data) string {
 // float64); nothing else converts.
 func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 	bad := func() (reflect.Value, error) {
-		return reflect.Value{}, fmt.Errorf("%w: cannot use %s %s as %s", ErrBadArgs, kindName(d), dataString(d), t)
+		return reflect.Value{}, Errorf(CodeBadArgs, "cannot use %s %s as %s", kindName(d), dataString(d), t)
 	}
 	if t == anyType {
 		x := Decode(d)

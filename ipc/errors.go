@@ -93,7 +93,10 @@ type Error struct {
 
 // Error implements error.
 func (e *Error) Error() string {
-	s := "kervi: " + strconv.Quote(e.ID) + ": " + e.Msg
+	s := "kervi: " + e.Msg
+	if e.ID != "" {
+		s = "kervi: " + strconv.Quote(e.ID) + ": " + e.Msg
+	}
 	if e.Module != "" {
 		s += " (module " + strconv.Quote(e.Module) + ")"
 	}
@@ -126,10 +129,28 @@ func codeOf(err error) Code {
 	return CodeActionFailed
 }
 
+// Errorf returns an error with the given message that matches the
+// sentinel of code (errors.Is), without repeating the sentinel's text.
+func Errorf(code Code, format string, args ...any) error {
+	return &codedError{code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+type codedError struct {
+	code Code
+	msg  string
+}
+
+func (e *codedError) Error() string { return e.msg }
+
+func (e *codedError) Is(target error) bool {
+	s, ok := codeSentinels[e.code]
+	return ok && s == target
+}
+
 // toWire converts err, raised by module while serving id, for the wire.
 func toWire(module string, err error) *kervipb.Error {
 	var e *Error
-	if errors.As(err, &e) {
+	if errors.As(err, &e) && err == error(e) {
 		m := e.Module
 		if m == "" {
 			m = module

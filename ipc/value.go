@@ -165,7 +165,7 @@ func ValueOf(x any) (Value, error) {
 	case time.Time:
 		return DateTimeValue(x), nil
 	}
-	return Value{}, fmt.Errorf("%w: %T is not a value type (number, bool, string, time.Time)", ErrWrongType, x)
+	return Value{}, Errorf(CodeWrongType, "%T is not a value type (number, bool, string, time.Time)", x)
 }
 
 // Event is a value's change: which value, its new content and when it

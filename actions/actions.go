@@ -1,0 +1,325 @@
+// Package actions turns ordinary Go functions into actions that any
+// process of a kervi application can call by id, and calls them.
+//
+//	actions.Register(bus, "lights.dim", func(ctx context.Context, level int) error { ... })
+//	_, err := actions.Call(ctx, "lights.dim", 30)
+//
+// A call returns the action's result or an error that says what went
+// wrong, matched with errors.Is: ipc.ErrUnknownID (no such action),
+// ipc.ErrBadArgs (arguments that do not fit the function), ipc.ErrActionFailed
+// (the function returned an error; its message is kept), ipc.ErrPanic (it
+// panicked), ipc.ErrOwnerGone (its process stopped or crashed),
+// ipc.ErrBusy (see Reject), context.Canceled and context.DeadlineExceeded.
+// Cancelling the caller's context, or its deadline passing, cancels the
+// context of the running function in its own process.
+//
+// # Calls while the action runs
+//
+// By default an action runs one call at a time (Serial): a call that
+// arrives while another runs waits for it, in arrival order, for as long
+// as its own context allows. Hardware actions are rarely safe to run twice
+// at once, and no call is lost. Concurrent lets calls run side by side;
+// Reject refuses a call while another runs, with ipc.ErrBusy.
+package actions
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync/atomic"
+
+	"github.com/kervi/kervi-go/ipc"
+)
+
+// Mode says what happens to a call that arrives while the action runs.
+type Mode int
+
+const (
+	// Serial runs calls one at a time, in arrival order; a waiting call
+	// gives up when its context ends. The default.
+	Serial Mode = iota
+	// Concurrent runs calls side by side.
+	Concurrent
+	// Reject fails a call at once with ipc.ErrBusy while another runs.
+	Reject
+)
+
+// String names the mode.
+func (m Mode) String() string {
+	switch m {
+	case Serial:
+		return "serial"
+	case Concurrent:
+		return "concurrent"
+	case Reject:
+		return "reject"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Option configures an action.
+type Option func(*config) error
+
+type config struct {
+	name   string
+	mode   Mode
+	parent string
+	guard  func(ctx context.Context) (release func(), err error)
+}
+
+// Name sets the action's name for people (default: its id).
+func Name(name string) Option {
+	return func(c *config) error { c.name = name; return nil }
+}
+
+// WithMode sets what happens to calls while the action runs (default
+// Serial).
+func WithMode(m Mode) Option {
+	return func(c *config) error {
+		if m < Serial || m > Reject {
+			return fmt.Errorf("unknown mode %v", m)
+		}
+		c.mode = m
+		return nil
+	}
+}
+
+// Parent records the id of the component the action belongs to.
+func Parent(id string) Option {
+	return func(c *config) error { c.parent = id; return nil }
+}
+
+// Guard makes every call acquire something before the function runs, and
+// release it after; controllers use it to run their actions one at a time
+// with their other callbacks. acquire should give up when ctx ends.
+func Guard(acquire func(ctx context.Context) (release func(), err error)) Option {
+	return func(c *config) error { c.guard = acquire; return nil }
+}
+
+// Action is a registered action.
+type Action struct {
+	id      string
+	cfg     config
+	fn      reflect.Value
+	withCtx bool
+	params  []reflect.Type // without the context
+	sig     string
+	results int  // number of results besides the error
+	hasErr  bool // the last result is an error
+	sem     chan struct{}
+	running atomic.Int32
+	waiting atomic.Int32
+}
+
+var (
+	ctxType = reflect.TypeFor[context.Context]()
+	errType = reflect.TypeFor[error]()
+)
+
+// Register makes fn callable by id from every process of the application.
+// fn is a function whose parameters are an optional context.Context first,
+// then arguments of types that can cross processes (see ipc.Encode: bool,
+// numbers, string, []byte, time.Time, time.Duration, slices and string-keyed
+// maps of those, any); the last may be variadic. It returns nothing, an
+// error, a result, or a result and an error. The context of a call carries
+// the bus and ends when the caller cancels, its deadline passes or the
+// module stops. Register fails if id is invalid or taken in this process,
+// or fn does not fit.
+func Register(bus *ipc.Bus, id string, fn any, opts ...Option) (*Action, error) {
+	if bus == nil {
+		return nil, fmt.Errorf("actions: %q: nil bus", id)
+	}
+	a := &Action{id: id, cfg: config{name: id}}
+	for _, o := range opts {
+		if err := o(&a.cfg); err != nil {
+			return nil, fmt.Errorf("actions: %q: %w", id, err)
+		}
+	}
+	if err := a.bind(fn); err != nil {
+		return nil, fmt.Errorf("actions: %q: %w", id, err)
+	}
+	if a.cfg.mode != Concurrent {
+		a.sem = make(chan struct{}, 1)
+	}
+	err := bus.RegisterAction(id, ipc.ActionSpec{Name: a.cfg.name, Parent: a.cfg.parent, Handler: a.handle})
+	if err != nil {
+		return nil, fmt.Errorf("actions: %w", err)
+	}
+	return a, nil
+}
+
+// bind checks fn's signature.
+func (a *Action) bind(fn any) error {
+	v := reflect.ValueOf(fn)
+	if !v.IsValid() || v.Kind() != reflect.Func || v.IsNil() {
+		return fmt.Errorf("%T is not a function", fn)
+	}
+	t := v.Type()
+	a.fn = v
+	var names []string
+	for i := range t.NumIn() {
+		p := t.In(i)
+		if i == 0 && p == ctxType {
+			a.withCtx = true
+			continue
+		}
+		if t.IsVariadic() && i == t.NumIn()-1 {
+			if !ipc.CanDecodeTo(p.Elem()) {
+				return fmt.Errorf("parameter %d: type %s cannot cross processes", i+1, p)
+			}
+			a.params = append(a.params, p)
+			names = append(names, "..."+p.Elem().String())
+			continue
+		}
+		if p == ctxType {
+			return fmt.Errorf("parameter %d: a context.Context must come first", i+1)
+		}
+		if !ipc.CanDecodeTo(p) {
+			return fmt.Errorf("parameter %d: type %s cannot cross processes", i+1, p)
+		}
+		a.params = append(a.params, p)
+		names = append(names, p.String())
+	}
+	a.sig = "(" + strings.Join(names, ", ") + ")"
+	switch n := t.NumOut(); {
+	case n == 0:
+	case n == 1 && t.Out(0) == errType:
+		a.hasErr = true
+	case n == 1:
+		a.results = 1
+	case n == 2 && t.Out(1) == errType:
+		a.results, a.hasErr = 1, true
+	default:
+		return fmt.Errorf("%s must return nothing, an error, a result, or a result and an error", t)
+	}
+	if a.results == 1 && !ipc.CanDecodeTo(t.Out(0)) {
+		return fmt.Errorf("result type %s cannot cross processes", t.Out(0))
+	}
+	return nil
+}
+
+// ID returns the action's id.
+func (a *Action) ID() string { return a.id }
+
+// Name returns the action's name.
+func (a *Action) Name() string { return a.cfg.name }
+
+// Mode returns what happens to calls while the action runs.
+func (a *Action) Mode() Mode { return a.cfg.mode }
+
+// Running returns how many calls are running now.
+func (a *Action) Running() int { return int(a.running.Load()) }
+
+// Waiting returns how many calls wait for a running call to finish.
+func (a *Action) Waiting() int { return int(a.waiting.Load()) }
+
+// handle serves one call.
+func (a *Action) handle(ctx context.Context, args ipc.Args) (any, error) {
+	in, err := a.decode(args)
+	if err != nil {
+		return nil, err
+	}
+	switch a.cfg.mode {
+	case Serial:
+		a.waiting.Add(1)
+		select {
+		case a.sem <- struct{}{}:
+			a.waiting.Add(-1)
+		case <-ctx.Done():
+			a.waiting.Add(-1)
+			return nil, ctx.Err()
+		}
+		defer func() { <-a.sem }()
+	case Reject:
+		select {
+		case a.sem <- struct{}{}:
+		default:
+			return nil, ipc.Errorf(ipc.CodeBusy, "action %q is already running", a.id)
+		}
+		defer func() { <-a.sem }()
+	}
+	if a.cfg.guard != nil {
+		release, err := a.cfg.guard(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+	}
+	if a.withCtx {
+		in = append([]reflect.Value{reflect.ValueOf(ctx)}, in...)
+	}
+	a.running.Add(1)
+	defer a.running.Add(-1)
+	out := a.fn.Call(in)
+	if a.hasErr {
+		if e := out[len(out)-1]; !e.IsNil() {
+			return nil, e.Interface().(error)
+		}
+	}
+	if a.results == 1 {
+		return out[0].Interface(), nil
+	}
+	return nil, nil
+}
+
+// decode converts the call's arguments to the function's parameters.
+func (a *Action) decode(args ipc.Args) ([]reflect.Value, error) {
+	n := len(a.params)
+	variadic := a.fn.Type().IsVariadic()
+	if (!variadic && args.Len() != n) || (variadic && args.Len() < n-1) {
+		want := fmt.Sprintf("%d", n)
+		if variadic {
+			want = fmt.Sprintf("at least %d", n-1)
+		}
+		return nil, ipc.Errorf(ipc.CodeBadArgs, "action %q takes %s argument(s) %s, got %d", a.id, want, a.sig, args.Len())
+	}
+	in := make([]reflect.Value, 0, args.Len())
+	for i := range args.Len() {
+		t := a.params[min(i, n-1)]
+		if variadic && i >= n-1 {
+			t = t.Elem()
+		}
+		v, err := args.DecodeTo(i, t)
+		if err != nil {
+			return nil, fmt.Errorf("argument %d of %s: %w", i+1, a.sig, err)
+		}
+		in = append(in, v)
+	}
+	return in, nil
+}
+
+// Call calls the action id, in whichever process owns it, with the bus that
+// ctx carries (every context kervi hands out carries one; see
+// ipc.NewContext), and returns its result (see the package doc for
+// errors). Results arrive as ipc.Decode's natural Go types: int64 for any
+// signed integer, float64, string, and so on; CallAs converts them.
+func Call(ctx context.Context, id string, args ...any) (any, error) {
+	bus, ok := ipc.FromContext(ctx)
+	if !ok {
+		return nil, fmt.Errorf("actions: call %q: %w", id, ipc.ErrNoBus)
+	}
+	return bus.Call(ctx, id, args...)
+}
+
+// CallAs is Call with the result converted to T (as arguments are
+// converted to parameters).
+func CallAs[T any](ctx context.Context, id string, args ...any) (T, error) {
+	var zero T
+	res, err := Call(ctx, id, args...)
+	if err != nil {
+		return zero, err
+	}
+	if x, ok := res.(T); ok {
+		return x, nil
+	}
+	d, err := ipc.Encode(res)
+	if err != nil {
+		return zero, err
+	}
+	v, err := ipc.DecodeTo(d, reflect.TypeFor[T]())
+	if err != nil {
+		return zero, fmt.Errorf("actions: result of %q: %w", id, err)
+	}
+	return v.Interface().(T), nil
+}

@@ -1,0 +1,236 @@
+package actions_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kervi/kervi-go/actions"
+	"github.com/kervi/kervi-go/internal/testbus"
+	"github.com/kervi/kervi-go/ipc"
+)
+
+func TestRegisterChecksSignature(t *testing.T) {
+	h := testbus.New(t)
+	b := h.Bus("m", nil)
+	bad := map[string]any{
+		"notfunc":  42,
+		"struct":   func(struct{ X int }) {},
+		"ctxlast":  func(int, context.Context) {},
+		"results":  func() (int, int) { return 0, 0 },
+		"chanres":  func() chan int { return nil },
+		"errfirst": func() (error, int) { return nil, 0 },
+	}
+	for id, fn := range bad {
+		if _, err := actions.Register(b, id, fn); err == nil || !strings.Contains(err.Error(), id) {
+			t.Errorf("Register(%s) = %v; want an error naming it", id, err)
+		}
+	}
+	if _, err := actions.Register(b, "bad id", func() {}); !errors.Is(err, ipc.ErrInvalidID) {
+		t.Errorf("bad id: %v", err)
+	}
+	actions.Register(b, "x", func() {})
+	if _, err := actions.Register(b, "x", func() {}); !errors.Is(err, ipc.ErrDuplicateID) {
+		t.Errorf("duplicate: %v", err)
+	}
+}
+
+func TestCallsAcrossModules(t *testing.T) {
+	h := testbus.New(t)
+	owner := h.Bus("owner", nil)
+	caller := h.Bus("caller", nil)
+	ctx := ipc.NewContext(context.Background(), caller)
+
+	actions.Register(owner, "sum", func(xs ...float64) float64 {
+		var s float64
+		for _, x := range xs {
+			s += x
+		}
+		return s
+	})
+	actions.Register(owner, "greet", func(ctx context.Context, name string, times int) (string, error) {
+		if times < 0 {
+			return "", errors.New("times must not be negative")
+		}
+		return strings.Repeat("hi "+name+" ", times), nil
+	})
+	actions.Register(owner, "activate", func(active bool) error { return nil })
+	actions.Register(owner, "config", func(m map[string]int, at time.Time, d time.Duration) []string {
+		return []string{at.UTC().Format("15:04"), d.String()}
+	})
+	h.Setup("owner", nil)
+
+	if s, err := actions.CallAs[float64](ctx, "sum", 1, 2, 3.5); err != nil || s != 6.5 {
+		t.Fatalf("sum = %v, %v", s, err)
+	}
+	if s, err := actions.CallAs[string](ctx, "greet", "bob", 2); err != nil || s != "hi bob hi bob " {
+		t.Fatalf("greet = %q, %v", s, err)
+	}
+	_, err := actions.Call(ctx, "greet", "bob", -1)
+	if !errors.Is(err, ipc.ErrActionFailed) || !strings.Contains(err.Error(), "times must not be negative") || !strings.Contains(err.Error(), `"owner"`) {
+		t.Fatalf("failing greet: %v", err)
+	}
+	_, err = actions.Call(ctx, "activate", "yes")
+	if !errors.Is(err, ipc.ErrBadArgs) || !strings.Contains(err.Error(), "argument 1") || !strings.Contains(err.Error(), "bool") {
+		t.Fatalf("activate(\"yes\"): %v", err)
+	}
+	_, err = actions.Call(ctx, "activate")
+	if !errors.Is(err, ipc.ErrBadArgs) || !strings.Contains(err.Error(), "takes 1 argument") {
+		t.Fatalf("activate(): %v", err)
+	}
+	_, err = actions.Call(ctx, "greet", "bob", 2.5)
+	if !errors.Is(err, ipc.ErrBadArgs) {
+		t.Fatalf("greet 2.5 times: %v", err)
+	}
+	at := time.Date(2026, 1, 2, 7, 45, 0, 0, time.UTC)
+	res, err := actions.CallAs[[]string](ctx, "config", map[string]int{"a": 1}, at, 90*time.Second)
+	if err != nil || len(res) != 2 || res[0] != "07:45" || res[1] != "1m30s" {
+		t.Fatalf("config = %v, %v", res, err)
+	}
+	if _, err := actions.Call(ctx, "missing"); !errors.Is(err, ipc.ErrUnknownID) {
+		t.Fatalf("missing: %v", err)
+	}
+	if _, err := actions.Call(context.Background(), "sum"); !errors.Is(err, ipc.ErrNoBus) {
+		t.Fatalf("no bus: %v", err)
+	}
+	if _, err := actions.Call(ctx, "sum", make(chan int)); !errors.Is(err, ipc.ErrBadArgs) {
+		t.Fatalf("chan argument: %v", err)
+	}
+	// A local call behaves as a remote one.
+	lctx := ipc.NewContext(context.Background(), owner)
+	if _, err := actions.Call(lctx, "activate", "yes"); !errors.Is(err, ipc.ErrBadArgs) {
+		t.Fatalf("local bad args: %v", err)
+	}
+	if s, err := actions.Call(lctx, "sum", 1, 2); err != nil || s != 3.0 {
+		t.Fatalf("local sum: %v %v", s, err)
+	}
+}
+
+// blocker is an action that signals when it starts and runs until released.
+type blocker struct {
+	started chan int
+	release chan struct{}
+}
+
+func newBlocker() *blocker {
+	return &blocker{started: make(chan int, 10), release: make(chan struct{})}
+}
+
+func (bl *blocker) run(ctx context.Context, n int) (int, error) {
+	bl.started <- n
+	select {
+	case <-bl.release:
+		return n, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+func TestModes(t *testing.T) {
+	h := testbus.New(t)
+	owner := h.Bus("owner", nil)
+	caller := h.Bus("caller", nil)
+	ctx := ipc.NewContext(context.Background(), caller)
+	serial, concurrent, reject := newBlocker(), newBlocker(), newBlocker()
+	ser, _ := actions.Register(owner, "serial", serial.run)
+	actions.Register(owner, "concurrent", concurrent.run, actions.WithMode(actions.Concurrent))
+	rej, _ := actions.Register(owner, "reject", reject.run, actions.WithMode(actions.Reject))
+	h.Setup("owner", nil)
+
+	type result struct {
+		n   int64
+		err error
+	}
+	call := func(id string, n int) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			r, err := actions.CallAs[int64](ctx, id, n)
+			ch <- result{r, err}
+		}()
+		return ch
+	}
+
+	// Serial: the second call waits until the first returns.
+	r1 := call("serial", 1)
+	if n := testbus.Wait(t, serial.started, "first serial call"); n != 1 {
+		t.Fatalf("started %d", n)
+	}
+	r2 := call("serial", 2)
+	testbus.Eventually(t, "the second call to wait", func() bool { return ser.Waiting() == 1 })
+	if ser.Running() != 1 {
+		t.Fatalf("%d calls running", ser.Running())
+	}
+	serial.release <- struct{}{}
+	if r := testbus.Wait(t, r1, "first result"); r.err != nil || r.n != 1 {
+		t.Fatalf("first: %+v", r)
+	}
+	if n := testbus.Wait(t, serial.started, "second serial call"); n != 2 {
+		t.Fatalf("started %d", n)
+	}
+	serial.release <- struct{}{}
+	if r := testbus.Wait(t, r2, "second result"); r.err != nil || r.n != 2 {
+		t.Fatalf("second: %+v", r)
+	}
+	// A waiting call gives up when its context ends.
+	r3 := call("serial", 3)
+	testbus.Wait(t, serial.started, "third")
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := actions.Call(wctx, "serial", 4); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("waiting call: %v", err)
+	}
+	serial.release <- struct{}{}
+	testbus.Wait(t, r3, "third result")
+
+	// Concurrent: both run at once.
+	c1, c2 := call("concurrent", 1), call("concurrent", 2)
+	testbus.Wait(t, concurrent.started, "concurrent 1")
+	testbus.Wait(t, concurrent.started, "concurrent 2")
+	close(concurrent.release)
+	testbus.Wait(t, c1, "c1")
+	testbus.Wait(t, c2, "c2")
+
+	// Reject: a call while one runs fails with ErrBusy.
+	j1 := call("reject", 1)
+	testbus.Wait(t, reject.started, "reject 1")
+	if rej.Running() != 1 {
+		t.Fatalf("Running() = %d", rej.Running())
+	}
+	_, err := actions.Call(ctx, "reject", 2)
+	if !errors.Is(err, ipc.ErrBusy) || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("reject while running: %v", err)
+	}
+	close(reject.release)
+	testbus.Wait(t, j1, "j1")
+}
+
+func ExampleRegister() {
+	// In an application the bus comes from kervi; here, an in-process hub.
+	hub := ipc.NewHub(ipc.HubOptions{})
+	bus, _, _ := hub.Connect("lights", ipc.BusOptions{})
+	defer bus.Kill()
+
+	_, err := actions.Register(bus, "lights.dim", func(ctx context.Context, level int) (string, error) {
+		if level < 0 || level > 100 {
+			return "", errors.New("level must be 0..100")
+		}
+		return "dimmed", nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	ctx := bus.Context() // contexts from kervi carry the bus
+	res, err := actions.Call(ctx, "lights.dim", 30)
+	fmt.Println(res, err)
+	_, err = actions.Call(ctx, "lights.dim", 300)
+	fmt.Println(errors.Is(err, ipc.ErrActionFailed), err)
+	_, err = actions.Call(ctx, "lights.dim", "bright")
+	fmt.Println(errors.Is(err, ipc.ErrBadArgs), err)
+	// Output:
+	// dimmed <nil>
+	// true kervi: "lights.dim": level must be 0..100 (module "lights")
+	// true kervi: "lights.dim": argument 1 of (int): cannot use string bright as int (module "lights")
+}

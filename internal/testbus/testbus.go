@@ -1,0 +1,107 @@
+// Package testbus runs modules' buses on an in-process hub for the tests of
+// kervi's own packages, driving their life cycle as the runtime does.
+package testbus
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/proto/kervipb"
+)
+
+// Hub is an in-process hub with helpers.
+type Hub struct {
+	t       testing.TB
+	Hub     *ipc.Hub
+	Notices chan ipc.Notice
+	ports   map[string]*ipc.Port
+	buses   map[string]*ipc.Bus
+}
+
+// New returns an empty hub; its buses are killed when the test ends.
+func New(t testing.TB) *Hub {
+	h := &Hub{t: t, Notices: make(chan ipc.Notice, 1000), ports: map[string]*ipc.Port{}, buses: map[string]*ipc.Bus{}}
+	h.Hub = ipc.NewHub(ipc.HubOptions{Notify: func(n ipc.Notice) {
+		select {
+		case h.Notices <- n:
+		default:
+		}
+	}})
+	t.Cleanup(func() {
+		for m, p := range h.ports {
+			p.Detach()
+			h.buses[m].Kill()
+		}
+	})
+	return h
+}
+
+// Bus connects a module; errs, if not nil, receives its reported errors.
+func (h *Hub) Bus(module string, errs chan<- error) *ipc.Bus {
+	h.t.Helper()
+	opts := ipc.BusOptions{}
+	if errs != nil {
+		opts.OnError = func(err error) { errs <- err }
+	}
+	b, p, err := h.Hub.Connect(module, opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.ports[module], h.buses[module] = p, b
+	return b
+}
+
+// Setup runs setup on the module's bus as the runtime does, and waits until
+// the hub has seen the module ready.
+func (h *Hub) Setup(module string, setup func(ctx context.Context, b *ipc.Bus) error) error {
+	h.t.Helper()
+	b := h.buses[module]
+	err := b.RunSetup(setup)
+	_ = b.Flush(context.Background())
+	return err
+}
+
+// Start tells every module the application is ready.
+func (h *Hub) Start() {
+	for _, p := range h.ports {
+		p.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_START})
+	}
+}
+
+// Stop stops a module and waits until it stopped.
+func (h *Hub) Stop(module string) {
+	h.t.Helper()
+	h.ports[module].Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOP, Deadline: time.Now().Add(5 * time.Second).UnixNano()})
+	select {
+	case <-h.buses[module].Done():
+	case <-time.After(10 * time.Second):
+		h.t.Fatalf("module %q did not stop", module)
+	}
+}
+
+// Wait returns the next value from ch, failing the test after 5 seconds.
+func Wait[T any](t testing.TB, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// Eventually polls cond every millisecond until it holds, failing the test
+// after 5 seconds. It is for states that announce themselves with no event.
+func Eventually(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -1,0 +1,693 @@
+// Package values provides the typed values of a kervi application: Number,
+// Bool, String, Enum, DateTime and Color. A value has an id that is unique
+// in the application, a name for people, its current content and the time
+// it last changed. Every change is published on the bus, so any process can
+// follow the value by id; an input can be linked to any value id in any
+// process, and other processes can set an input by id.
+//
+// # Writes
+//
+// Set validates a write before it takes effect. A write of the wrong type,
+// out of the value's range, or naming an option an Enum does not have is
+// refused with an *ipc.Error that names the value and matches
+// ipc.ErrWrongType or ipc.ErrOutOfRange; the value keeps its content. With
+// the Clamp option a Number clamps out-of-range writes into its range
+// instead. Writes from other processes (ipc.Bus.Set) are validated the same
+// way, and their writer gets the same error. Outputs cannot be set from
+// other processes (ipc.ErrNotSettable).
+//
+// Updates that arrive through a link have no writer to return an error to:
+// a refused update leaves the value as it was and is reported to the bus's
+// error handler (by default a warning in the log naming both ids).
+//
+// # Delta
+//
+// A Number with a Delta publishes a change only when it differs from the
+// last published content by at least Delta; smaller changes are not
+// published and not kept, so the value reads as its last published content
+// and slow drifts are published once they add up to Delta.
+package values
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/kervi/kervi-go/ipc"
+)
+
+// Value is what every value type offers; controllers receive it in
+// InputChanged.
+type Value interface {
+	// ID returns the value's id, unique in the application.
+	ID() string
+	// Name returns the value's name for people.
+	Name() string
+	// Type returns the value's type.
+	Type() ipc.Type
+	// IsInput reports whether the value is an input (settable from other
+	// processes, linkable) rather than an output.
+	IsInput() bool
+	// Any returns the current content as a Go value (float64, bool,
+	// string, time.Time or RGB), or nil if the value has none yet.
+	Any() any
+	// Timestamp returns when the content last changed; zero if never.
+	Timestamp() time.Time
+}
+
+// Option configures a value. Options that do not apply to a value's type
+// make its constructor fail.
+type Option func(*config) error
+
+type config struct {
+	used    map[string]bool
+	unit    string
+	min     *float64
+	max     *float64
+	delta   float64
+	clamp   bool
+	choices []Choice
+	initial any
+	input   bool
+	parent  string
+}
+
+func (c *config) use(name string) {
+	if c.used == nil {
+		c.used = make(map[string]bool)
+	}
+	c.used[name] = true
+}
+
+// Unit sets a Number's unit, such as "°C" or "%".
+func Unit(unit string) Option {
+	return func(c *config) error { c.use("Unit"); c.unit = unit; return nil }
+}
+
+// Min sets a Number's lowest allowed content.
+func Min(v float64) Option {
+	return func(c *config) error { c.use("Min"); c.min = &v; return nil }
+}
+
+// Max sets a Number's highest allowed content.
+func Max(v float64) Option {
+	return func(c *config) error { c.use("Max"); c.max = &v; return nil }
+}
+
+// Range sets a Number's lowest and highest allowed content.
+func Range(min, max float64) Option {
+	return func(c *config) error {
+		if min > max {
+			return fmt.Errorf("range [%g, %g] is empty", min, max)
+		}
+		c.use("Min")
+		c.use("Max")
+		c.min, c.max = &min, &max
+		return nil
+	}
+}
+
+// Delta makes a Number publish a change only when it differs from the last
+// published content by at least d (see the package doc).
+func Delta(d float64) Option {
+	return func(c *config) error {
+		if d < 0 || math.IsNaN(d) {
+			return fmt.Errorf("delta %g is negative", d)
+		}
+		c.use("Delta")
+		c.delta = d
+		return nil
+	}
+}
+
+// Clamp makes a Number clamp out-of-range writes into its range instead of
+// refusing them.
+func Clamp() Option {
+	return func(c *config) error { c.use("Clamp"); c.clamp = true; return nil }
+}
+
+// Choice is one option of an Enum: the value it stands for and the text
+// people see.
+type Choice struct {
+	Value string
+	Text  string
+}
+
+// Choices sets an Enum's options; each is its own text.
+func Choices(values ...string) Option {
+	return func(c *config) error {
+		c.use("Choices")
+		for _, v := range values {
+			c.choices = append(c.choices, Choice{Value: v, Text: v})
+		}
+		return nil
+	}
+}
+
+// WithChoice adds an option to an Enum.
+func WithChoice(value, text string) Option {
+	return func(c *config) error {
+		c.use("Choices")
+		c.choices = append(c.choices, Choice{Value: value, Text: text})
+		return nil
+	}
+}
+
+// Initial sets a value's content at creation; it is validated like a write
+// and published at once. Without it a value has no content (Any returns
+// nil) until its first write.
+func Initial(v any) Option {
+	return func(c *config) error { c.use("Initial"); c.initial = v; return nil }
+}
+
+// Input makes the value an input: other processes may set it and it can be
+// linked to other values. Values are inputs unless made outputs.
+func Input() Option {
+	return func(c *config) error { c.input = true; return nil }
+}
+
+// Output makes the value an output: only its owner sets it.
+func Output() Option {
+	return func(c *config) error { c.input = false; return nil }
+}
+
+// Parent records the id of the component (controller, sensor) the value
+// belongs to, for catalogues such as the dashboard's.
+func Parent(id string) Option {
+	return func(c *config) error { c.parent = id; return nil }
+}
+
+// newConfig applies opts; allowed lists the options the type accepts
+// besides Initial, Input, Output and Parent.
+func newConfig(typ ipc.Type, id string, opts []Option, allowed ...string) (*config, error) {
+	c := &config{input: true}
+	for _, o := range opts {
+		if err := o(c); err != nil {
+			return nil, fmt.Errorf("values: %s value %q: %w", typ, id, err)
+		}
+	}
+	ok := map[string]bool{"Initial": true}
+	for _, a := range allowed {
+		ok[a] = true
+	}
+	for name := range c.used {
+		if !ok[name] {
+			return nil, fmt.Errorf("values: %s value %q: option %s does not apply to %s values", typ, id, name, typ)
+		}
+	}
+	return c, nil
+}
+
+// base is the machinery every value type shares.
+type base[T any] struct {
+	bus   *ipc.Bus
+	pub   *ipc.Publisher
+	id    string
+	name  string
+	typ   ipc.Type
+	input bool
+
+	// check validates (and may normalise) a write.
+	check func(T) (T, error)
+	// skip reports whether a write is too small a change to publish.
+	skip     func(last, next T) bool
+	toWire   func(T) ipc.Value
+	fromWire func(ipc.Value) (T, error)
+
+	mu  sync.Mutex
+	v   T
+	ts  time.Time
+	has bool
+}
+
+// register announces the value on the bus and applies its initial content.
+func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *config, spec ipc.ValueSpec) error {
+	if bus == nil {
+		return fmt.Errorf("values: %s value %q: nil bus", typ, id)
+	}
+	b.bus, b.id, b.name, b.typ, b.input = bus, id, name, typ, c.input
+	if b.check == nil {
+		b.check = func(v T) (T, error) { return v, nil }
+	}
+	spec.Name, spec.Type, spec.Input, spec.Parent = name, typ, c.input, c.parent
+	if c.input {
+		spec.Set = func(_ context.Context, v ipc.Value) error {
+			x, err := b.fromWire(v)
+			if err != nil {
+				return err
+			}
+			return b.Set(x)
+		}
+	}
+	spec.Restore = b.restore
+	var initial T
+	if c.initial != nil {
+		x, ok := c.initial.(T)
+		if !ok {
+			v, err := ipc.ValueOf(c.initial)
+			if err == nil {
+				x, err = b.fromWire(v)
+			}
+			if err != nil {
+				return fmt.Errorf("values: %s value %q: initial content %v (%T) is not a %s", typ, id, c.initial, c.initial, typ)
+			}
+		}
+		var err error
+		if initial, err = b.check(x); err != nil {
+			return fmt.Errorf("values: initial content: %w", err)
+		}
+	}
+	pub, err := bus.RegisterValue(id, spec)
+	if err != nil {
+		return fmt.Errorf("values: %w", err)
+	}
+	b.pub = pub
+	if c.initial != nil {
+		b.mu.Lock()
+		b.store(initial, time.Now())
+		b.mu.Unlock()
+	}
+	return nil
+}
+
+// ID returns the value's id.
+func (b *base[T]) ID() string { return b.id }
+
+// Name returns the value's name.
+func (b *base[T]) Name() string { return b.name }
+
+// Type returns the value's type.
+func (b *base[T]) Type() ipc.Type { return b.typ }
+
+// IsInput reports whether the value is an input.
+func (b *base[T]) IsInput() bool { return b.input }
+
+// Value returns the current content, or T's zero value if there is none.
+func (b *base[T]) Value() T {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.v
+}
+
+// Timestamp returns when the content last changed; zero if never.
+func (b *base[T]) Timestamp() time.Time {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ts
+}
+
+// Any returns the current content, or nil if there is none.
+func (b *base[T]) Any() any {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.has {
+		return nil
+	}
+	return b.v
+}
+
+// Set validates v and, if it passes, makes it the content and publishes
+// it. The error, an *ipc.Error, names the value and says what is wrong.
+func (b *base[T]) Set(v T) error {
+	x, err := b.check(v)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.has && b.skip != nil && b.skip(b.v, x) {
+		return nil
+	}
+	b.store(x, time.Now())
+	return nil
+}
+
+// store sets the content and publishes it; b.mu is held, so events of the
+// value leave in the order of their writes.
+func (b *base[T]) store(v T, ts time.Time) {
+	b.v, b.ts, b.has = v, ts, true
+	b.pub.Publish(b.toWire(v), ts)
+}
+
+// restore adopts the application's last known content after a restart of
+// the module, and publishes it again.
+func (b *base[T]) restore(ev ipc.Event) {
+	x, err := b.fromWire(ev.Value)
+	if err == nil {
+		x, err = b.check(x)
+	}
+	if err != nil {
+		b.bus.ReportError(fmt.Errorf("values: %q: not restoring %v: %w", b.id, ev.Value, err))
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.store(x, ev.Time)
+}
+
+// OnChange calls fn with every change of the value, including changes made
+// in this process. Callbacks run on the bus's dispatch goroutine, one at a
+// time, in the order of the changes; fn's ctx carries the bus.
+func (b *base[T]) OnChange(fn func(ctx context.Context, v T)) *ipc.Subscription {
+	s, _ := b.bus.Subscribe(b.id, func(ev ipc.Event) {
+		if x, err := b.fromWire(ev.Value); err == nil {
+			fn(b.bus.Context(), x)
+		}
+	})
+	return s
+}
+
+// Link makes the value follow the value sourceID, wherever in the
+// application it lives, starting with its current content. Each update
+// passes through transform, if not nil, then is validated as a Set. The
+// source need not exist yet. Close the returned subscription to unlink.
+func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription, error) {
+	return b.LinkFunc(sourceID, func(v ipc.Value) (T, error) {
+		x, err := b.fromWire(v)
+		if err == nil && transform != nil {
+			x = transform(x)
+		}
+		return x, err
+	})
+}
+
+// LinkFunc makes the value follow sourceID through convert, which turns
+// the source's content into this value's type (for links between values of
+// different types).
+func (b *base[T]) LinkFunc(sourceID string, convert func(ipc.Value) (T, error)) (*ipc.Subscription, error) {
+	if !b.input {
+		return nil, fmt.Errorf("values: %q is an output and cannot be linked", b.id)
+	}
+	if sourceID == b.id {
+		return nil, fmt.Errorf("values: %q cannot be linked to itself", b.id)
+	}
+	s, err := b.bus.Subscribe(sourceID, func(ev ipc.Event) {
+		x, err := convert(ev.Value)
+		if err == nil {
+			err = b.Set(x)
+		}
+		if err != nil {
+			b.bus.ReportError(fmt.Errorf("values: %q linked to %q: update %v refused: %w", b.id, sourceID, ev.Value, err))
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("values: link %q to %q: %w", b.id, sourceID, err)
+	}
+	return s, nil
+}
+
+// errorf builds the error of a refused write.
+func (b *base[T]) errorf(code ipc.Code, format string, args ...any) error {
+	return &ipc.Error{Code: code, ID: b.id, Module: b.bus.Module(), Msg: fmt.Sprintf(format, args...)}
+}
+
+func (b *base[T]) wrongType(v ipc.Value) (T, error) {
+	var zero T
+	return zero, b.errorf(ipc.CodeWrongType, "a %s value cannot take %s %s", b.typ, v.Type(), v)
+}
+
+// ---- Number ----
+
+// Number is a float64 value with an optional unit, range and delta.
+type Number struct {
+	base[float64]
+	unit  string
+	min   *float64
+	max   *float64
+	delta float64
+}
+
+var _ Value = (*Number)(nil)
+
+// NewNumber creates a number value. Options: Unit, Min, Max, Range, Delta,
+// Clamp, Initial, Input, Output.
+func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) (*Number, error) {
+	c, err := newConfig(ipc.TypeNumber, id, opts, "Unit", "Min", "Max", "Delta", "Clamp")
+	if err != nil {
+		return nil, err
+	}
+	n := &Number{unit: c.unit, min: c.min, max: c.max, delta: c.delta}
+	n.check = func(v float64) (float64, error) {
+		if math.IsNaN(v) {
+			return 0, n.errorf(ipc.CodeWrongType, "NaN is not a number")
+		}
+		if n.min != nil && v < *n.min || n.max != nil && v > *n.max {
+			if c.clamp {
+				if n.min != nil {
+					v = math.Max(v, *n.min)
+				}
+				if n.max != nil {
+					v = math.Min(v, *n.max)
+				}
+				return v, nil
+			}
+			return 0, n.errorf(ipc.CodeOutOfRange, "%g is outside the range %s", v, n.rangeString())
+		}
+		return v, nil
+	}
+	if c.delta > 0 {
+		n.skip = func(last, next float64) bool { return math.Abs(next-last) < c.delta }
+	}
+	n.toWire = ipc.NumberValue
+	n.fromWire = func(v ipc.Value) (float64, error) {
+		if v.Type() != ipc.TypeNumber {
+			return n.wrongType(v)
+		}
+		return v.Number(), nil
+	}
+	spec := ipc.ValueSpec{Unit: c.unit, Min: c.min, Max: c.max}
+	if err := n.register(bus, id, name, ipc.TypeNumber, c, spec); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Number) rangeString() string {
+	lo, hi := "-inf", "+inf"
+	if n.min != nil {
+		lo = strconv.FormatFloat(*n.min, 'g', -1, 64)
+	}
+	if n.max != nil {
+		hi = strconv.FormatFloat(*n.max, 'g', -1, 64)
+	}
+	return "[" + lo + ", " + hi + "]"
+}
+
+// Unit returns the number's unit.
+func (n *Number) Unit() string { return n.unit }
+
+// Min returns the lowest allowed content, if there is one.
+func (n *Number) Min() (float64, bool) {
+	if n.min == nil {
+		return 0, false
+	}
+	return *n.min, true
+}
+
+// Max returns the highest allowed content, if there is one.
+func (n *Number) Max() (float64, bool) {
+	if n.max == nil {
+		return 0, false
+	}
+	return *n.max, true
+}
+
+// Delta returns the smallest change the number publishes.
+func (n *Number) Delta() float64 { return n.delta }
+
+// ---- Bool ----
+
+// Bool is a boolean value.
+type Bool struct{ base[bool] }
+
+var _ Value = (*Bool)(nil)
+
+// NewBool creates a bool value. Options: Initial, Input, Output.
+func NewBool(bus *ipc.Bus, id, name string, opts ...Option) (*Bool, error) {
+	c, err := newConfig(ipc.TypeBool, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	v := &Bool{}
+	v.toWire = ipc.BoolValue
+	v.fromWire = func(x ipc.Value) (bool, error) {
+		if x.Type() != ipc.TypeBool {
+			return v.wrongType(x)
+		}
+		return x.Bool(), nil
+	}
+	if err := v.register(bus, id, name, ipc.TypeBool, c, ipc.ValueSpec{}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ---- String ----
+
+// String is a text value.
+type String struct{ base[string] }
+
+var _ Value = (*String)(nil)
+
+// NewString creates a string value. Options: Initial, Input, Output.
+func NewString(bus *ipc.Bus, id, name string, opts ...Option) (*String, error) {
+	c, err := newConfig(ipc.TypeString, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	v := &String{}
+	v.toWire = ipc.StringValue
+	v.fromWire = func(x ipc.Value) (string, error) {
+		switch x.Type() {
+		case ipc.TypeString, ipc.TypeEnum, ipc.TypeColor:
+			return x.Text(), nil
+		}
+		return v.wrongType(x)
+	}
+	if err := v.register(bus, id, name, ipc.TypeString, c, ipc.ValueSpec{}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ---- Enum ----
+
+// Enum is a value that holds one of a fixed set of options.
+type Enum struct {
+	base[string]
+	choices []Choice
+}
+
+var _ Value = (*Enum)(nil)
+
+// NewEnum creates an enum value. Options: Choices and WithChoice (at least
+// one option is required), Initial, Input, Output.
+func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) (*Enum, error) {
+	c, err := newConfig(ipc.TypeEnum, id, opts, "Choices")
+	if err != nil {
+		return nil, err
+	}
+	if len(c.choices) == 0 {
+		return nil, fmt.Errorf("values: enum value %q: no options (use Choices or WithChoice)", id)
+	}
+	v := &Enum{choices: c.choices}
+	var names []string
+	seen := make(map[string]bool)
+	for _, ch := range c.choices {
+		if seen[ch.Value] {
+			return nil, fmt.Errorf("values: enum value %q: option %q given twice", id, ch.Value)
+		}
+		seen[ch.Value] = true
+		names = append(names, ch.Value)
+	}
+	v.check = func(s string) (string, error) {
+		if !seen[s] {
+			return "", v.errorf(ipc.CodeOutOfRange, "%q is not one of the options %q", s, names)
+		}
+		return s, nil
+	}
+	v.toWire = ipc.EnumValue
+	v.fromWire = func(x ipc.Value) (string, error) {
+		switch x.Type() {
+		case ipc.TypeEnum, ipc.TypeString:
+			return x.Text(), nil
+		}
+		return v.wrongType(x)
+	}
+	if err := v.register(bus, id, name, ipc.TypeEnum, c, ipc.ValueSpec{Options: names}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// Choices returns the enum's options.
+func (e *Enum) Choices() []Choice { return append([]Choice(nil), e.choices...) }
+
+// ---- DateTime ----
+
+// DateTime is a point in time.
+type DateTime struct{ base[time.Time] }
+
+var _ Value = (*DateTime)(nil)
+
+// NewDateTime creates a datetime value. Options: Initial, Input, Output.
+func NewDateTime(bus *ipc.Bus, id, name string, opts ...Option) (*DateTime, error) {
+	c, err := newConfig(ipc.TypeDateTime, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	v := &DateTime{}
+	v.toWire = ipc.DateTimeValue
+	v.fromWire = func(x ipc.Value) (time.Time, error) {
+		if x.Type() != ipc.TypeDateTime {
+			return v.wrongType(x)
+		}
+		return x.Time(), nil
+	}
+	if err := v.register(bus, id, name, ipc.TypeDateTime, c, ipc.ValueSpec{}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// ---- Color ----
+
+// RGB is a color.
+type RGB struct{ R, G, B uint8 }
+
+// String formats c as "#rrggbb".
+func (c RGB) String() string { return fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B) }
+
+// errBadColor is wrapped by ParseColor's errors.
+var errBadColor = errors.New("not a color")
+
+// ParseColor parses "#rrggbb" or "#rgb".
+func ParseColor(s string) (RGB, error) {
+	bad := fmt.Errorf("%w: %q (want \"#rrggbb\")", errBadColor, s)
+	if len(s) == 4 && s[0] == '#' {
+		s = string([]byte{'#', s[1], s[1], s[2], s[2], s[3], s[3]})
+	}
+	if len(s) != 7 || s[0] != '#' {
+		return RGB{}, bad
+	}
+	n, err := strconv.ParseUint(s[1:], 16, 32)
+	if err != nil {
+		return RGB{}, bad
+	}
+	return RGB{R: uint8(n >> 16), G: uint8(n >> 8), B: uint8(n)}, nil
+}
+
+// Color is a color value.
+type Color struct{ base[RGB] }
+
+var _ Value = (*Color)(nil)
+
+// NewColor creates a color value. Initial accepts an RGB or a "#rrggbb"
+// string. Options: Initial, Input, Output.
+func NewColor(bus *ipc.Bus, id, name string, opts ...Option) (*Color, error) {
+	c, err := newConfig(ipc.TypeColor, id, opts)
+	if err != nil {
+		return nil, err
+	}
+	v := &Color{}
+	v.toWire = func(c RGB) ipc.Value { return ipc.ColorValue(c.String()) }
+	v.fromWire = func(x ipc.Value) (RGB, error) {
+		switch x.Type() {
+		case ipc.TypeColor, ipc.TypeString:
+			rgb, err := ParseColor(x.Text())
+			if err != nil {
+				return RGB{}, v.errorf(ipc.CodeWrongType, "%v", err)
+			}
+			return rgb, nil
+		}
+		return v.wrongType(x)
+	}
+	if err := v.register(bus, id, name, ipc.TypeColor, c, ipc.ValueSpec{}); err != nil {
+		return nil, err
+	}
+	return v, nil
+}

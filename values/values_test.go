@@ -1,0 +1,197 @@
+package values_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/values"
+)
+
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(5 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// twoBuses returns the buses of two modules on one hub; errs receives the
+// errors reported to the second one.
+func twoBuses(t *testing.T) (a, b *ipc.Bus, errs chan error) {
+	t.Helper()
+	hub := ipc.NewHub(ipc.HubOptions{})
+	errs = make(chan error, 100)
+	a, pa, err := hub.Connect("sensors", ipc.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, pb, err := hub.Connect("controllers", ipc.BusOptions{OnError: func(err error) { errs <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pa.Detach(); pb.Detach(); a.Kill(); b.Kill() })
+	return a, b, errs
+}
+
+func TestNumberRange(t *testing.T) {
+	a, _, _ := twoBuses(t)
+	n, err := values.NewNumber(a, "temp", "Temperature", values.Range(0, 150), values.Unit("°C"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Set(42); err != nil || n.Value() != 42 {
+		t.Fatalf("Set(42): %v, value %v", err, n.Value())
+	}
+	err = n.Set(151)
+	if !errors.Is(err, ipc.ErrOutOfRange) || !strings.Contains(err.Error(), `"temp"`) || !strings.Contains(err.Error(), "[0, 150]") {
+		t.Fatalf("Set(151) = %v", err)
+	}
+	if n.Value() != 42 {
+		t.Fatalf("refused write changed the value to %v", n.Value())
+	}
+	if u := n.Unit(); u != "°C" {
+		t.Fatalf("unit %q", u)
+	}
+}
+
+func TestNumberClampAndDelta(t *testing.T) {
+	a, _, _ := twoBuses(t)
+	c, _ := values.NewNumber(a, "c", "C", values.Range(0, 100), values.Clamp())
+	if err := c.Set(120); err != nil || c.Value() != 100 {
+		t.Fatalf("clamp: %v %v", err, c.Value())
+	}
+	d, _ := values.NewNumber(a, "d", "D", values.Delta(10))
+	var got []float64
+	done := make(chan struct{})
+	d.OnChange(func(ctx context.Context, v float64) {
+		got = append(got, v)
+		if v == -1 {
+			close(done)
+		}
+	})
+	for _, v := range []float64{0, 5, 9.9, 10, 15, 20, 20, -1} {
+		d.Set(v)
+	}
+	wait(t, done, "changes")
+	want := []float64{0, 10, 20, -1} // 5, 9.9 and 15 are within 10 of the last published; 20 repeats
+	if len(got) != len(want) {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("published %v, want %v", got, want)
+		}
+	}
+}
+
+func TestLinkAcrossModules(t *testing.T) {
+	a, b, errs := twoBuses(t)
+	// The input links before its source exists: start order must not matter.
+	temp, _ := values.NewNumber(b, "fan_controller.temp", "Temperature", values.Range(0, 150))
+	changes := make(chan float64, 10)
+	temp.OnChange(func(ctx context.Context, v float64) { changes <- v })
+	if _, err := temp.Link("cpu_load", func(v float64) float64 { return v * 2 }); err != nil {
+		t.Fatal(err)
+	}
+	b.Flush(context.Background())
+	load, _ := values.NewNumber(a, "cpu_load", "CPU", values.Output(), values.Range(0, 100))
+	load.Set(30)
+	if v := wait(t, changes, "linked change"); v != 60 {
+		t.Fatalf("linked value %v, want 60", v)
+	}
+	load.Set(80) // 160 is out of temp's range: refused and reported
+	err := wait(t, errs, "refused update")
+	if !errors.Is(err, ipc.ErrOutOfRange) || !strings.Contains(err.Error(), "fan_controller.temp") || !strings.Contains(err.Error(), "cpu_load") {
+		t.Fatalf("reported %v", err)
+	}
+	if temp.Value() != 60 {
+		t.Fatalf("refused update changed the value to %v", temp.Value())
+	}
+	// Another process sets the input by id, validated the same way.
+	if err := a.Set(context.Background(), "fan_controller.temp", 10); err != nil {
+		t.Fatal(err)
+	}
+	if v := wait(t, changes, "set"); v != 10 {
+		t.Fatalf("after set %v", v)
+	}
+	if err := a.Set(context.Background(), "fan_controller.temp", true); !errors.Is(err, ipc.ErrWrongType) {
+		t.Fatalf("wrong type set: %v", err)
+	}
+	if err := b.Set(context.Background(), "cpu_load", 1); !errors.Is(err, ipc.ErrNotSettable) {
+		t.Fatalf("set of an output: %v", err)
+	}
+}
+
+func TestOptionsMisuse(t *testing.T) {
+	a, _, _ := twoBuses(t)
+	if _, err := values.NewBool(a, "b", "B", values.Unit("V")); err == nil || !strings.Contains(err.Error(), "Unit") || !strings.Contains(err.Error(), `"b"`) {
+		t.Fatalf("bool with unit: %v", err)
+	}
+	if _, err := values.NewNumber(a, "n", "N", values.Range(0, 10), values.Initial(11)); !errors.Is(err, ipc.ErrOutOfRange) {
+		t.Fatalf("initial out of range: %v", err)
+	}
+	if _, err := values.NewNumber(a, "n2", "N", values.Initial("x")); err == nil {
+		t.Fatal("string initial for a number accepted")
+	}
+	if _, err := values.NewEnum(a, "e", "E"); err == nil {
+		t.Fatal("enum without options accepted")
+	}
+	if _, err := values.NewNumber(a, "bad id", "N"); !errors.Is(err, ipc.ErrInvalidID) {
+		t.Fatalf("bad id: %v", err)
+	}
+	if _, err := values.NewNumber(a, "dup", "N"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := values.NewBool(a, "dup", "N"); !errors.Is(err, ipc.ErrDuplicateID) {
+		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+func TestEnumColorDateTimeString(t *testing.T) {
+	a, b, _ := twoBuses(t)
+	ctx := context.Background()
+	mode, err := values.NewEnum(a, "mode", "Mode", values.Choices("off", "low", "high"), values.Initial("off"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Flush(ctx)
+	if err := mode.Set("turbo"); !errors.Is(err, ipc.ErrOutOfRange) || !strings.Contains(err.Error(), "turbo") {
+		t.Fatalf("bad option: %v", err)
+	}
+	if err := b.Set(ctx, "mode", "high"); err != nil || mode.Value() != "high" {
+		t.Fatalf("remote set: %v %v", err, mode.Value())
+	}
+	col, _ := values.NewColor(a, "led", "LED", values.Initial("#ff8000"))
+	when, _ := values.NewDateTime(a, "alarm", "Alarm")
+	a.Flush(ctx) // the hub knows the new ids
+	if col.Value() != (values.RGB{R: 255, G: 128}) {
+		t.Fatalf("color %v", col.Value())
+	}
+	if err := b.Set(ctx, "led", "#00ff00"); err != nil || col.Value().String() != "#00ff00" {
+		t.Fatalf("remote color: %v %v", err, col.Value())
+	}
+	if err := b.Set(ctx, "led", "green"); !errors.Is(err, ipc.ErrWrongType) {
+		t.Fatalf("bad color: %v", err)
+	}
+	if when.Any() != nil {
+		t.Fatal("datetime without content has content")
+	}
+	at := time.Date(2026, 11, 26, 7, 30, 0, 0, time.UTC)
+	if err := b.Set(ctx, "alarm", at); err != nil || !when.Value().Equal(at) {
+		t.Fatalf("remote datetime: %v %v", err, when.Value())
+	}
+	s, _ := values.NewString(a, "msg", "Message", values.Output())
+	s.Set("hello")
+	ev := make(chan ipc.Event, 1)
+	b.Subscribe("msg", func(e ipc.Event) { ev <- e })
+	if e := wait(t, ev, "string event"); e.Value.Text() != "hello" || e.Value.Type() != ipc.TypeString {
+		t.Fatalf("event %+v", e)
+	}
+}
