@@ -1,0 +1,297 @@
+package process
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
+
+	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/proto/kervipb"
+)
+
+// LaunchConfig says how to start a module process.
+type LaunchConfig struct {
+	Module string
+	// Path and Args are the binary and its arguments (without argv[0]).
+	Path string
+	Args []string
+	// Env is added to the parent's environment.
+	Env []string
+	// SocketDir is the directory in which go-plugin makes the private
+	// directory of the module's socket.
+	SocketDir    string
+	StartTimeout time.Duration
+	// Logger is the parent's logger; the module's output is logged
+	// through it with a "module" attribute.
+	Logger *slog.Logger
+	// TailLines is how many lines of stderr to keep for error reports.
+	TailLines int
+}
+
+// Child is a running module process.
+type Child struct {
+	module string
+	client *plugin.Client
+	run    *cmdRunner
+	tail   *logx.Tail
+	log    *slog.Logger
+}
+
+// Launch starts a module process and completes the go-plugin handshake.
+func Launch(cfg LaunchConfig) (*Child, error) {
+	log := cfg.Logger.With(logx.ModuleKey, cfg.Module)
+	c := &Child{module: cfg.Module, tail: logx.NewTail(max(cfg.TailLines, 1)), log: log}
+	stderr := logx.NewLineWriter(func(line []byte) {
+		if logx.Replay(cfg.Logger.Handler(), line) {
+			c.tail.Add(replayText(line))
+			return
+		}
+		c.tail.Add(string(line))
+		log.Warn(string(line), "stream", "stderr")
+	})
+	stdout := logx.NewLineWriter(func(line []byte) {
+		log.Info(string(line), "stream", "stdout")
+	})
+	env := append([]string{
+		EnvModule + "=" + cfg.Module,
+		EnvParentPID + "=" + strconv.Itoa(os.Getpid()),
+	}, cfg.Env...)
+	c.client = plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          plugin.PluginSet{pluginName: &modulePlugin{}},
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		RunnerFunc: func(_ hclog.Logger, tmpl *exec.Cmd, _ string) (runner.Runner, error) {
+			cmd := exec.Command(cfg.Path, cfg.Args...)
+			cmd.Env = append(tmpl.Env, env...)
+			cmd.SysProcAttr = sysProcAttr()
+			c.run = &cmdRunner{cmd: cmd, module: cfg.Module, onLine: stdout, tail: c.tail, exited: make(chan struct{})}
+			return c.run, nil
+		},
+		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: cfg.SocketDir},
+		StartTimeout:     cfg.StartTimeout,
+		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off}),
+		Stderr:           stderr,
+		SyncStdout:       stdout,
+		SyncStderr:       stderr,
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize))},
+	})
+	if _, err := c.client.Client(); err != nil {
+		c.client.Kill()
+		if c.run != nil {
+			<-c.run.exited
+		}
+		return c, fmt.Errorf("kervi: module %q: start: %w", cfg.Module, err)
+	}
+	return c, nil
+}
+
+// replayText is a replayed JSON log line shortened for an error report.
+func replayText(line []byte) string {
+	s := string(line)
+	if i := strings.Index(s, `"msg":`); i >= 0 {
+		s = s[i:]
+	}
+	return s
+}
+
+// Connect opens the module's stream and attaches it to the hub.
+func (c *Child) Connect(hub *ipc.Hub) (*ipc.Port, error) {
+	rpc, err := c.client.Client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rpc.Dispense(pluginName)
+	if err != nil {
+		return nil, fmt.Errorf("kervi: module %q: %w", c.module, err)
+	}
+	stream, err := raw.(kervipb.ModuleClient).Connect(context.Background())
+	if err != nil {
+		return nil, fmt.Errorf("kervi: module %q: connect: %w", c.module, err)
+	}
+	port, err := hub.Attach(c.module, func(msgs []*kervipb.Msg) error {
+		return stream.Send(&kervipb.Frame{Msgs: msgs})
+	})
+	if err != nil {
+		_ = stream.CloseSend()
+		return nil, err
+	}
+	go func() {
+		for {
+			f, err := stream.Recv()
+			if err != nil {
+				return // the process ended; the supervisor detaches the port
+			}
+			port.Receive(f.Msgs)
+		}
+	}()
+	return port, nil
+}
+
+// PID returns the process id, or 0 if it never started.
+func (c *Child) PID() int {
+	if c.run == nil {
+		return 0
+	}
+	return c.run.pid
+}
+
+// Exited is closed when the process has ended.
+func (c *Child) Exited() <-chan struct{} {
+	if c.run == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.run.exited
+}
+
+// ExitCode returns the process's exit code, or -1 if it was killed by a
+// signal or never ran. Valid once Exited is closed.
+func (c *Child) ExitCode() int {
+	if c.run == nil || c.run.state == nil {
+		return -1
+	}
+	return c.run.state.ExitCode()
+}
+
+// ExitStatus describes how the process ended, such as "exit status 3" or
+// "signal: killed".
+func (c *Child) ExitStatus() string {
+	if c.run == nil || c.run.state == nil {
+		return "did not start"
+	}
+	return c.run.state.String()
+}
+
+// StderrTail returns the last lines the process wrote to stderr.
+func (c *Child) StderrTail() []string { return c.tail.Lines() }
+
+// Kill kills the process (and any it started) at once, and releases the
+// go-plugin client.
+func (c *Child) Kill() {
+	if c.run != nil && c.run.pid > 0 {
+		select {
+		case <-c.run.exited:
+		default:
+			_ = killGroup(c.run.pid)
+		}
+	}
+	c.client.Kill()
+}
+
+// Release frees the go-plugin client of a process that has exited.
+func (c *Child) Release() { c.client.Kill() }
+
+// handshakeLine matches go-plugin's handshake:
+// CORE-VERSION|APP-VERSION|NETWORK|ADDR|PROTOCOL...
+var handshakeLine = regexp.MustCompile(`^\d+\|\d+\|(unix|tcp)\|[^|]+\|(grpc|netrpc)`)
+
+// cmdRunner is go-plugin's runner for a module process: it starts the
+// process on the locked spawner thread, and hands go-plugin only the
+// handshake line of stdout; every other line is the module's output.
+type cmdRunner struct {
+	cmd    *exec.Cmd
+	module string
+	onLine io.Writer
+	tail   *logx.Tail
+	pid    int
+	stdout io.ReadCloser
+	stderr io.ReadCloser
+	state  *os.ProcessState
+	exited chan struct{}
+	once   sync.Once
+}
+
+var _ runner.Runner = (*cmdRunner)(nil)
+
+func (r *cmdRunner) Start(context.Context) error {
+	out, err := r.cmd.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	errPipe, err := r.cmd.StderrPipe()
+	if err != nil {
+		return err
+	}
+	if err := startCmd(r.cmd); err != nil {
+		close(r.exited)
+		return err
+	}
+	r.pid = r.cmd.Process.Pid
+	r.stderr = errPipe
+	pr, pw := io.Pipe()
+	r.stdout = pr
+	go func() {
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		handshook := false
+		for sc.Scan() {
+			line := sc.Bytes()
+			if !handshook && handshakeLine.Match(line) {
+				handshook = true
+				_, _ = pw.Write(append(append([]byte(nil), line...), '\n'))
+				continue
+			}
+			_, _ = r.onLine.Write(append(append([]byte(nil), line...), '\n'))
+		}
+		pw.Close()
+	}()
+	return nil
+}
+
+func (r *cmdRunner) Wait(context.Context) error {
+	err := r.cmd.Wait()
+	r.once.Do(func() {
+		r.state = r.cmd.ProcessState
+		close(r.exited)
+	})
+	return err
+}
+
+func (r *cmdRunner) Kill(context.Context) error {
+	if r.cmd.Process == nil {
+		return nil
+	}
+	if err := killGroup(r.pid); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return r.cmd.Process.Kill()
+	}
+	return nil
+}
+
+func (r *cmdRunner) Stdout() io.ReadCloser { return r.stdout }
+func (r *cmdRunner) Stderr() io.ReadCloser { return r.stderr }
+func (r *cmdRunner) Name() string          { return r.module }
+func (r *cmdRunner) ID() string            { return strconv.Itoa(r.pid) }
+
+func (r *cmdRunner) Diagnose(context.Context) string {
+	lines := r.tail.Lines()
+	if len(lines) == 0 {
+		return ""
+	}
+	return "module " + strconv.Quote(r.module) + " stderr:\n" + strings.Join(lines, "\n")
+}
+
+func (r *cmdRunner) PluginToHost(network, addr string) (string, string, error) {
+	return network, addr, nil
+}
+
+func (r *cmdRunner) HostToPlugin(network, addr string) (string, string, error) {
+	return network, addr, nil
+}

@@ -1,0 +1,180 @@
+// Package kervi turns a Go program into a multi-process sensor and
+// automation application: declare sensors, controllers, values and actions
+// in plain Go, split them into modules that run as separate processes,
+// link values across processes by id, and call actions by id from
+// anywhere.
+//
+// # Modules and the process model
+//
+// A module is a name and a setup function that creates the module's
+// components on the bus it is given; it usually lives in a package of its
+// own. main lists the modules and runs the application:
+//
+//	func main() {
+//		app, err := kervi.NewApplication([]kervi.Module{sensors.Module, controllers.Module},
+//			kervi.WithAppMain(func(ctx context.Context) error {
+//				_, err := actions.Call(ctx, "fan_controller.activate", true)
+//				return err
+//			}))
+//		if err != nil {
+//			log.Fatal(err)
+//		}
+//		app.Main()
+//	}
+//
+// Run starts the program's own binary again once per module, in module
+// mode (hashicorp/go-plugin: a magic-cookie handshake, then gRPC over a unix
+// socket in a private 0700 directory). In module mode NewApplication and
+// Run serve that one module: its setup runs, and its components exist,
+// poll and run only in that process. The parent process hosts the hub,
+// which routes value events and action calls between the processes by id,
+// over one long-lived stream per module.
+//
+// Because every module process runs the program from the start, nothing a
+// package does at init time may start goroutines, touch devices or open
+// sockets, and start-up work in main that must happen once belongs after a
+// check of IsModuleProcess (see the example of IsModuleProcess).
+//
+// # Life cycle
+//
+//  1. Every module's setup runs, in its own process; the application is
+//     ready when all have returned. A module that fails its setup, or dies
+//     before it is ready, makes Run fail at once with its exit code and the
+//     tail of its stderr. An id claimed by two modules is a start error that
+//     names both.
+//  2. Controllers start, then the app-main hook runs (an action with id
+//     "app_main", callable like any other).
+//  3. A module process that dies is restarted with exponential backoff; its
+//     components announce themselves again, links and subscriptions are
+//     restored, and the last value of each of its values is published
+//     again. A module that keeps crashing is marked failed; the
+//     application stays up.
+//  4. When Run's context ends (Main: SIGINT or SIGTERM), the app-exit hook
+//     ("app_exit") runs and is awaited, with a deadline; then every module
+//     stops gracefully (controllers' Exit hooks, sensors stop) and Run
+//     returns nil.
+//
+// With InProcess the same application runs all its modules in one
+// process, with the same semantics and no child processes: for tests of
+// user code, and for services that embed kervi.
+package kervi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/kervi/kervi-go/internal/process"
+	"github.com/kervi/kervi-go/ipc"
+)
+
+// Module is a part of an application that runs in a process of its own.
+// Setup creates the module's components on bus; the context it gets
+// carries the bus and ends when the module stops.
+type Module struct {
+	// Name identifies the module: letters, digits, '_' and '-'.
+	Name string
+	// Setup creates the module's components. It runs once per start of
+	// the module's process, before the module is ready. It must not block.
+	Setup SetupFunc
+}
+
+// SetupFunc creates a module's components on bus. ctx carries the bus and
+// ends when the module stops.
+type SetupFunc func(ctx context.Context, bus *ipc.Bus) error
+
+// IsModuleProcess reports whether this process is a module process that
+// kervi started. Programs whose main does work before running the
+// application that must happen once, such as opening a database or
+// starting a web server of their own, do it only when IsModuleProcess is
+// false; module processes go straight to Run.
+func IsModuleProcess() bool {
+	_, ok := process.IsChild()
+	return ok
+}
+
+// ModuleState is where a module is in its life cycle.
+type ModuleState int
+
+// The module states.
+const (
+	// StateStarting: the module's process is starting or running its setup.
+	StateStarting ModuleState = iota + 1
+	// StateReady: the module's setup is done; it runs.
+	StateReady
+	// StateRestarting: the module's process died and waits to be restarted.
+	StateRestarting
+	// StateFailed: the module crashed too often and is not restarted.
+	StateFailed
+	// StateStopping: the application is stopping the module.
+	StateStopping
+	// StateStopped: the module stopped.
+	StateStopped
+)
+
+// String returns the state's name, such as "ready".
+func (s ModuleState) String() string {
+	switch s {
+	case StateStarting:
+		return "starting"
+	case StateReady:
+		return "ready"
+	case StateRestarting:
+		return "restarting"
+	case StateFailed:
+		return "failed"
+	case StateStopping:
+		return "stopping"
+	case StateStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("ModuleState(%d)", int(s))
+}
+
+// ModuleError reports a module that could not start: its setup failed, its
+// process died before it was ready, or it was not ready in time.
+type ModuleError struct {
+	Module string
+	// ExitCode is the process's exit code; -1 if it did not exit by itself
+	// (killed by a signal, still running, or in-process mode).
+	ExitCode int
+	// Status describes how the process ended, such as "exit status 3".
+	Status string
+	// Stderr holds the last lines the process wrote to stderr.
+	Stderr []string
+	Err    error
+}
+
+// Error implements error.
+func (e *ModuleError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "kervi: module %q", e.Module)
+	if e.Status != "" {
+		fmt.Fprintf(&b, " (%s)", e.Status)
+	}
+	if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if len(e.Stderr) > 0 {
+		b.WriteString("\n  stderr (last lines):")
+		for _, l := range e.Stderr {
+			b.WriteString("\n  | ")
+			b.WriteString(l)
+		}
+	}
+	return b.String()
+}
+
+// Unwrap returns the underlying error.
+func (e *ModuleError) Unwrap() error { return e.Err }
+
+// Errors of the application.
+var (
+	// ErrNotReady: a module was not ready within the start timeout.
+	ErrNotReady = errors.New("kervi: module not ready in time")
+	// ErrExitedBeforeReady: a module's process ended before it was ready.
+	ErrExitedBeforeReady = errors.New("kervi: module process exited before it was ready")
+	// ErrAlreadyRunning: Run was called on an application that runs.
+	ErrAlreadyRunning = errors.New("kervi: application already running")
+)

@@ -1,0 +1,184 @@
+package kervi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Option configures an Application.
+type Option func(*options) error
+
+type options struct {
+	name         string
+	appMain      func(ctx context.Context) error
+	appExit      func(ctx context.Context) error
+	logger       *slog.Logger
+	logLevel     slog.Level
+	inProcess    bool
+	restart      RestartPolicy
+	startTimeout time.Duration
+	exitTimeout  time.Duration
+	stopTimeout  time.Duration
+	gomaxprocs   int
+	env          []string
+	onState      func(ModuleStatus)
+	onError      func(error)
+}
+
+func defaultOptions() options {
+	return options{
+		name:         "kervi",
+		logLevel:     slog.LevelInfo,
+		restart:      DefaultRestartPolicy(),
+		startTimeout: 30 * time.Second,
+		exitTimeout:  10 * time.Second,
+		stopTimeout:  10 * time.Second,
+	}
+}
+
+// RestartPolicy says how module processes that die are restarted: after a
+// delay that starts at Initial and doubles with every consecutive crash up
+// to Max. A module that crashes more than MaxRestarts times in a row is
+// marked failed and left alone; a module that stayed ready for StableAfter
+// starts counting afresh.
+type RestartPolicy struct {
+	Initial     time.Duration
+	Max         time.Duration
+	MaxRestarts int
+	StableAfter time.Duration
+}
+
+// DefaultRestartPolicy returns the default policy: 100 ms doubling up to
+// 30 s, failed after 5 crashes in a row, reset after 1 minute ready.
+func DefaultRestartPolicy() RestartPolicy {
+	return RestartPolicy{Initial: 100 * time.Millisecond, Max: 30 * time.Second, MaxRestarts: 5, StableAfter: time.Minute}
+}
+
+// delay returns the wait before restart number n (1 for the first).
+func (p RestartPolicy) delay(n int) time.Duration {
+	d := p.Initial
+	for i := 1; i < n && d < p.Max; i++ {
+		d *= 2
+	}
+	return min(d, p.Max)
+}
+
+// WithName names the application (default "kervi"); it appears in logs.
+func WithName(name string) Option {
+	return func(o *options) error {
+		if name == "" {
+			return errors.New("empty application name")
+		}
+		o.name = name
+		return nil
+	}
+}
+
+// WithAppMain sets the hook that runs, in the parent process, once every
+// module is ready: the action "app_main". Its context carries the bus and
+// ends when the application stops. An error is logged.
+func WithAppMain(fn func(ctx context.Context) error) Option {
+	return func(o *options) error { o.appMain = fn; return nil }
+}
+
+// WithAppExit sets the hook that runs, in the parent process, when the
+// application stops, before the modules stop: the action "app_exit". Run
+// waits for it up to the exit timeout.
+func WithAppExit(fn func(ctx context.Context) error) Option {
+	return func(o *options) error { o.appExit = fn; return nil }
+}
+
+// WithLogger sets the logger of the application. Module processes' logs
+// are replayed into it, with a "module" attribute. Default: slog.Default(),
+// or for Main a console logger on stderr.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.logger = l; return nil }
+}
+
+// WithLogLevel sets the lowest level module processes log, and that of
+// Main's console logger (default info, or $KERVI_LOG_LEVEL).
+func WithLogLevel(l slog.Level) Option {
+	return func(o *options) error { o.logLevel = l; return nil }
+}
+
+// InProcess runs every module in the calling process instead of a process
+// of its own, with the same semantics: the same hub, the same ids, the
+// same life cycle (there are no processes to restart). For tests of user
+// code and for programs that embed kervi.
+func InProcess() Option {
+	return func(o *options) error { o.inProcess = true; return nil }
+}
+
+// WithRestartPolicy sets how crashed module processes are restarted
+// (default DefaultRestartPolicy).
+func WithRestartPolicy(p RestartPolicy) Option {
+	return func(o *options) error {
+		if p.Initial <= 0 || p.Max < p.Initial || p.MaxRestarts < 0 {
+			return fmt.Errorf("restart policy %+v: want 0 < Initial <= Max and MaxRestarts >= 0", p)
+		}
+		o.restart = p
+		return nil
+	}
+}
+
+// WithStartTimeout bounds how long a module may take to become ready
+// (default 30 s).
+func WithStartTimeout(d time.Duration) Option {
+	return positive("start timeout", d, func(o *options) { o.startTimeout = d })
+}
+
+// WithExitTimeout bounds how long Run waits for the app-exit hook (default
+// 10 s).
+func WithExitTimeout(d time.Duration) Option {
+	return positive("exit timeout", d, func(o *options) { o.exitTimeout = d })
+}
+
+// WithStopTimeout bounds how long a module may take to stop gracefully
+// before its process is killed (default 10 s).
+func WithStopTimeout(d time.Duration) Option {
+	return positive("stop timeout", d, func(o *options) { o.stopTimeout = d })
+}
+
+func positive(what string, d time.Duration, set func(*options)) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("%s %v is not positive", what, d)
+		}
+		set(o)
+		return nil
+	}
+}
+
+// WithModuleGOMAXPROCS sets GOMAXPROCS in module processes (default: Go's
+// default, the number of CPUs). Small numbers cut latency and memory on
+// small boards; see docs/benchmarks.md.
+func WithModuleGOMAXPROCS(n int) Option {
+	return func(o *options) error {
+		if n < 0 {
+			return fmt.Errorf("GOMAXPROCS %d is negative", n)
+		}
+		o.gomaxprocs = n
+		return nil
+	}
+}
+
+// WithModuleEnv adds "KEY=value" variables to the environment of module
+// processes.
+func WithModuleEnv(kv ...string) Option {
+	return func(o *options) error { o.env = append(o.env, kv...); return nil }
+}
+
+// OnModuleState sets a function called with a module's status each time
+// its state changes. It must not block.
+func OnModuleState(fn func(ModuleStatus)) Option {
+	return func(o *options) error { o.onState = fn; return nil }
+}
+
+// OnError sets the handler of errors that have no caller, such as a linked
+// value refusing an update in the parent process. Default: log them.
+func OnError(fn func(error)) Option {
+	return func(o *options) error { o.onError = fn; return nil }
+}
