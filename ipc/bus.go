@@ -49,6 +49,9 @@ type Bus struct {
 	once   sync.Once      // guards stop
 	kill   sync.Once
 
+	welcome     chan struct{} // closed by the hub's KIND_WELCOME
+	welcomeOnce sync.Once
+
 	waiting  bool // under mu: the stop waits for goroutines; start no more
 	seq      atomic.Uint64
 	appReady atomic.Bool
@@ -59,6 +62,7 @@ type Bus struct {
 	pending  map[uint64]chan *kervipb.Msg // calls and sets this process made
 	serving  map[uint64]context.CancelFunc
 	rejected []error
+	restored map[string]*kervipb.Msg // last values from an earlier process
 	onStart  []func(context.Context) error
 	onReady  []func(context.Context)
 	onStop   []func(context.Context) error
@@ -112,6 +116,9 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 		ids:     make(map[string]*idState),
 		pending: make(map[uint64]chan *kervipb.Msg),
 		serving: make(map[uint64]context.CancelFunc),
+
+		restored: make(map[string]*kervipb.Msg),
+		welcome:  make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(NewContext(context.Background(), b))
 	b.up = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
@@ -247,9 +254,6 @@ type ValueSpec struct {
 	// Set applies a write from another process (Bus.Set). Nil means the
 	// value cannot be set from outside, like an output.
 	Set func(ctx context.Context, v Value) error
-	// Restore receives the application's last known value of the id when
-	// the module was restarted and announced it again.
-	Restore func(Event)
 }
 
 // Publisher publishes the events of a value this process owns.
@@ -303,6 +307,19 @@ func (p *Publisher) Publish(v Value, t time.Time) {
 	if b.up.full() {
 		_ = b.up.waitRoom(nil)
 	}
+}
+
+// Restored returns the last value the application saw of id, if this
+// module owned id in a process that ended (the module was restarted).
+// Values created in setup adopt it as their content and publish it again.
+func (b *Bus) Restored(id string) (Event, bool) {
+	b.mu.RLock()
+	m := b.restored[id]
+	b.mu.RUnlock()
+	if m == nil {
+		return Event{}, false
+	}
+	return eventFromMsg(m), true
 }
 
 // Last returns the last event the process published or received for id.
@@ -558,8 +575,14 @@ func (b *Bus) invoke(ctx context.Context, id string, a *ActionSpec, data []*kerv
 }
 
 // serve runs a call from another process.
-func (b *Bus) serve(m *kervipb.Msg) {
+func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.Msg) {
 	defer b.wg.Done()
+	defer func() {
+		b.mu.Lock()
+		delete(b.serving, m.Seq)
+		b.mu.Unlock()
+		cancel()
+	}()
 	reply := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id}
 	st := b.lookup(m.Id)
 	if st == nil || st.action == nil {
@@ -567,22 +590,11 @@ func (b *Bus) serve(m *kervipb.Msg) {
 		b.up.push(reply)
 		return
 	}
-	ctx, cancel := context.WithCancel(b.ctx)
-	if m.Deadline != 0 {
-		ctx, cancel = context.WithDeadline(b.ctx, time.Unix(0, m.Deadline))
-	}
-	b.mu.Lock()
-	b.serving[m.Seq] = cancel
-	b.mu.Unlock()
 	res, err := b.invoke(ctx, m.Id, st.action, m.Args)
-	b.mu.Lock()
-	delete(b.serving, m.Seq)
-	b.mu.Unlock()
 	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) && codeOf(err) == CodeActionFailed {
 		// The action gave up because it was cancelled; say so.
 		err = fmt.Errorf("%w: %v", ctx.Err(), err)
 	}
-	cancel()
 	reply.Result = res
 	if err != nil {
 		reply.Error = toWire(b.module, err)
@@ -633,7 +645,16 @@ func (b *Bus) dispatch(items []inItem) error {
 			}
 		case kervipb.Kind_KIND_CALL:
 			if b.track() {
-				go b.serve(m)
+				// The cancel func is registered here, before the next
+				// message (perhaps the call's KIND_CANCEL) is handled.
+				ctx, cancel := context.WithCancel(b.ctx)
+				if m.Deadline != 0 {
+					ctx, cancel = context.WithDeadline(b.ctx, time.Unix(0, m.Deadline))
+				}
+				b.mu.Lock()
+				b.serving[m.Seq] = cancel
+				b.mu.Unlock()
+				go b.serve(ctx, cancel, m)
 			} else {
 				b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
 					Error: toWire(b.module, newError(CodeOwnerGone, m.Id, b.module, "module is stopping"))})
@@ -656,9 +677,11 @@ func (b *Bus) dispatch(items []inItem) error {
 		case kervipb.Kind_KIND_SET:
 			b.serveSet(m)
 		case kervipb.Kind_KIND_RESTORE:
-			if st := b.lookup(m.Id); st != nil && st.value != nil && st.value.Restore != nil {
-				b.safely("restore", m.Id, func() { st.value.Restore(eventFromMsg(m)) })
-			}
+			b.mu.Lock()
+			b.restored[m.Id] = m
+			b.mu.Unlock()
+		case kervipb.Kind_KIND_WELCOME:
+			b.welcomeOnce.Do(func() { close(b.welcome) })
 		case kervipb.Kind_KIND_REJECTED:
 			err := fromWire(m.Id, m.Error)
 			b.mu.Lock()
@@ -735,6 +758,13 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_READY})
 		}
 	}()
+	select { // the restores of a restarted module come first
+	case <-b.welcome:
+	case <-b.dead:
+		return ErrClosed
+	case <-time.After(StopTimeout):
+		b.log.Warn("no welcome from the hub; setting up without restored values")
+	}
 	if setup != nil {
 		if err := setup(b.ctx, b); err != nil {
 			return fmt.Errorf("module %q: setup: %w", b.module, err)

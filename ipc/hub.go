@@ -127,6 +127,15 @@ func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
 	}
 	p.out = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
 	h.ports[module] = p
+	// A module back from a crash gets the last values of its ids first.
+	for id, o := range h.owners {
+		if last := h.last[id]; o.module == module && last != nil && o.comp.GetKind() == "value" {
+			r := shallowCopy(last)
+			r.Kind = kervipb.Kind_KIND_RESTORE
+			p.out.push(r)
+		}
+	}
+	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME})
 	return p, nil
 }
 
@@ -194,11 +203,6 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				continue
 			}
 			h.owners[m.Id] = &owner{module: p.module, port: p, comp: m.Component}
-			if last := h.last[m.Id]; last != nil && m.Component.GetKind() == "value" {
-				r := shallowCopy(last)
-				r.Kind = kervipb.Kind_KIND_RESTORE
-				p.out.push(r)
-			}
 		case kervipb.Kind_KIND_READY:
 			notices = append(notices, Notice{Kind: NoticeReady, Module: p.module})
 		case kervipb.Kind_KIND_SETUP_FAILED:

@@ -243,9 +243,9 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 			return b.Set(x)
 		}
 	}
-	spec.Restore = b.restore
 	var initial T
-	if c.initial != nil {
+	hasInitial := c.initial != nil
+	if hasInitial {
 		x, ok := c.initial.(T)
 		if !ok {
 			v, err := ipc.ValueOf(c.initial)
@@ -266,9 +266,21 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 		return fmt.Errorf("values: %w", err)
 	}
 	b.pub = pub
-	if c.initial != nil {
+	ts := time.Now()
+	if ev, ok := bus.Restored(id); ok { // the module was restarted
+		x, err := b.fromWire(ev.Value)
+		if err == nil {
+			x, err = b.check(x)
+		}
+		if err != nil {
+			bus.ReportError(fmt.Errorf("values: %q: not restoring %v: %w", id, ev.Value, err))
+		} else {
+			initial, hasInitial, ts = x, true, ev.Time
+		}
+	}
+	if hasInitial {
 		b.mu.Lock()
-		b.store(initial, time.Now())
+		b.store(initial, ts)
 		b.mu.Unlock()
 	}
 	return nil
@@ -331,22 +343,6 @@ func (b *base[T]) Set(v T) error {
 func (b *base[T]) store(v T, ts time.Time) {
 	b.v, b.ts, b.has = v, ts, true
 	b.pub.Publish(b.toWire(v), ts)
-}
-
-// restore adopts the application's last known content after a restart of
-// the module, and publishes it again.
-func (b *base[T]) restore(ev ipc.Event) {
-	x, err := b.fromWire(ev.Value)
-	if err == nil {
-		x, err = b.check(x)
-	}
-	if err != nil {
-		b.bus.ReportError(fmt.Errorf("values: %q: not restoring %v: %w", b.id, ev.Value, err))
-		return
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.store(x, ev.Time)
 }
 
 // OnChange calls fn with every change of the value, including changes made

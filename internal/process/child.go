@@ -39,7 +39,7 @@ func Serve(cfg ChildConfig) {
 	level, _ := logx.ParseLevel(os.Getenv(EnvLogLevel))
 	// go-plugin replaces os.Stderr once it serves; keep the real one for
 	// the log, which the parent reads and replays.
-	stderr := os.Stderr
+	stdout, stderr := os.Stdout, os.Stderr
 	base := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
 	log := base.With(logx.ModuleKey, cfg.Module)
 	slog.SetDefault(log)
@@ -47,7 +47,7 @@ func Serve(cfg ChildConfig) {
 		runtime.GOMAXPROCS(n)
 	}
 
-	s := &server{cfg: cfg, log: log, base: base}
+	s := &server{cfg: cfg, log: log, base: base, stdout: stdout, stderr: stderr}
 	// SIGTERM stops the module gracefully; SIGINT is left to the parent,
 	// which stops the application in order (go-plugin ignores it here).
 	term := make(chan os.Signal, 1)
@@ -80,6 +80,8 @@ type server struct {
 	cfg       ChildConfig
 	log       *slog.Logger // with the module
 	base      *slog.Logger // without: the bus adds it
+	stdout    *os.File     // the process's own stdout and stderr
+	stderr    *os.File
 	connected atomic.Bool
 	bus       atomic.Pointer[ipc.Bus]
 }
@@ -90,6 +92,12 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 	if !s.connected.CompareAndSwap(false, true) {
 		return status.Error(codes.AlreadyExists, "kervi: module already connected")
 	}
+	// The handshake is done (the parent connected after reading it), so
+	// stdout is free again. go-plugin pointed os.Stdout and os.Stderr at
+	// pipes it forwards asynchronously, which loses what a process writes
+	// just before it exits; writing to the real files, which the parent
+	// reads to the end, loses nothing.
+	os.Stdout, os.Stderr = s.stdout, s.stderr
 	b := ipc.NewBus(s.cfg.Module, func(msgs []*kervipb.Msg) error {
 		return stream.Send(&kervipb.Frame{Msgs: msgs})
 	}, ipc.BusOptions{Logger: s.base})

@@ -58,8 +58,9 @@ const (
 	Kind_KIND_SET Kind = 10
 	// Hub to module: the announcement of id was refused; error says why.
 	Kind_KIND_REJECTED Kind = 11
-	// Hub to module: the last value the application saw for an id this
-	// process owns (sent when a restarted module announces it again).
+	// Hub to module: the last value the application saw of an id the module
+	// owned in an earlier process. Sent right after the stream opens, before
+	// KIND_WELCOME; values adopt it as their content when they are created.
 	Kind_KIND_RESTORE Kind = 12
 	// Hub to module: every module is ready; start controllers.
 	Kind_KIND_START Kind = 13
@@ -67,6 +68,8 @@ const (
 	Kind_KIND_STOP Kind = 14
 	// Module to hub: stopped; the process exits next.
 	Kind_KIND_STOPPED Kind = 15
+	// Hub to module: the first message after the restores; setup may run.
+	Kind_KIND_WELCOME Kind = 16
 )
 
 // Enum value maps for Kind.
@@ -88,6 +91,7 @@ var (
 		13: "KIND_START",
 		14: "KIND_STOP",
 		15: "KIND_STOPPED",
+		16: "KIND_WELCOME",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":  0,
@@ -106,6 +110,7 @@ var (
 		"KIND_START":        13,
 		"KIND_STOP":         14,
 		"KIND_STOPPED":      15,
+		"KIND_WELCOME":      16,
 	}
 )
 
@@ -1035,7 +1040,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1a.kervi.v1.Map.EntriesEntryR\aentries\x1aJ\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xa5\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xb7\x02\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1056,7 +1061,8 @@ const file_kervi_proto_rawDesc = "" +
 	"\n" +
 	"KIND_START\x10\r\x12\r\n" +
 	"\tKIND_STOP\x10\x0e\x12\x10\n" +
-	"\fKIND_STOPPED\x10\x0f*\xae\x01\n" +
+	"\fKIND_STOPPED\x10\x0f\x12\x10\n" +
+	"\fKIND_WELCOME\x10\x10*\xae\x01\n" +
 	"\tValueType\x12\x1a\n" +
 	"\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VALUE_TYPE_NUMBER\x10\x01\x12\x13\n" +

@@ -1,0 +1,55 @@
+package system_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kervi/kervi-go/devices/system"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/sensors"
+)
+
+// A module's setup publishes the machine's CPU load, memory use and disk
+// use, each read every 5 seconds once the module has started.
+func Example() {
+	setup := func(ctx context.Context, bus *ipc.Bus) error {
+		for _, s := range []struct {
+			id, name string
+			drv      sensors.Driver
+		}{
+			{"system.cpu", "CPU load", system.NewCPULoad()},
+			{"system.memory", "Memory use", system.NewMemoryUse()},
+			{"system.disk", "Disk use", system.NewDiskUse("/")},
+		} {
+			if _, err := sensors.New(bus, s.id, s.name, s.drv, sensors.Interval(5*time.Second), sensors.Delta(0.5)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	hub := ipc.NewHub(ipc.HubOptions{})
+	bus, port, err := hub.Connect("system", ipc.BusOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer bus.Kill()
+	defer port.Detach()
+	defer bus.Stop(time.Now().Add(5 * time.Second))
+	if err := bus.RunSetup(setup); err != nil {
+		fmt.Println(err)
+	}
+}
+
+func ExampleCPULoad() {
+	load := system.NewCPULoad()
+	dst := make([]float64, 1)
+	// Each read measures the load since the previous one; the first since
+	// boot. A sensor spaces the reads by its interval.
+	if err := load.Read(context.Background(), dst); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Printf("CPU load since boot: %.0f%%\n", dst[0])
+}

@@ -1,0 +1,86 @@
+package sensors_test
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/kervi/kervi-go/devices/fake"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/sensors"
+)
+
+// demoBus returns the bus of a module on an in-process hub, and a function
+// that stops and disconnects it.
+func demoBus(module string) (*ipc.Bus, func()) {
+	hub := ipc.NewHub(ipc.HubOptions{})
+	bus, port, err := hub.Connect(module, ipc.BusOptions{})
+	if err != nil {
+		panic(err)
+	}
+	return bus, func() {
+		bus.Stop(time.Now().Add(5 * time.Second))
+		port.Detach()
+		bus.Kill()
+	}
+}
+
+func Example() {
+	bus, stop := demoBus("demo")
+	defer stop()
+
+	drv := fake.New(sensors.Description{Unit: "°C", Min: new(-40.0), Max: new(125.0)}, []float64{21.5})
+	s, err := sensors.New(bus, "room.temp", "Room temperature", drv, sensors.Interval(10*time.Second))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	// The sensor polls once the module has started; Poll reads at once.
+	if err := s.Poll(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(s.Value().ID(), s.Value().Value(), s.Value().Unit())
+	// Output: room.temp 21.5 °C
+}
+
+func Example_dimensions() {
+	bus, stop := demoBus("demo")
+	defer stop()
+
+	desc := sensors.Description{Unit: "g", Labels: []string{"x", "y", "z"}}
+	s, err := sensors.New(bus, "accel", "Accelerometer", fake.New(desc, []float64{0, 0.1, 1}))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := s.Poll(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, v := range s.Values() {
+		fmt.Printf("%s (%s): %g %s\n", v.ID(), v.Name(), v.Value(), v.Unit())
+	}
+	// Output:
+	// accel.x (Accelerometer x): 0 g
+	// accel.y (Accelerometer y): 0.1 g
+	// accel.z (Accelerometer z): 1 g
+}
+
+func ExampleSensor_Fault() {
+	bus, stop := demoBus("demo")
+	defer stop()
+
+	drv := fake.New(sensors.Description{Unit: "%", Min: new(0.0), Max: new(100.0)}, []float64{140})
+	s, err := sensors.New(bus, "humidity", "Humidity", drv)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	s.Poll(context.Background())
+	fmt.Println(s.Faulty())
+	fmt.Println(s.Fault())
+	// Output:
+	// true
+	// sensors: sensor "humidity": kervi: "humidity": reading 140 is outside the range [0, 100] (module "demo")
+}

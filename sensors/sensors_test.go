@@ -1,0 +1,541 @@
+package sensors_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/kervi/kervi-go/devices/fake"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/sensors"
+)
+
+const timeout = 5 * time.Second
+
+// wait returns the next item of ch, failing the test after the timeout.
+func wait[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(timeout):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
+}
+
+// record is a log record, flattened.
+type record struct {
+	level slog.Level
+	msg   string
+	attrs map[string]any
+}
+
+// logHandler sends every log record to a channel; records that do not fit
+// its buffer are dropped.
+type logHandler struct {
+	ch    chan record
+	attrs []slog.Attr
+}
+
+func (h *logHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *logHandler) Handle(_ context.Context, r slog.Record) error {
+	rec := record{level: r.Level, msg: r.Message, attrs: make(map[string]any)}
+	for _, a := range h.attrs {
+		rec.attrs[a.Key] = a.Value.Any()
+	}
+	r.Attrs(func(a slog.Attr) bool { rec.attrs[a.Key] = a.Value.Any(); return true })
+	select {
+	case h.ch <- rec:
+	default:
+	}
+	return nil
+}
+
+func (h *logHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &logHandler{ch: h.ch, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+func (h *logHandler) WithGroup(string) slog.Handler { return h }
+
+// env is an application of two modules on an in-process hub: the sensors
+// live on a, and b watches them.
+type env struct {
+	hub  *ipc.Hub
+	a, b *ipc.Bus
+	logs chan record // a's log
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{hub: ipc.NewHub(ipc.HubOptions{Logger: slog.New(slog.DiscardHandler)}), logs: make(chan record, 1000)}
+	a, pa, err := e.hub.Connect("sensors", ipc.BusOptions{Logger: slog.New(&logHandler{ch: e.logs})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, pb, err := e.hub.Connect("watcher", ipc.BusOptions{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a, e.b = a, b
+	t.Cleanup(func() {
+		// Stop waits for the sensors' polling loops to return.
+		a.Stop(time.Now().Add(timeout))
+		pa.Detach()
+		pb.Detach()
+		a.Kill()
+		b.Kill()
+	})
+	return e
+}
+
+// start runs a's (empty) setup and its start hooks, which start polling.
+func (e *env) start(t *testing.T) {
+	t.Helper()
+	if err := e.a.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// watch subscribes b to ids and returns the channel of their events.
+func (e *env) watch(t *testing.T, ids ...string) <-chan ipc.Event {
+	t.Helper()
+	ch := make(chan ipc.Event, 1000)
+	for _, id := range ids {
+		if _, err := e.b.Subscribe(id, func(ev ipc.Event) {
+			select {
+			case ch <- ev:
+			default: // the test reads only the first events
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.b.Flush(context.Background()); err != nil { // the hub has the subscriptions
+		t.Fatal(err)
+	}
+	return ch
+}
+
+// nextLog returns the next record of a's log whose message is msg.
+func (e *env) nextLog(t *testing.T, msg string) record {
+	t.Helper()
+	for {
+		if r := wait(t, e.logs, "log "+msg); r.msg == msg {
+			return r
+		}
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustContain(t *testing.T, err error, subs ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", subs)
+	}
+	for _, s := range subs {
+		if !strings.Contains(err.Error(), s) {
+			t.Fatalf("error %q does not contain %q", err, s)
+		}
+	}
+}
+
+func thermo() sensors.Description {
+	return sensors.Description{Unit: "°C", Min: new(-40.0), Max: new(125.0)}
+}
+
+func TestOneDimensionPublishes(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(t, "room.temp")
+	drv := fake.New(thermo(), []float64{21.5}, []float64{22})
+	s, err := sensors.New(e.a, "room.temp", "Room", drv, sensors.Interval(time.Hour))
+	must(t, err)
+	e.start(t) // the first read comes at once, the next in an hour
+	ev := wait(t, events, "first reading")
+	if ev.ID != "room.temp" || ev.Value.Type() != ipc.TypeNumber || ev.Value.Number() != 21.5 {
+		t.Fatalf("first event %+v", ev)
+	}
+	must(t, s.Poll(context.Background()))
+	if ev := wait(t, events, "second reading"); ev.Value.Number() != 22 {
+		t.Fatalf("second event %+v", ev)
+	}
+	v := s.Value()
+	if v == nil || v.ID() != "room.temp" || v.Name() != "Room" || v.Unit() != "°C" || v.Value() != 22 || v.IsInput() {
+		t.Fatalf("value %+v", v)
+	}
+	if lo, ok := v.Min(); !ok || lo != -40 {
+		t.Fatalf("min %v %v", lo, ok)
+	}
+	if s.Dimension("") != v || len(s.Values()) != 1 || s.Values()[0] != v || s.Dimension("x") != nil {
+		t.Fatal("Dimension and Values disagree with Value")
+	}
+	if s.ID() != "room.temp" || s.Name() != "Room" || s.Interval() != time.Hour || s.Faulty() || s.Fault() != nil {
+		t.Fatalf("accessors: %q %q %v %v", s.ID(), s.Name(), s.Interval(), s.Fault())
+	}
+	must(t, e.a.Flush(context.Background()))
+	var found bool
+	for _, c := range e.hub.Components() {
+		if c.ID == "room.temp" {
+			found = true
+			if c.Parent != "room.temp" || c.Unit != "°C" || c.Input || c.Module != "sensors" || *c.Max != 125 {
+				t.Fatalf("catalogue entry %+v", c)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("room.temp not in the hub's catalogue")
+	}
+}
+
+func TestSeveralDimensionsPublish(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(t, "accel.x", "accel.y", "accel.z")
+	desc := sensors.Description{Unit: "g", Labels: []string{"x", "y", "z"}}
+	s, err := sensors.New(e.a, "accel", "Accel", fake.New(desc, []float64{0.5, -1, 9.8}), sensors.Interval(time.Hour))
+	must(t, err)
+	e.start(t)
+	got := make(map[string]float64)
+	for len(got) < 3 {
+		ev := wait(t, events, "dimension")
+		got[ev.ID] = ev.Value.Number()
+	}
+	if got["accel.x"] != 0.5 || got["accel.y"] != -1 || got["accel.z"] != 9.8 {
+		t.Fatalf("events %v", got)
+	}
+	if s.Value() != nil {
+		t.Fatal("Value of a sensor with several dimensions is not nil")
+	}
+	if d := s.Dimension("y"); d == nil || d.ID() != "accel.y" || d.Name() != "Accel y" || d.Value() != -1 || d.Unit() != "g" {
+		t.Fatalf("dimension y: %+v", d)
+	}
+	if s.Dimension("") != nil || s.Dimension("w") != nil {
+		t.Fatal("Dimension of an unknown label is not nil")
+	}
+	vs := s.Values()
+	if len(vs) != 3 || vs[0].ID() != "accel.x" || vs[2].ID() != "accel.z" {
+		t.Fatalf("values %v", vs)
+	}
+	must(t, e.a.Flush(context.Background()))
+	if _, ok := e.hub.Owner("accel"); ok {
+		t.Fatal("a value was announced at the bare sensor id")
+	}
+	for _, c := range e.hub.Components() {
+		if strings.HasPrefix(c.ID, "accel.") && (c.Parent != "accel" || c.Min != nil || c.Max != nil) {
+			t.Fatalf("catalogue entry %+v", c)
+		}
+	}
+}
+
+func TestDelta(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(t, "t")
+	drv := fake.New(thermo(), []float64{10}, []float64{10.2}, []float64{10.6}, []float64{-1})
+	s, err := sensors.New(e.a, "t", "T", drv, sensors.Delta(0.5))
+	must(t, err)
+	for range 4 {
+		must(t, s.Poll(context.Background()))
+	}
+	for _, want := range []float64{10, 10.6, -1} { // 10.2 is within 0.5 of 10
+		if ev := wait(t, events, "event"); ev.Value.Number() != want {
+			t.Fatalf("event %v, want %v", ev.Value, want)
+		}
+	}
+}
+
+// panicky is a driver whose reads panic.
+type panicky struct{}
+
+func (panicky) Describe() sensors.Description         { return sensors.Description{} }
+func (panicky) Read(context.Context, []float64) error { panic("wire came loose") }
+
+// lazy is a driver whose reads succeed without filling dst.
+type lazy struct{}
+
+func (lazy) Describe() sensors.Description               { return sensors.Description{Labels: []string{"a", "b"}} }
+func (lazy) Read(_ context.Context, dst []float64) error { dst[0] = 1; return nil }
+
+// stuck is a driver whose reads last until their context ends.
+type stuck struct{}
+
+func (stuck) Describe() sensors.Description { return sensors.Description{} }
+func (stuck) Read(ctx context.Context, _ []float64) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func TestPollFaults(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	drv := fake.New(thermo(), []float64{20})
+	s, err := sensors.New(e.a, "room.temp", "Room", drv)
+	must(t, err)
+	must(t, s.Poll(ctx))
+
+	errJam := errors.New("bus jammed")
+	drv.Fail(errJam)
+	err = s.Poll(ctx)
+	if !errors.Is(err, errJam) || !errors.Is(s.Fault(), errJam) || !s.Faulty() {
+		t.Fatalf("Poll = %v, Fault = %v", err, s.Fault())
+	}
+	mustContain(t, err, `"room.temp"`, "bus jammed")
+	drv.Fail(nil)
+	must(t, s.Poll(ctx))
+	if s.Faulty() {
+		t.Fatalf("still faulty after a good read: %v", s.Fault())
+	}
+
+	drv.Set(150) // above the description's Max
+	err = s.Poll(ctx)
+	if !errors.Is(err, ipc.ErrOutOfRange) || !errors.Is(s.Fault(), ipc.ErrOutOfRange) {
+		t.Fatalf("out of range: %v", err)
+	}
+	mustContain(t, err, `"room.temp"`, "150", "[-40, 125]")
+	if v := s.Value().Value(); v != 20 {
+		t.Fatalf("refused reading changed the value to %v", v)
+	}
+	for _, bad := range []float64{math.NaN(), math.Inf(-1)} {
+		drv.Set(bad)
+		err = s.Poll(ctx)
+		mustContain(t, err, `"room.temp"`)
+		if !s.Faulty() {
+			t.Fatalf("reading %v did not make the sensor faulty", bad)
+		}
+	}
+	drv.Set(1, 2) // one number too many
+	mustContain(t, s.Poll(ctx), `"room.temp"`, "2 numbers")
+
+	// A read cut short by its caller says nothing about the device.
+	drv.Set(21)
+	must(t, s.Poll(ctx))
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := s.Poll(cctx); !errors.Is(err, context.Canceled) || s.Faulty() {
+		t.Fatalf("cancelled poll: %v, fault %v", err, s.Fault())
+	}
+
+	// Reads are bounded by the interval.
+	st, err := sensors.New(e.a, "stuck", "Stuck", stuck{}, sensors.Interval(time.Millisecond))
+	must(t, err)
+	if err := st.Poll(ctx); !errors.Is(err, context.DeadlineExceeded) || !st.Faulty() {
+		t.Fatalf("stuck driver: %v, fault %v", err, st.Fault())
+	}
+
+	p, err := sensors.New(e.a, "panicky", "Panicky", panicky{})
+	must(t, err)
+	mustContain(t, p.Poll(ctx), `"panicky"`, "panicked", "wire came loose")
+	if !p.Faulty() {
+		t.Fatal("panicking driver did not make the sensor faulty")
+	}
+
+	l, err := sensors.New(e.a, "lazy", "Lazy", lazy{})
+	must(t, err)
+	mustContain(t, l.Poll(ctx), `"lazy"`, `"lazy.b"`)
+	if l.Dimension("a").Any() != nil {
+		t.Fatal("a partial reading was published")
+	}
+
+	three := fake.New(sensors.Description{Labels: []string{"x", "y", "z"}}, []float64{1, 2})
+	m, err := sensors.New(e.a, "accel", "Accel", three)
+	must(t, err)
+	mustContain(t, m.Poll(ctx), `"accel"`, "2 numbers, want 3")
+}
+
+func TestLoopLogsFaultsAndRecovers(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(t, "room.temp")
+	drv := fake.New(thermo(), []float64{20})
+	// With a delta, the same reading is published only once.
+	s, err := sensors.New(e.a, "room.temp", "Room", patient{drv}, sensors.Delta(0.5),
+		sensors.Interval(time.Millisecond), sensors.MaxBackoff(4*time.Millisecond))
+	must(t, err)
+	e.start(t)
+	if ev := wait(t, events, "reading"); ev.Value.Number() != 20 {
+		t.Fatalf("event %+v", ev)
+	}
+
+	drv.Fail(errors.New("no ack"))
+	r := e.nextLog(t, "sensor read failed")
+	if r.level != slog.LevelWarn || r.attrs["sensor"] != "room.temp" || r.attrs["module"] != "sensors" {
+		t.Fatalf("failure log %+v", r)
+	}
+	if err, _ := r.attrs["error"].(error); err == nil || !strings.Contains(err.Error(), "no ack") {
+		t.Fatalf("failure log error %v", r.attrs["error"])
+	}
+	if d, _ := r.attrs["retry_in"].(time.Duration); d != time.Millisecond {
+		t.Fatalf("first retry in %v, want the interval", r.attrs["retry_in"])
+	}
+	mustContain(t, s.Fault(), "no ack") // logged after the fault was recorded
+
+	// The failing reads go on, but only a new message is logged again.
+	n := drv.Reads()
+	if _, err := drv.WaitReads(context.Background(), n+3); err != nil {
+		t.Fatal(err)
+	}
+	drv.Fail(errors.New("crc mismatch"))
+	r = e.nextLog(t, "sensor read failed")
+	if err, _ := r.attrs["error"].(error); err == nil || !strings.Contains(err.Error(), "crc mismatch") {
+		t.Fatalf("second failure logged %v; the first must be logged once", r.attrs["error"])
+	}
+	if d, _ := r.attrs["retry_in"].(time.Duration); d != 4*time.Millisecond {
+		t.Fatalf("retry in %v, want the max backoff", r.attrs["retry_in"])
+	}
+
+	drv.Fail(nil)
+	drv.Set(23)
+	r = e.nextLog(t, "sensor recovered")
+	if r.level != slog.LevelInfo || r.attrs["sensor"] != "room.temp" {
+		t.Fatalf("recovery log %+v", r)
+	}
+	if s.Faulty() {
+		t.Fatalf("faulty after recovery: %v", s.Fault())
+	}
+	if ev := wait(t, events, "reading after recovery"); ev.Value.Number() != 23 {
+		t.Fatalf("event %+v", ev)
+	}
+}
+
+// patient hides the read's deadline from a fake driver, so that reads
+// cannot time out, however slow the test machine is.
+type patient struct{ *fake.Driver }
+
+func (d patient) Read(ctx context.Context, dst []float64) error {
+	return d.Driver.Read(context.WithoutCancel(ctx), dst)
+}
+
+// timedDriver records when each read starts.
+type timedDriver struct {
+	*fake.Driver
+	starts chan time.Time
+}
+
+func (d timedDriver) Read(ctx context.Context, dst []float64) error {
+	select {
+	case d.starts <- time.Now():
+	default:
+	}
+	return d.Driver.Read(ctx, dst)
+}
+
+func TestBackoffSlowsRetries(t *testing.T) {
+	e := newEnv(t)
+	drv := timedDriver{fake.New(thermo()), make(chan time.Time, 100)}
+	drv.Fail(errors.New("dead"))
+	const interval = time.Millisecond
+	_, err := sensors.New(e.a, "dead", "Dead", drv, sensors.Interval(interval), sensors.MaxBackoff(time.Hour))
+	must(t, err)
+	e.start(t)
+	// Timers never fire early, so the gaps between reads are at least
+	// the backoff delays: 1, 2, 4, 8, 16 and 32 ms. Reads every interval
+	// would have taken 6 ms for all 7 reads instead of 63 ms or more.
+	prev := wait(t, drv.starts, "read 1")
+	want := interval
+	for i := 2; i <= 7; i++ {
+		at := wait(t, drv.starts, "read")
+		if gap := at.Sub(prev); gap < want {
+			t.Fatalf("read %d came %v after the previous one, want at least %v", i, gap, want)
+		}
+		prev, want = at, 2*want
+	}
+}
+
+func TestLoopStopsWithModule(t *testing.T) {
+	e := newEnv(t)
+	drv := fake.New(thermo(), []float64{1})
+	_, err := sensors.New(e.a, "t", "T", patient{drv}, sensors.Interval(time.Millisecond))
+	must(t, err)
+	e.start(t)
+	if _, err := drv.WaitReads(context.Background(), 3); err != nil {
+		t.Fatal(err)
+	}
+	e.a.Stop(time.Now().Add(timeout)) // returns once the loop has
+	n := drv.Reads()
+	for len(e.logs) > 0 {
+		if r := <-e.logs; r.level >= slog.LevelWarn {
+			t.Fatalf("logged %q %v", r.msg, r.attrs)
+		}
+	}
+	if drv.Reads() != n {
+		t.Fatal("the driver was read after the module stopped")
+	}
+}
+
+func TestNewErrors(t *testing.T) {
+	e := newEnv(t)
+	drv := fake.New(thermo(), []float64{1})
+	cases := []struct {
+		name string
+		bus  *ipc.Bus
+		id   string
+		drv  sensors.Driver
+		opts []sensors.Option
+		is   error
+		subs []string
+	}{
+		{name: "nil bus", id: "s", drv: drv, subs: []string{`"s"`, "nil bus"}},
+		{name: "nil driver", bus: e.a, id: "s", subs: []string{`"s"`, "nil driver"}},
+		{name: "zero interval", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Interval(0)}, subs: []string{`"s"`, "interval"}},
+		{name: "negative interval", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Interval(-time.Second)}, subs: []string{`"s"`, "interval"}},
+		{name: "zero backoff", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.MaxBackoff(0)}, subs: []string{`"s"`, "backoff"}},
+		{name: "negative delta", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Delta(-1)}, subs: []string{`"s"`, "delta"}},
+		{name: "invalid id", bus: e.a, id: "bad id", drv: drv, is: ipc.ErrInvalidID, subs: []string{`"bad id"`}},
+		{name: "invalid label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Labels: []string{"a b"}}), is: ipc.ErrInvalidID, subs: []string{`"s"`, `"a b"`}},
+		{name: "empty label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Labels: []string{"x", ""}}), subs: []string{`"s"`, "empty"}},
+		{name: "repeated label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Labels: []string{"x", "x"}}), is: ipc.ErrDuplicateID, subs: []string{`"s"`, `"x"`}},
+		{name: "empty range", bus: e.a, id: "s", drv: fake.New(sensors.Description{Min: new(1.0), Max: new(0.0)}), subs: []string{`"s"`, "range"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := sensors.New(c.bus, c.id, "S", c.drv, c.opts...)
+			if s != nil || err == nil {
+				t.Fatalf("New = %v, %v", s, err)
+			}
+			if c.is != nil && !errors.Is(err, c.is) {
+				t.Fatalf("error %v does not match %v", err, c.is)
+			}
+			mustContain(t, err, c.subs...)
+		})
+	}
+	// None of the failed sensors registered a value: "s" is still free.
+	if _, err := sensors.New(e.a, "s", "S", drv); err != nil {
+		t.Fatal(err)
+	}
+	_, err := sensors.New(e.a, "s", "S", drv)
+	if !errors.Is(err, ipc.ErrDuplicateID) {
+		t.Fatalf("duplicate id: %v", err)
+	}
+	mustContain(t, err, `"s"`)
+}
+
+func TestConcurrentUse(t *testing.T) {
+	e := newEnv(t)
+	drv := fake.Sine(sensors.Description{Labels: []string{"a", "b"}, Min: new(0.0), Max: new(1.0)}, time.Second, 0, 1)
+	s, err := sensors.New(e.a, "sine", "Sine", patient{drv}, sensors.Interval(time.Millisecond))
+	must(t, err)
+	e.start(t)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 50 {
+				if err := s.Poll(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				_ = s.Faulty()
+				_ = s.Dimension("b").Value()
+			}
+		})
+	}
+	wg.Wait()
+}
