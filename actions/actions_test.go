@@ -22,7 +22,7 @@ func TestRegisterChecksSignature(t *testing.T) {
 		"ctxlast":  func(int, context.Context) {},
 		"results":  func() (int, int) { return 0, 0 },
 		"chanres":  func() chan int { return nil },
-		"errfirst": func() (error, int) { return nil, 0 },
+		"errfirst": func() (error, int) { return nil, 0 }, //lint:ignore ST1008 the mistake under test
 	}
 	for id, fn := range bad {
 		if _, err := actions.Register(b, id, fn); err == nil || !strings.Contains(err.Error(), id) {

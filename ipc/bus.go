@@ -305,7 +305,7 @@ func (p *Publisher) Publish(v Value, t time.Time) {
 		b.in.push(inItem{m: m})
 	}
 	if b.up.full() {
-		_ = b.up.waitRoom(nil)
+		_ = b.up.waitRoom(context.Background())
 	}
 }
 

@@ -241,7 +241,7 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 	}
 	for _, q := range touched {
 		if q.out.full() {
-			_ = q.out.waitRoom(nil)
+			_ = q.out.waitRoom(context.Background())
 		}
 	}
 }

@@ -23,7 +23,6 @@ type queue[T any] struct {
 	room    chan struct{} // closed when items drain; waiters hold it
 	waiters int
 	busy    bool // the consumer is delivering a batch
-	closing bool // deliver what is queued, then stop
 	dead    bool // stopped: pushes are refused
 	err     error
 	idle    chan struct{} // closed and replaced whenever the queue is empty and not busy
@@ -47,7 +46,7 @@ func newQueue[T any](deliver func([]T) error, maxBatch, high int) *queue[T] {
 // push appends m; it reports false if the queue has stopped.
 func (q *queue[T]) push(m T) bool {
 	q.mu.Lock()
-	if q.dead || q.closing {
+	if q.dead {
 		q.mu.Unlock()
 		return false
 	}
@@ -69,7 +68,7 @@ func (q *queue[T]) pushAll(ms []T) bool {
 		return true
 	}
 	q.mu.Lock()
-	if q.dead || q.closing {
+	if q.dead {
 		q.mu.Unlock()
 		return false
 	}
@@ -93,8 +92,8 @@ func (q *queue[T]) full() bool {
 	return f
 }
 
-// waitRoom blocks while more than high messages wait, until ctx ends (nil
-// ctx: no end) or the queue stops.
+// waitRoom blocks while more than high messages wait, until ctx ends or
+// the queue stops.
 func (q *queue[T]) waitRoom(ctx context.Context) error {
 	for {
 		q.mu.Lock()
@@ -105,10 +104,6 @@ func (q *queue[T]) waitRoom(ctx context.Context) error {
 		room := q.room
 		q.waiters++
 		q.mu.Unlock()
-		if ctx == nil {
-			<-room
-			continue
-		}
 		select {
 		case <-room:
 		case <-ctx.Done():
@@ -138,18 +133,7 @@ func (q *queue[T]) flush(ctx context.Context) error {
 	}
 }
 
-// close stops the queue once what is queued was delivered; kill stops it at
-// once, dropping what is queued.
-func (q *queue[T]) close() {
-	q.mu.Lock()
-	q.closing = true
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
-}
-
+// kill stops the queue at once, dropping what is queued.
 func (q *queue[T]) kill(err error) {
 	q.mu.Lock()
 	q.stopLocked(err)
@@ -174,21 +158,18 @@ func (q *queue[T]) stopLocked(err error) {
 	}
 }
 
-// stopped is closed when the consumer goroutine has ended.
-func (q *queue[T]) stopped() <-chan struct{} { return q.done }
-
 func (q *queue[T]) run() {
 	defer close(q.done)
 	for {
 		q.mu.Lock()
-		for len(q.items) == 0 && !q.dead && !q.closing {
+		for len(q.items) == 0 && !q.dead {
 			close(q.idle)
 			q.idle = make(chan struct{})
 			q.mu.Unlock()
 			<-q.wake
 			q.mu.Lock()
 		}
-		if q.dead || (q.closing && len(q.items) == 0) {
+		if q.dead {
 			q.stopLocked(q.err)
 			close(q.idle)
 			q.mu.Unlock()
