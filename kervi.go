@@ -178,3 +178,17 @@ var (
 	// ErrAlreadyRunning: Run was called on an application that runs.
 	ErrAlreadyRunning = errors.New("kervi: application already running")
 )
+
+// MarshalText encodes the state as its name, for JSON and logs.
+func (s ModuleState) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText decodes a state's name.
+func (s *ModuleState) UnmarshalText(b []byte) error {
+	for c := StateStarting; c <= StateStopped; c++ {
+		if c.String() == string(b) {
+			*s = c
+			return nil
+		}
+	}
+	return fmt.Errorf("kervi: unknown module state %q", b)
+}

@@ -103,6 +103,9 @@ func buildApp(name string, extra ...kervi.Option) (*kervi.Application, error) {
 		opts = append(opts,
 			kervi.WithAppMain(func(ctx context.Context) error {
 				_, err := actions.Call(ctx, "recorder.note", "app_main")
+				if err == nil {
+					fmt.Println("APP_MAIN DONE") // for the test that runs this parent
+				}
 				return err
 			}),
 			kervi.WithAppExit(func(ctx context.Context) error {

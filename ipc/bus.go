@@ -53,6 +53,7 @@ type Bus struct {
 	welcomeOnce sync.Once
 
 	waiting  bool // under mu: the stop waits for goroutines; start no more
+	started  bool // under mu: the start hooks ran
 	seq      atomic.Uint64
 	appReady atomic.Bool
 	stopping atomic.Bool
@@ -152,10 +153,20 @@ func (b *Bus) ReportError(err error) {
 
 // OnStart registers fn to run when the module's setup has returned, before
 // the module reports ready. A hook that fails fails the module's start.
+// Registered once the module has started, fn runs at once, and its error
+// goes to the error handler.
 func (b *Bus) OnStart(fn func(ctx context.Context) error) {
 	b.mu.Lock()
-	b.onStart = append(b.onStart, fn)
+	started := b.started
+	if !started {
+		b.onStart = append(b.onStart, fn)
+	}
 	b.mu.Unlock()
+	if started {
+		if err := fn(b.ctx); err != nil {
+			b.ReportError(fmt.Errorf("start hook: %w", err))
+		}
+	}
 }
 
 // OnAppReady registers fn to run once every module of the application is
@@ -770,15 +781,24 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 			return fmt.Errorf("module %q: setup: %w", b.module, err)
 		}
 	}
-	b.mu.Lock()
-	hooks := b.onStart
-	b.mu.Unlock()
-	for _, fn := range hooks {
-		if err := fn(b.ctx); err != nil {
-			return fmt.Errorf("module %q: start: %w", b.module, err)
+	// Hooks may register more hooks; run until none is left.
+	for {
+		b.mu.Lock()
+		hooks := b.onStart
+		b.onStart = nil
+		if len(hooks) == 0 {
+			b.started = true
+		}
+		b.mu.Unlock()
+		if len(hooks) == 0 {
+			return nil
+		}
+		for _, fn := range hooks {
+			if err := fn(b.ctx); err != nil {
+				return fmt.Errorf("module %q: start: %w", b.module, err)
+			}
 		}
 	}
-	return nil
 }
 
 // Rejected returns the announcements the hub refused, such as ids another

@@ -195,3 +195,43 @@ func TestEnumColorDateTimeString(t *testing.T) {
 		t.Fatalf("event %+v", e)
 	}
 }
+
+func TestRestartedModuleRestoresValues(t *testing.T) {
+	hub := ipc.NewHub(ipc.HubOptions{})
+	watch, wp, _ := hub.Connect("watcher", ipc.BusOptions{})
+	defer func() { wp.Detach(); watch.Kill() }()
+	seen := make(chan float64, 10)
+	watch.Subscribe("speed", func(ev ipc.Event) { seen <- ev.Value.Number() })
+	watch.Flush(context.Background())
+
+	// The first process of module "ctl" sets speed to 42, then dies.
+	b1, p1, _ := hub.Connect("ctl", ipc.BusOptions{})
+	var speed *values.Number
+	b1.RunSetup(func(ctx context.Context, b *ipc.Bus) (err error) {
+		speed, err = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
+		return err
+	})
+	speed.Set(42)
+	b1.Flush(context.Background())
+	wait(t, seen, "0")
+	wait(t, seen, "42")
+	p1.Detach()
+	b1.Kill()
+
+	// Its next process starts from 42, not from the initial 0, and
+	// publishes it again.
+	b2, p2, _ := hub.Connect("ctl", ipc.BusOptions{})
+	defer func() { p2.Detach(); b2.Kill() }()
+	if err := b2.RunSetup(func(ctx context.Context, b *ipc.Bus) (err error) {
+		speed, err = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if speed.Value() != 42 {
+		t.Fatalf("restored %v", speed.Value())
+	}
+	if v := wait(t, seen, "republished value"); v != 42 {
+		t.Fatalf("republished %v", v)
+	}
+}

@@ -1,0 +1,74 @@
+package kervi_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"os/signal"
+
+	kervi "github.com/kervi/kervi-go"
+	"github.com/kervi/kervi-go/actions"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/values"
+)
+
+func ExampleNewApplication() {
+	// A module: a name and a setup function that creates its components.
+	greeter := kervi.Module{Name: "greeter", Setup: func(ctx context.Context, bus *ipc.Bus) error {
+		_, err := actions.Register(bus, "greeter.greet", func(name string) string { return "hello, " + name })
+		return err
+	}}
+	ctx, stop := context.WithCancel(context.Background())
+	app, err := kervi.NewApplication([]kervi.Module{greeter},
+		// In one process, to run as an example; without this option the
+		// module runs in a process of its own, with the same results.
+		kervi.InProcess(),
+		kervi.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		kervi.WithAppMain(func(ctx context.Context) error {
+			s, err := actions.CallAs[string](ctx, "greeter.greet", "kervi")
+			fmt.Println(s, err)
+			stop() // done: stop the application
+			return err
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := app.Run(ctx); err != nil {
+		log.Fatal(err)
+	}
+	// Output: hello, kervi <nil>
+}
+
+func ExampleApplication_Main() {
+	thermometer := kervi.Module{Name: "thermometer", Setup: func(ctx context.Context, bus *ipc.Bus) error {
+		_, err := values.NewNumber(bus, "room.temp", "Room", values.Unit("°C"), values.Initial(21.5))
+		return err
+	}}
+	app, err := kervi.NewApplication([]kervi.Module{thermometer}, kervi.WithName("home"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	app.Main() // runs until Ctrl-C or SIGTERM, then exits the process
+}
+
+// A program that embeds kervi and has start-up work of its own does that
+// work only in its own process, not in the module processes kervi starts
+// from the same binary.
+func ExampleIsModuleProcess() {
+	app, err := kervi.NewApplication([]kervi.Module{ /* ... */ })
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if kervi.IsModuleProcess() {
+		_ = app.Run(ctx) // serves the module; never returns
+	}
+	// The program's own start-up: opening its database, starting its web
+	// server... Once, in the parent only.
+	go func() { _ = app.Run(ctx) }()
+	<-app.Ready()
+}
