@@ -83,6 +83,8 @@ func buildApp(name string, extra ...kervi.Option) (*kervi.Application, error) {
 		return kervi.NewApplication([]kervi.Module{producerModule(300 * time.Millisecond), consumerModule(0)}, opts...)
 	case "late-consumer":
 		return kervi.NewApplication([]kervi.Module{producerModule(0), consumerModule(300 * time.Millisecond)}, opts...)
+	case "bench":
+		return kervi.NewApplication(benchModules(), opts...)
 	case "duplicate":
 		dup := func(ctx context.Context, b *ipc.Bus) error {
 			_, err := values.NewNumber(b, "shared.temp", "Temperature")

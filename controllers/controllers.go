@@ -32,7 +32,8 @@
 // change of an input, in order. The input holds its latest content: changes
 // that arrive while the controller is busy are coalesced per input, so a
 // slow controller works on the current state, never a backlog of stale
-// ones (use the value's OnChange to see every change). Exit is called when
+// ones (use the value's OnChange to see every change). A change that
+// arrives while InputChanged reads the input may be reported once more. Exit is called when
 // the module stops, if Start was called. An action that must run while the controller is busy
 // can be registered with actions.Register directly; it then shares no lock.
 package controllers
@@ -42,6 +43,7 @@ import (
 	"fmt"
 	"runtime/debug"
 	"sync"
+	"time"
 
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/ipc"
@@ -295,6 +297,7 @@ func (c *Controller) run(ctx context.Context) {
 		}
 	}
 	ic, _ := c.impl.(InputChanger)
+	reported := make(map[values.Value]time.Time)
 	for {
 		select {
 		case <-c.wake:
@@ -313,6 +316,13 @@ func (c *Controller) run(ctx context.Context) {
 			case <-c.stop:
 				return
 			default:
+			}
+			// A change queued while InputChanged ran may already have
+			// been seen there; call only for content not yet reported.
+			if ts := in.Timestamp(); !ts.After(reported[in]) {
+				continue
+			} else {
+				reported[in] = ts
 			}
 			_ = c.call(ctx, "InputChanged", func() error { ic.InputChanged(ctx, in); return nil })
 		}

@@ -38,8 +38,8 @@ type Bus struct {
 	log    *slog.Logger
 	onErr  func(error)
 
-	up *queue[*kervipb.Msg] // to the hub
-	in *queue[inItem]       // to the dispatcher
+	up *queue[upItem] // to the hub
+	in *queue[inItem] // to the dispatcher
 
 	ctx    context.Context // carries the bus; ends when the module stops
 	cancel context.CancelFunc
@@ -77,6 +77,19 @@ type idState struct {
 	value  *ValueSpec                  // set when this process owns the id as a value
 	action *ActionSpec                 // set when this process owns the id as an action
 	remote bool                        // a SUBSCRIBE for id is in effect at the hub
+
+	// Events of an owned id no other process follows are coalesced: only
+	// the latest one queued is sent (see KIND_INTEREST).
+	interest atomic.Bool
+	latest   atomic.Pointer[kervipb.Msg] // the newest event not yet sent
+	queued   atomic.Bool                 // an upItem for latest is queued
+}
+
+// upItem is a message for the hub, or (st != nil) the latest event of a
+// coalesced id, taken when it is sent.
+type upItem struct {
+	m  *kervipb.Msg
+	st *idState
 }
 
 // inItem is a dispatcher work item: a message from the hub or a local
@@ -122,7 +135,26 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 		welcome:  make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(NewContext(context.Background(), b))
-	b.up = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
+	var batch []*kervipb.Msg // only the queue's goroutine uses it
+	b.up = newQueue(func(items []upItem) error {
+		batch = batch[:0]
+		for _, it := range items {
+			m := it.m
+			if it.st != nil {
+				it.st.queued.Store(false)
+				if m = it.st.latest.Swap(nil); m == nil {
+					continue
+				}
+			}
+			batch = append(batch, m)
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		err := send(batch)
+		clear(batch)
+		return err
+	}, maxBatch, highWater)
 	b.in = newQueue(b.dispatch, maxBatch, highWater)
 	return b
 }
@@ -293,12 +325,19 @@ func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 	}
 	spec2 := spec
 	st.value = &spec2
-	b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
+	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
 	return &Publisher{b: b, st: st}, nil
 }
 
 // ID returns the id of the published value.
 func (p *Publisher) ID() string { return p.st.id }
+
+// Followed reports whether another process subscribes to the value. While
+// none does, the bus sends the hub only the latest of the value's queued
+// events, which keeps the application's last value current without
+// sending changes nobody follows; subscribers in this process get every
+// event either way.
+func (p *Publisher) Followed() bool { return p.st.interest.Load() }
 
 // Publish sends a value event to every subscriber in the application. It
 // blocks while the process's outgoing queue is over its high-water mark, so
@@ -309,7 +348,14 @@ func (p *Publisher) Publish(v Value, t time.Time) {
 	putValue(m, v)
 	p.st.last.Store(m)
 	b := p.b
-	if !b.up.push(m) {
+	var queued bool
+	if p.st.interest.Load() {
+		queued = b.send(m)
+	} else {
+		p.st.latest.Store(m)
+		queued = !p.st.queued.CompareAndSwap(false, true) || b.up.push(upItem{st: p.st})
+	}
+	if !queued {
 		return // stopped: nobody is left to tell
 	}
 	if subs := p.st.subs.Load(); subs != nil && len(*subs) > 0 {
@@ -332,6 +378,9 @@ func (b *Bus) Restored(id string) (Event, bool) {
 	}
 	return eventFromMsg(m), true
 }
+
+// send queues a message for the hub; it reports false once the bus stopped.
+func (b *Bus) send(m *kervipb.Msg) bool { return b.up.push(upItem{m: m}) }
 
 // Last returns the last event the process published or received for id.
 func (b *Bus) Last(id string) (Event, bool) {
@@ -376,7 +425,7 @@ func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
 	st.subs.Store(&subs)
 	if !st.remote && st.value == nil {
 		st.remote = true
-		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
 	}
 	if last := st.last.Load(); last != nil {
 		b.in.push(inItem{m: last, only: s})
@@ -407,7 +456,7 @@ func (s *Subscription) Close() {
 	s.st.subs.Store(&subs)
 	if len(subs) == 0 && s.st.remote {
 		s.st.remote = false
-		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
 	}
 }
 
@@ -490,7 +539,7 @@ func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 	}
 	spec2 := spec
 	st.action = &spec2
-	b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id,
+	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id,
 		Component: &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}})
 	return nil
 }
@@ -535,7 +584,7 @@ func (b *Bus) request(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error)
 	ch := make(chan *kervipb.Msg, 1)
 	b.mu.Lock()
 	b.pending[m.Seq] = ch
-	ok := b.up.push(m)
+	ok := b.send(m)
 	b.mu.Unlock()
 	if !ok {
 		b.forget(m.Seq)
@@ -552,7 +601,7 @@ func (b *Bus) request(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error)
 		if m.Deadline == 0 || !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			// A passed deadline needs no message: the owner holds the
 			// same deadline, so its action sees DeadlineExceeded too.
-			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: m.Seq, Id: m.Id})
+			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: m.Seq, Id: m.Id})
 		}
 		return nil, ctxError(ctx, m.Id)
 	case <-b.dead:
@@ -598,7 +647,7 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 	st := b.lookup(m.Id)
 	if st == nil || st.action == nil {
 		reply.Error = toWire(b.module, newError(CodeUnknownID, m.Id, b.module, "no action %q in this module", m.Id))
-		b.up.push(reply)
+		b.send(reply)
 		return
 	}
 	res, err := b.invoke(ctx, m.Id, st.action, m.Args)
@@ -610,7 +659,7 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 	if err != nil {
 		reply.Error = toWire(b.module, err)
 	}
-	b.up.push(reply)
+	b.send(reply)
 }
 
 // ---- plumbing for the runtime ----
@@ -667,7 +716,7 @@ func (b *Bus) dispatch(items []inItem) error {
 				b.mu.Unlock()
 				go b.serve(ctx, cancel, m)
 			} else {
-				b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+				b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
 					Error: toWire(b.module, newError(CodeOwnerGone, m.Id, b.module, "module is stopping"))})
 			}
 		case kervipb.Kind_KIND_CANCEL:
@@ -691,6 +740,11 @@ func (b *Bus) dispatch(items []inItem) error {
 			b.mu.Lock()
 			b.restored[m.Id] = m
 			b.mu.Unlock()
+		case kervipb.Kind_KIND_INTEREST:
+			b.mu.Lock()
+			st := b.stateLocked(m.Id)
+			b.mu.Unlock()
+			st.interest.Store(m.Flag)
 		case kervipb.Kind_KIND_WELCOME:
 			b.welcomeOnce.Do(func() { close(b.welcome) })
 		case kervipb.Kind_KIND_REJECTED:
@@ -750,7 +804,7 @@ func (b *Bus) serveSet(m *kervipb.Msg) {
 	if err != nil {
 		reply.Error = toWire(b.module, err)
 	}
-	b.up.push(reply)
+	b.send(reply)
 }
 
 // RunSetup runs a module's setup function with the bus, then the start
@@ -763,10 +817,10 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 			err = fmt.Errorf("module %q: setup panicked: %v", b.module, r)
 		}
 		if err != nil {
-			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_SETUP_FAILED,
+			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_SETUP_FAILED,
 				Error: &kervipb.Error{Code: kervipb.Code_CODE_SETUP_FAILED, Message: err.Error(), Module: b.module}})
 		} else {
-			b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_READY})
+			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_READY})
 		}
 	}()
 	select { // the restores of a restarted module come first
@@ -842,7 +896,7 @@ func (b *Bus) stop(deadline time.Time) {
 		case <-ctx.Done():
 			b.log.Warn("stop deadline passed with goroutines still running")
 		}
-		b.up.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOPPED})
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOPPED})
 		if err := b.up.flush(ctx); err != nil {
 			b.log.Warn("could not flush outgoing messages", "error", err)
 		}

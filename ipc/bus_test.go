@@ -59,6 +59,12 @@ func TestEventsCrossBusesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Once a knows that b follows the counter, every event goes out.
+	for deadline := time.Now().Add(5 * time.Second); !pub.Followed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a never learned that b follows a.counter")
+		}
+	}
 	for i := range n {
 		pub.Publish(ipc.NumberValue(float64(i)), time.Now())
 	}
@@ -285,4 +291,45 @@ func indexOf(s, sub string) int {
 		}
 	}
 	return -1
+}
+
+func TestUnfollowedValuesAreCoalesced(t *testing.T) {
+	th := newTestHub(t)
+	a, _ := th.bus(t, "a")
+	b, _ := th.bus(t, "b")
+	pub, _ := a.RegisterValue("x", ipc.ValueSpec{Type: ipc.TypeNumber})
+	local := make(chan float64, 1000)
+	a.Subscribe("x", func(ev ipc.Event) { local <- ev.Value.Number() })
+	for i := range 1000 {
+		pub.Publish(ipc.NumberValue(float64(i)), time.Now())
+	}
+	a.Flush(context.Background())
+	// Subscribers in the owner's process get every event...
+	for i := range 1000 {
+		if v := wait(t, local, "local event"); v != float64(i) {
+			t.Fatalf("local event %d = %v", i, v)
+		}
+	}
+	// ...and the hub has the latest, which a late subscriber gets first.
+	if ev, ok := th.hub.Last("x"); !ok || ev.Value.Number() != 999 {
+		t.Fatalf("hub's last value %v %v", ev, ok)
+	}
+	got := make(chan float64, 10)
+	b.Subscribe("x", func(ev ipc.Event) { got <- ev.Value.Number() })
+	if v := wait(t, got, "snapshot"); v != 999 {
+		t.Fatalf("snapshot %v", v)
+	}
+	for deadline := time.Now().Add(5 * time.Second); !pub.Followed(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a never learned that b follows x")
+		}
+	}
+	pub.Publish(ipc.NumberValue(1000), time.Now())
+	pub.Publish(ipc.NumberValue(1001), time.Now())
+	if v := wait(t, got, "event"); v != 1000 {
+		t.Fatalf("got %v", v)
+	}
+	if v := wait(t, got, "event"); v != 1001 {
+		t.Fatalf("got %v", v)
+	}
 }

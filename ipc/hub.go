@@ -180,7 +180,9 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_SUBSCRIBE:
 			p.subs[m.Id]++
 			if p.subs[m.Id] == 1 {
+				was := h.interestLocked(m.Id)
 				h.subs[m.Id] = append(h.subs[m.Id], p)
+				h.tellInterestLocked(m.Id, was)
 				if last := h.last[m.Id]; last != nil {
 					if o := h.owners[m.Id]; o == nil || o.port != p {
 						p.out.push(last)
@@ -203,6 +205,9 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				continue
 			}
 			h.owners[m.Id] = &owner{module: p.module, port: p, comp: m.Component}
+			if h.interestLocked(m.Id) {
+				p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
+			}
 		case kervipb.Kind_KIND_READY:
 			notices = append(notices, Notice{Kind: NoticeReady, Module: p.module})
 		case kervipb.Kind_KIND_SETUP_FAILED:
@@ -278,7 +283,33 @@ func (h *Hub) routeCallLocked(p *Port, m *kervipb.Msg) *Port {
 	return o.port
 }
 
+// interestLocked reports whether a process other than the owner of id
+// subscribes to it.
+func (h *Hub) interestLocked(id string) bool {
+	var ownerPort *Port
+	if o := h.owners[id]; o != nil {
+		ownerPort = o.port
+	}
+	for _, q := range h.subs[id] {
+		if q != ownerPort {
+			return true
+		}
+	}
+	return false
+}
+
+// tellInterestLocked tells the owner of id if the interest in it changed
+// from was.
+func (h *Hub) tellInterestLocked(id string, was bool) {
+	now := h.interestLocked(id)
+	if o := h.owners[id]; o != nil && o.port != nil && now != was {
+		o.port.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: id, Flag: now})
+	}
+}
+
 func (h *Hub) unsubscribeLocked(id string, p *Port) {
+	was := h.interestLocked(id)
+	defer h.tellInterestLocked(id, was)
 	subs := h.subs[id]
 	for i, q := range subs {
 		if q == p {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/devices/fake"
+	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/sensors"
 )
@@ -244,6 +245,7 @@ func TestDelta(t *testing.T) {
 	drv := fake.New(thermo(), []float64{10}, []float64{10.2}, []float64{10.6}, []float64{-1})
 	s, err := sensors.New(e.a, "t", "T", drv, sensors.Delta(0.5))
 	must(t, err)
+	testbus.Eventually(t, "the other process's interest", s.Value().Followed)
 	for range 4 {
 		must(t, s.Poll(context.Background()))
 	}

@@ -305,6 +305,11 @@ func (b *base[T]) Value() T {
 	return b.v
 }
 
+// Followed reports whether a process other than the value's own
+// subscribes to it. Until one does, changes that pile up faster than they
+// can be sent are collapsed into the latest (see ipc.Publisher.Followed).
+func (b *base[T]) Followed() bool { return b.pub.Followed() }
+
 // Timestamp returns when the content last changed; zero if never.
 func (b *base[T]) Timestamp() time.Time {
 	b.mu.Lock()
@@ -324,7 +329,10 @@ func (b *base[T]) Any() any {
 
 // Set validates v and, if it passes, makes it the content and publishes
 // it. The error, an *ipc.Error, names the value and says what is wrong.
-func (b *base[T]) Set(v T) error {
+func (b *base[T]) Set(v T) error { return b.setAt(v, time.Now()) }
+
+// setAt is Set with the time of the change.
+func (b *base[T]) setAt(v T, ts time.Time) error {
 	x, err := b.check(v)
 	if err != nil {
 		return err
@@ -334,7 +342,7 @@ func (b *base[T]) Set(v T) error {
 	if b.has && b.skip != nil && b.skip(b.v, x) {
 		return nil
 	}
-	b.store(x, time.Now())
+	b.store(x, ts)
 	return nil
 }
 
@@ -359,8 +367,9 @@ func (b *base[T]) OnChange(fn func(ctx context.Context, v T)) *ipc.Subscription 
 
 // Link makes the value follow the value sourceID, wherever in the
 // application it lives, starting with its current content. Each update
-// passes through transform, if not nil, then is validated as a Set. The
-// source need not exist yet. Close the returned subscription to unlink.
+// passes through transform, if not nil, then is validated as a Set; it
+// keeps the source's timestamp. The source need not exist yet. Close the
+// returned subscription to unlink.
 func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription, error) {
 	return b.LinkFunc(sourceID, func(v ipc.Value) (T, error) {
 		x, err := b.fromWire(v)
@@ -384,7 +393,7 @@ func (b *base[T]) LinkFunc(sourceID string, convert func(ipc.Value) (T, error)) 
 	s, err := b.bus.Subscribe(sourceID, func(ev ipc.Event) {
 		x, err := convert(ev.Value)
 		if err == nil {
-			err = b.Set(x)
+			err = b.setAt(x, ev.Time) // the content changed when the source did
 		}
 		if err != nil {
 			b.bus.ReportError(fmt.Errorf("values: %q linked to %q: update %v refused: %w", b.id, sourceID, ev.Value, err))

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/values"
 )
@@ -211,9 +212,12 @@ func TestRestartedModuleRestoresValues(t *testing.T) {
 		speed, err = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
 		return err
 	})
+	testbus.Eventually(t, "the watcher's interest", speed.Followed)
+	if v := wait(t, seen, "initial value"); v != 0 {
+		t.Fatalf("initial %v", v)
+	}
 	speed.Set(42)
 	b1.Flush(context.Background())
-	wait(t, seen, "0")
 	wait(t, seen, "42")
 	p1.Detach()
 	b1.Kill()

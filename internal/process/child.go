@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
@@ -65,7 +66,8 @@ func Serve(cfg ChildConfig) {
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{pluginName: &modulePlugin{server: s}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize))
+			opts = append(opts, grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize),
+				grpc.ForceServerCodec(wirecodec.Codec{}))
 			return grpc.NewServer(opts...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: stderr, JSONFormat: true}),

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
@@ -90,7 +91,8 @@ func Launch(cfg LaunchConfig) (*Child, error) {
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize))},
+			grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize),
+			grpc.ForceCodec(wirecodec.Codec{}))},
 	})
 	if _, err := c.client.Client(); err != nil {
 		c.client.Kill()

@@ -70,6 +70,11 @@ const (
 	Kind_KIND_STOPPED Kind = 15
 	// Hub to module: the first message after the restores; setup may run.
 	Kind_KIND_WELCOME Kind = 16
+	// Hub to module: whether another process subscribes to the id the module
+	// owns (flag). Without interest, the module may send only the latest of
+	// the id's events that queued up, which keeps the hub's last value
+	// current without sending changes nobody follows.
+	Kind_KIND_INTEREST Kind = 17
 )
 
 // Enum value maps for Kind.
@@ -92,6 +97,7 @@ var (
 		14: "KIND_STOP",
 		15: "KIND_STOPPED",
 		16: "KIND_WELCOME",
+		17: "KIND_INTEREST",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":  0,
@@ -111,6 +117,7 @@ var (
 		"KIND_STOP":         14,
 		"KIND_STOPPED":      15,
 		"KIND_WELCOME":      16,
+		"KIND_INTEREST":     17,
 	}
 )
 
@@ -1040,7 +1047,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1a.kervi.v1.Map.EntriesEntryR\aentries\x1aJ\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xb7\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xca\x02\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1062,7 +1069,8 @@ const file_kervi_proto_rawDesc = "" +
 	"KIND_START\x10\r\x12\r\n" +
 	"\tKIND_STOP\x10\x0e\x12\x10\n" +
 	"\fKIND_STOPPED\x10\x0f\x12\x10\n" +
-	"\fKIND_WELCOME\x10\x10*\xae\x01\n" +
+	"\fKIND_WELCOME\x10\x10\x12\x11\n" +
+	"\rKIND_INTEREST\x10\x11*\xae\x01\n" +
 	"\tValueType\x12\x1a\n" +
 	"\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VALUE_TYPE_NUMBER\x10\x01\x12\x13\n" +

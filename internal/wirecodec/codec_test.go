@@ -1,0 +1,125 @@
+package wirecodec
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/kervi/kervi-go/proto/kervipb"
+)
+
+func sampleFrame(r *rand.Rand) *kervipb.Frame {
+	f := &kervipb.Frame{}
+	for range r.IntN(20) {
+		m := &kervipb.Msg{
+			Kind: kervipb.Kind(r.IntN(18)), Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
+			Seq: r.Uint64() >> r.IntN(64), Type: kervipb.ValueType(r.IntN(7)),
+			Number: []float64{0, math.Copysign(0, -1), 1.5, -3e300, math.Inf(1)}[r.IntN(5)],
+			Flag:   r.IntN(2) == 1, Text: []string{"", "#ff8000", "hello"}[r.IntN(3)],
+			Instant: r.Int64() - r.Int64(), Ts: r.Int64(), Deadline: r.Int64() >> r.IntN(63),
+			Module: []string{"", "sensors"}[r.IntN(2)],
+		}
+		if r.IntN(4) == 0 {
+			m.Args = []*kervipb.Data{{Kind: &kervipb.Data_Int{Int: -5}}, {Kind: &kervipb.Data_String_{String_: "x"}}}
+			m.Result = &kervipb.Data{Kind: &kervipb.Data_List{List: &kervipb.List{Items: []*kervipb.Data{{Kind: &kervipb.Data_Bool{Bool: true}}}}}}
+			m.Error = &kervipb.Error{Code: kervipb.Code_CODE_BUSY, Message: "busy", Module: "m"}
+			min := 0.0
+			m.Component = &kervipb.Component{Kind: "value", Name: "Temp", Min: &min, Options: []string{"a"}}
+		}
+		f.Msgs = append(f.Msgs, m)
+	}
+	return f
+}
+
+// The hand encoding is the protobuf encoding, and decodes to the same
+// messages, both ways.
+func TestMatchesProtobuf(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 2000 {
+		f := sampleFrame(r)
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := AppendFrame(nil, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back kervipb.Frame
+		if err := DecodeFrame(got, &back); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		if !proto.Equal(&back, f) {
+			t.Fatalf("frame %d: decoded %v, want %v", i, &back, f)
+		}
+		var viaProto kervipb.Frame
+		if err := proto.Unmarshal(got, &viaProto); err != nil || !proto.Equal(&viaProto, f) {
+			t.Fatalf("frame %d: protobuf reads our encoding as %v (%v)", i, &viaProto, err)
+		}
+		back.Reset()
+		if err := DecodeFrame(want, &back); err != nil || !proto.Equal(&back, f) {
+			t.Fatalf("frame %d: we read protobuf's encoding as %v (%v)", i, &back, err)
+		}
+	}
+}
+
+func FuzzDecodeFrame(f *testing.F) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 10 {
+		b, _ := AppendFrame(nil, sampleFrame(r))
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fr kervipb.Frame
+		if DecodeFrame(b, &fr) != nil {
+			return
+		}
+		// What decodes must encode and decode to the same.
+		enc, err := AppendFrame(nil, &fr)
+		if err != nil {
+			return // e.g. invalid UTF-8 in a nested string, which proto refuses
+		}
+		var again kervipb.Frame
+		if err := DecodeFrame(enc, &again); err != nil || !proto.Equal(&fr, &again) {
+			t.Fatalf("round trip: %v, %v vs %v", err, &fr, &again)
+		}
+	})
+}
+
+func BenchmarkFrame(b *testing.B) {
+	f := &kervipb.Frame{}
+	for i := range 512 {
+		f.Msgs = append(f.Msgs, &kervipb.Msg{Kind: kervipb.Kind_KIND_EVENT, Id: "bench.value",
+			Type: kervipb.ValueType_VALUE_TYPE_NUMBER, Number: float64(i), Ts: 1_790_000_000_000_000_000 + int64(i)})
+	}
+	enc, _ := AppendFrame(nil, f)
+	b.Run("hand/encode", func(b *testing.B) {
+		buf := make([]byte, 0, len(enc))
+		for b.Loop() {
+			buf, _ = AppendFrame(buf[:0], f)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/event")
+	})
+	b.Run("proto/encode", func(b *testing.B) {
+		for b.Loop() {
+			proto.Marshal(f)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/event")
+	})
+	b.Run("hand/decode", func(b *testing.B) {
+		var g kervipb.Frame
+		for b.Loop() {
+			DecodeFrame(enc, &g)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/event")
+	})
+	b.Run("proto/decode", func(b *testing.B) {
+		for b.Loop() {
+			var g kervipb.Frame
+			proto.Unmarshal(enc, &g)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*512), "ns/event")
+	})
+}
