@@ -9,6 +9,7 @@ package kervi_test
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
@@ -107,6 +108,11 @@ func benchModules() []kervi.Module {
 				return percentiles(lat), nil
 			},
 			"sink.noop": func() {},
+			// follow links the input to another value instead.
+			"sink.follow": func(id string) error {
+				_, err := b.Subscribe(id, func(ev ipc.Event) { s.record(ev.Value.Number(), ev.Time) })
+				return err
+			},
 		} {
 			if _, err := actions.Register(b, id, fn, actions.WithMode(actions.Concurrent)); err != nil {
 				return err
@@ -283,6 +289,93 @@ func BenchmarkLatency100Hz(b *testing.B) {
 		b.ReportMetric(us(r["max"]), "max-µs")
 	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkLatency100HzOneHop: as BenchmarkLatency100Hz, but the value
+// is published by the parent process, where the hub is: one hop instead of
+// two.
+func BenchmarkLatency100HzOneHop(b *testing.B) {
+	app, ctx, stop := startBench(b)
+	defer stop()
+	v, err := values.NewNumber(app.Bus(), "bench.parent", "Parent value", values.Output())
+	if err != nil {
+		b.Fatal(err)
+	}
+	benchCall(b, ctx, "sink.follow", "bench.parent")
+	const n = 1000
+	for b.Loop() {
+		benchCall(b, ctx, "sink.expect", n)
+		tick := time.NewTicker(10 * time.Millisecond)
+		for i := range n {
+			<-tick.C
+			v.Set(float64(i))
+		}
+		tick.Stop()
+		r := benchCall(b, ctx, "sink.wait").(map[string]any)
+		if r["count"] != int64(n) || r["disorder"] != int64(0) {
+			b.Fatalf("lost or reordered events: %v", r)
+		}
+		b.ReportMetric(us(r["p50"]), "p50-µs")
+		b.ReportMetric(us(r["p99"]), "p99-µs")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkBaselineUDS100Hz is the floor under the latency figures: 8-byte
+// timestamps written every 10 ms by one process to another over a unix
+// socket pair, with nothing else in the way.
+func BenchmarkBaselineUDS100Hz(b *testing.B) {
+	for b.Loop() {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		mine, theirs := os.NewFile(uintptr(fds[0]), "mine"), os.NewFile(uintptr(fds[1]), "theirs")
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envRole+"=uds-sink")
+		cmd.ExtraFiles = []*os.File{theirs}
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		theirs.Close()
+		tick := time.NewTicker(10 * time.Millisecond)
+		buf := make([]byte, 8)
+		for range 500 {
+			<-tick.C
+			binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
+			if _, err := mine.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		mine.Close()
+		var p50, p99 float64
+		if _, err := fmt.Fscan(out, &p50, &p99); err != nil {
+			b.Fatal(err)
+		}
+		cmd.Wait()
+		b.ReportMetric(p50, "p50-µs")
+		b.ReportMetric(p99, "p99-µs")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// udsSink is the other end of BenchmarkBaselineUDS100Hz: it prints the
+// p50 and p99 one-way latency, in µs, of the timestamps it reads on fd 3.
+func udsSink() {
+	f := os.NewFile(3, "uds")
+	buf := make([]byte, 8)
+	var lat []int64
+	for {
+		if _, err := io.ReadFull(f, buf); err != nil {
+			break
+		}
+		lat = append(lat, time.Now().UnixNano()-int64(binary.LittleEndian.Uint64(buf)))
+	}
+	p := percentiles(lat)
+	fmt.Println(us(p["p50"]), us(p["p99"]))
+	os.Exit(0)
 }
 
 // BenchmarkActionRoundTrip: calls of an action with no arguments, from the

@@ -41,8 +41,11 @@ func TestMain(m *testing.M) {
 		}
 		app.Run(context.Background()) // never returns in a module process
 	}
-	if os.Getenv(envRole) == "parent" {
+	switch os.Getenv(envRole) {
+	case "parent":
 		runParent()
+	case "uds-sink":
+		udsSink()
 	}
 	os.Exit(m.Run())
 }

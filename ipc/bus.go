@@ -318,14 +318,16 @@ func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 		Unit: spec.Unit, Min: spec.Min, Max: spec.Max, Options: spec.Options, Parent: spec.Parent,
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	st := b.stateLocked(id)
 	if st.value != nil || st.action != nil {
+		b.mu.Unlock()
 		return nil, fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
 	}
 	spec2 := spec
 	st.value = &spec2
-	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
+	b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
+	b.mu.Unlock()
+	b.up.kick()
 	return &Publisher{b: b, st: st}, nil
 }
 
@@ -379,8 +381,13 @@ func (b *Bus) Restored(id string) (Event, bool) {
 	return eventFromMsg(m), true
 }
 
-// send queues a message for the hub; it reports false once the bus stopped.
+// send queues a message for the hub and, if nobody is sending, sends it;
+// it reports false once the bus stopped. Callers hold no lock.
 func (b *Bus) send(m *kervipb.Msg) bool { return b.up.push(upItem{m: m}) }
+
+// enqueue queues a message for the hub without sending it, for callers
+// that hold b.mu; they kick b.up once they released it.
+func (b *Bus) enqueue(m *kervipb.Msg) bool { return b.up.enqueue(upItem{m: m}) }
 
 // Last returns the last event the process published or received for id.
 func (b *Bus) Last(id string) (Event, bool) {
@@ -414,6 +421,7 @@ func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
 	}
 	s := &Subscription{b: b, fn: fn}
 	b.mu.Lock()
+	defer b.up.kick()
 	defer b.mu.Unlock()
 	st := b.stateLocked(id)
 	s.st = st
@@ -425,7 +433,7 @@ func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
 	st.subs.Store(&subs)
 	if !st.remote && st.value == nil {
 		st.remote = true
-		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
+		b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
 	}
 	if last := st.last.Load(); last != nil {
 		b.in.push(inItem{m: last, only: s})
@@ -444,6 +452,7 @@ func (s *Subscription) Close() {
 	}
 	b := s.b
 	b.mu.Lock()
+	defer b.up.kick()
 	defer b.mu.Unlock()
 	var subs []*Subscription
 	if old := s.st.subs.Load(); old != nil {
@@ -456,7 +465,7 @@ func (s *Subscription) Close() {
 	s.st.subs.Store(&subs)
 	if len(subs) == 0 && s.st.remote {
 		s.st.remote = false
-		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
+		b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
 	}
 }
 
@@ -532,15 +541,17 @@ func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 		return fmt.Errorf("kervi: action %q: nil handler", id)
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	st := b.stateLocked(id)
 	if st.value != nil || st.action != nil {
+		b.mu.Unlock()
 		return fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
 	}
 	spec2 := spec
 	st.action = &spec2
-	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id,
+	b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id,
 		Component: &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}})
+	b.mu.Unlock()
+	b.up.kick()
 	return nil
 }
 
@@ -584,8 +595,9 @@ func (b *Bus) request(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error)
 	ch := make(chan *kervipb.Msg, 1)
 	b.mu.Lock()
 	b.pending[m.Seq] = ch
-	ok := b.send(m)
+	ok := b.enqueue(m)
 	b.mu.Unlock()
+	b.up.kick()
 	if !ok {
 		b.forget(m.Seq)
 		return nil, &Error{Code: CodeOwnerGone, ID: m.Id, Msg: ErrClosed.Error()}

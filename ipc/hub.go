@@ -114,6 +114,14 @@ type Port struct {
 // the module's bus (over a stream, or directly in the same process) and
 // must not keep the slice. A module has at most one port at a time.
 func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
+	p, err := h.attach(module, send)
+	if err == nil {
+		p.out.kick()
+	}
+	return p, err
+}
+
+func (h *Hub) attach(module string, send SendFunc) (*Port, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.ports[module]; old != nil && !old.closed {
@@ -132,10 +140,10 @@ func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
 		if last := h.last[id]; o.module == module && last != nil && o.comp.GetKind() == "value" {
 			r := shallowCopy(last)
 			r.Kind = kervipb.Kind_KIND_RESTORE
-			p.out.push(r)
+			p.out.enqueue(r)
 		}
 	}
-	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME})
+	p.out.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME})
 	return p, nil
 }
 
@@ -153,15 +161,7 @@ func (p *Port) Send(m *kervipb.Msg) bool { return p.out.push(m) }
 func (p *Port) Receive(msgs []*kervipb.Msg) {
 	h := p.hub
 	var notices []Notice
-	var touched []*Port
-	touch := func(q *Port) {
-		for _, t := range touched {
-			if t == q {
-				return
-			}
-		}
-		touched = append(touched, q)
-	}
+	r := &router{}
 	h.mu.Lock()
 	if p.closed {
 		h.mu.Unlock()
@@ -173,8 +173,7 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 			h.last[m.Id] = m
 			for _, q := range h.subs[m.Id] {
 				if q != p {
-					q.out.push(m)
-					touch(q)
+					r.send(q, m)
 				}
 			}
 		case kervipb.Kind_KIND_SUBSCRIBE:
@@ -182,10 +181,10 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 			if p.subs[m.Id] == 1 {
 				was := h.interestLocked(m.Id)
 				h.subs[m.Id] = append(h.subs[m.Id], p)
-				h.tellInterestLocked(m.Id, was)
+				h.tellInterestLocked(r, m.Id, was)
 				if last := h.last[m.Id]; last != nil {
 					if o := h.owners[m.Id]; o == nil || o.port != p {
-						p.out.push(last)
+						r.send(p, last)
 					}
 				}
 			}
@@ -194,19 +193,19 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				p.subs[m.Id]--
 				if p.subs[m.Id] == 0 {
 					delete(p.subs, m.Id)
-					h.unsubscribeLocked(m.Id, p)
+					h.unsubscribeLocked(r, m.Id, p)
 				}
 			}
 		case kervipb.Kind_KIND_ANNOUNCE:
 			if o := h.owners[m.Id]; o != nil && o.module != p.module {
 				err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", o.module, p.module)
-				p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
+				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
 				notices = append(notices, Notice{Kind: NoticeDuplicate, Module: p.module, ID: m.Id, Other: o.module, Err: err})
 				continue
 			}
 			h.owners[m.Id] = &owner{module: p.module, port: p, comp: m.Component}
 			if h.interestLocked(m.Id) {
-				p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
+				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
 			}
 		case kervipb.Kind_KIND_READY:
 			notices = append(notices, Notice{Kind: NoticeReady, Module: p.module})
@@ -216,13 +215,11 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_STOPPED:
 			notices = append(notices, Notice{Kind: NoticeStopped, Module: p.module})
 		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
-			if q := h.routeCallLocked(p, m); q != nil {
-				touch(q)
-			}
+			h.routeCallLocked(r, p, m)
 		case kervipb.Kind_KIND_CANCEL:
 			if hs, ok := p.calls[m.Seq]; ok {
 				if c := h.calls[hs]; c != nil {
-					c.to.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
+					r.send(c.to, &kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
 				}
 			}
 		case kervipb.Kind_KIND_RESULT:
@@ -232,10 +229,9 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 			}
 			delete(h.calls, m.Seq)
 			delete(c.from.calls, c.seq)
-			r := shallowCopy(m)
-			r.Seq = c.seq
-			c.from.out.push(r)
-			touch(c.from)
+			res := shallowCopy(m)
+			res.Seq = c.seq
+			r.send(c.from, res)
 		default:
 			h.log.Warn("hub: unexpected message", "module", p.module, "kind", m.Kind.String(), "id", m.Id)
 		}
@@ -244,7 +240,36 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 	for _, n := range notices {
 		h.notify(n)
 	}
-	for _, q := range touched {
+	r.deliver()
+}
+
+// router collects the ports a routing step queued messages for, which it
+// delivers to once the hub's lock is released.
+type router struct {
+	touched []*Port
+}
+
+// send queues m for q.
+func (r *router) send(q *Port, m *kervipb.Msg) {
+	if !q.out.enqueue(m) {
+		return
+	}
+	for _, t := range r.touched {
+		if t == q {
+			return
+		}
+	}
+	r.touched = append(r.touched, q)
+}
+
+// deliver sends what was queued, then waits while a receiving process's
+// queue is over its high-water mark: that slows the sender down to the pace
+// of its slowest subscriber instead of dropping events.
+func (r *router) deliver() {
+	for _, q := range r.touched {
+		q.out.kick()
+	}
+	for _, q := range r.touched {
 		if q.out.full() {
 			_ = q.out.waitRoom(context.Background())
 		}
@@ -252,8 +277,8 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 }
 
 // routeCallLocked forwards a call or set to the owner of its id, or
-// answers it with an error. It returns the port it forwarded to.
-func (h *Hub) routeCallLocked(p *Port, m *kervipb.Msg) *Port {
+// answers it with an error.
+func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 	o := h.owners[m.Id]
 	var err *Error
 	wantKind := "action"
@@ -269,8 +294,8 @@ func (h *Hub) routeCallLocked(p *Port, m *kervipb.Msg) *Port {
 		err = newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module)
 	}
 	if err != nil {
-		p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", err)})
-		return nil
+		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", err)})
+		return
 	}
 	h.seq++
 	hs := h.seq
@@ -279,8 +304,7 @@ func (h *Hub) routeCallLocked(p *Port, m *kervipb.Msg) *Port {
 	f := shallowCopy(m)
 	f.Seq = hs
 	f.Module = p.module
-	o.port.out.push(f)
-	return o.port
+	r.send(o.port, f)
 }
 
 // interestLocked reports whether a process other than the owner of id
@@ -300,16 +324,16 @@ func (h *Hub) interestLocked(id string) bool {
 
 // tellInterestLocked tells the owner of id if the interest in it changed
 // from was.
-func (h *Hub) tellInterestLocked(id string, was bool) {
+func (h *Hub) tellInterestLocked(r *router, id string, was bool) {
 	now := h.interestLocked(id)
 	if o := h.owners[id]; o != nil && o.port != nil && now != was {
-		o.port.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: id, Flag: now})
+		r.send(o.port, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: id, Flag: now})
 	}
 }
 
-func (h *Hub) unsubscribeLocked(id string, p *Port) {
+func (h *Hub) unsubscribeLocked(r *router, id string, p *Port) {
 	was := h.interestLocked(id)
-	defer h.tellInterestLocked(id, was)
+	defer h.tellInterestLocked(r, id, was)
 	subs := h.subs[id]
 	for i, q := range subs {
 		if q == p {
@@ -330,6 +354,7 @@ func (h *Hub) unsubscribeLocked(id string, p *Port) {
 // calls it made are cancelled.
 func (p *Port) Detach() {
 	h := p.hub
+	r := &router{}
 	h.mu.Lock()
 	if p.closed {
 		h.mu.Unlock()
@@ -340,7 +365,7 @@ func (p *Port) Detach() {
 		delete(h.ports, p.module)
 	}
 	for id := range p.subs {
-		h.unsubscribeLocked(id, p)
+		h.unsubscribeLocked(r, id, p)
 	}
 	for _, o := range h.owners {
 		if o.port == p {
@@ -351,16 +376,19 @@ func (p *Port) Detach() {
 		switch {
 		case c.to == p:
 			err := newError(CodeOwnerGone, c.id, p.module, "module %q stopped during the call", p.module)
-			c.from.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire(p.module, err)})
+			r.send(c.from, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire(p.module, err)})
 			delete(c.from.calls, c.seq)
 			delete(h.calls, hs)
 		case c.from == p:
-			c.to.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
+			r.send(c.to, &kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
 			delete(h.calls, hs)
 		}
 	}
 	h.mu.Unlock()
 	p.out.kill(ErrOwnerGone)
+	for _, q := range r.touched {
+		q.out.kick()
+	}
 }
 
 // Flush waits until the messages queued for the module were handed to it.

@@ -7,10 +7,14 @@ import (
 
 // queue is a FIFO of messages with one consumer goroutine that takes
 // whatever is queued, in batches of at most maxBatch, and hands each batch
-// to deliver. Pushing never blocks; producers that must not outrun the
+// to deliver. There are no timers: an idle queue delivers a lone message at
+// once, a busy one batches whatever piled up while the last batch was
+// delivered. Pushing never blocks; producers that must not outrun the
 // consumer call waitRoom, which blocks while more than high messages wait.
-// There are no timers: an idle queue delivers a lone message at once, a
-// busy one batches whatever piled up while the last batch was delivered.
+//
+// (Delivering from the pushing goroutine when the queue is idle, which
+// saves a goroutine wake-up, was measured and made no difference to the
+// latency of lone events; see docs/benchmarks.md.)
 type queue[T any] struct {
 	deliver  func([]T) error
 	maxBatch int
@@ -19,14 +23,13 @@ type queue[T any] struct {
 	mu      sync.Mutex
 	items   []T
 	spare   []T
+	busy    bool          // the consumer is delivering
 	wake    chan struct{} // a token means "look at items"
-	room    chan struct{} // closed when items drain; waiters hold it
+	room    chan struct{} // closed when items are taken; waiters hold it
 	waiters int
-	busy    bool // the consumer is delivering a batch
-	dead    bool // stopped: pushes are refused
+	idle    chan struct{} // closed and replaced whenever the queue empties
+	dead    bool
 	err     error
-	idle    chan struct{} // closed and replaced whenever the queue is empty and not busy
-	done    chan struct{}
 }
 
 func newQueue[T any](deliver func([]T) error, maxBatch, high int) *queue[T] {
@@ -37,7 +40,6 @@ func newQueue[T any](deliver func([]T) error, maxBatch, high int) *queue[T] {
 		wake:     make(chan struct{}, 1),
 		room:     make(chan struct{}),
 		idle:     make(chan struct{}),
-		done:     make(chan struct{}),
 	}
 	go q.run()
 	return q
@@ -45,43 +47,98 @@ func newQueue[T any](deliver func([]T) error, maxBatch, high int) *queue[T] {
 
 // push appends m; it reports false if the queue has stopped.
 func (q *queue[T]) push(m T) bool {
-	q.mu.Lock()
-	if q.dead {
-		q.mu.Unlock()
+	if !q.enqueue(m) {
 		return false
 	}
-	q.items = append(q.items, m)
-	first := len(q.items) == 1
-	q.mu.Unlock()
-	if first {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
+	q.kick()
 	return true
 }
 
 // pushAll appends ms in order; it reports false if the queue has stopped.
 func (q *queue[T]) pushAll(ms []T) bool {
-	if len(ms) == 0 {
-		return true
-	}
 	q.mu.Lock()
 	if q.dead {
 		q.mu.Unlock()
 		return false
 	}
-	first := len(q.items) == 0
 	q.items = append(q.items, ms...)
 	q.mu.Unlock()
-	if first {
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
+	q.kick()
 	return true
+}
+
+// enqueue appends m without waking the consumer; the caller kicks the
+// queue once it released its locks.
+func (q *queue[T]) enqueue(m T) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.dead {
+		return false
+	}
+	q.items = append(q.items, m)
+	return true
+}
+
+// kick wakes the consumer.
+func (q *queue[T]) kick() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// drain delivers batches until the queue is empty; q.busy is set.
+func (q *queue[T]) drain() {
+	for {
+		q.mu.Lock()
+		if len(q.items) == 0 || q.dead {
+			q.busy = false
+			close(q.idle)
+			q.idle = make(chan struct{})
+			q.mu.Unlock()
+			return
+		}
+		batch := q.items
+		q.items = q.spare[:0]
+		q.spare = nil
+		if q.waiters > 0 {
+			close(q.room)
+			q.room = make(chan struct{})
+			q.waiters = 0
+		}
+		q.mu.Unlock()
+
+		var err error
+		for rest := batch; len(rest) > 0 && err == nil; {
+			n := min(len(rest), q.maxBatch)
+			err = q.deliver(rest[:n])
+			rest = rest[n:]
+		}
+		clear(batch)
+
+		q.mu.Lock()
+		if q.spare == nil && cap(batch) <= 4*q.maxBatch {
+			q.spare = batch[:0]
+		}
+		if err != nil {
+			q.stopLocked(err)
+		}
+		q.mu.Unlock()
+	}
+}
+
+// run is the consumer goroutine; it ends when the queue stops.
+func (q *queue[T]) run() {
+	for range q.wake {
+		q.mu.Lock()
+		if q.dead {
+			q.mu.Unlock()
+			return
+		}
+		q.busy = true
+		q.mu.Unlock()
+		q.drain()
+	}
 }
 
 // full reports whether more than high messages wait.
@@ -126,7 +183,6 @@ func (q *queue[T]) flush(ctx context.Context) error {
 		q.mu.Unlock()
 		select {
 		case <-idle:
-		case <-q.done:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -138,10 +194,6 @@ func (q *queue[T]) kill(err error) {
 	q.mu.Lock()
 	q.stopLocked(err)
 	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 }
 
 func (q *queue[T]) stopLocked(err error) {
@@ -156,52 +208,10 @@ func (q *queue[T]) stopLocked(err error) {
 		q.room = make(chan struct{})
 		q.waiters = 0
 	}
-}
-
-func (q *queue[T]) run() {
-	defer close(q.done)
-	for {
-		q.mu.Lock()
-		for len(q.items) == 0 && !q.dead {
-			close(q.idle)
-			q.idle = make(chan struct{})
-			q.mu.Unlock()
-			<-q.wake
-			q.mu.Lock()
-		}
-		if q.dead {
-			q.stopLocked(q.err)
-			close(q.idle)
-			q.mu.Unlock()
-			return
-		}
-		batch := q.items
-		q.items = q.spare[:0]
-		q.spare = nil
-		q.busy = true
-		if q.waiters > 0 {
-			close(q.room)
-			q.room = make(chan struct{})
-			q.waiters = 0
-		}
-		q.mu.Unlock()
-
-		var err error
-		for rest := batch; len(rest) > 0 && err == nil; {
-			n := min(len(rest), q.maxBatch)
-			err = q.deliver(rest[:n])
-			rest = rest[n:]
-		}
-		clear(batch)
-
-		q.mu.Lock()
-		q.busy = false
-		if q.spare == nil && cap(batch) <= 4*q.maxBatch {
-			q.spare = batch[:0]
-		}
-		if err != nil {
-			q.stopLocked(err)
-		}
-		q.mu.Unlock()
+	close(q.idle)
+	q.idle = make(chan struct{})
+	select { // let an async queue's goroutine see that it is dead
+	case q.wake <- struct{}{}:
+	default:
 	}
 }
