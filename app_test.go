@@ -387,3 +387,24 @@ func TestKillModuleUnderLoad(t *testing.T) {
 		r.call(t, "producer.stream", false)
 	}
 }
+
+func TestCrashingModuleIsMarkedFailed(t *testing.T) {
+	r := startApp(t, "crashloop")
+	// The first process and two restarts die; then the module is failed.
+	for range 2 {
+		r.waitState(t, "flaky", kervi.StateRestarting)
+		r.waitState(t, "flaky", kervi.StateReady)
+	}
+	st := r.waitState(t, "flaky", kervi.StateFailed)
+	if st.LastExit != "exit status 9" || st.Restarts != 2 || st.PID != 0 {
+		t.Fatalf("failed module's status %+v", st)
+	}
+	r.logs.waitFor(t, "flaky: giving up", "module=flaky")
+	// The application stays up.
+	if got := r.call(t, "producer.add", 1, 2); got != 3.0 {
+		t.Fatalf("producer.add = %v", got)
+	}
+	if ev, ok := r.app.Bus().Last(kervi.ModuleStateID("flaky")); !ok || ev.Value.Text() != "failed" {
+		t.Fatalf("state value %v", ev)
+	}
+}

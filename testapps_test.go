@@ -100,6 +100,16 @@ func buildApp(name string, extra ...kervi.Option) (*kervi.Application, error) {
 			os.Exit(7)
 			return nil
 		}}}, opts...)
+	case "crashloop":
+		// "flaky" dies each time the application is ready; "producer" is fine.
+		opts = append(opts, kervi.WithRestartPolicy(kervi.RestartPolicy{Initial: 10 * time.Millisecond, Max: 40 * time.Millisecond, MaxRestarts: 2, StableAfter: time.Minute}))
+		return kervi.NewApplication([]kervi.Module{producerModule(0), {Name: "flaky", Setup: func(ctx context.Context, b *ipc.Bus) error {
+			b.OnAppReady(func(context.Context) {
+				fmt.Fprintln(os.Stderr, "flaky: giving up")
+				os.Exit(9)
+			})
+			return nil
+		}}}, opts...)
 	case "setup-error":
 		return kervi.NewApplication([]kervi.Module{{Name: "broken", Setup: func(ctx context.Context, b *ipc.Bus) error {
 			return errors.New("sensor bme280 not found on i2c bus 1")

@@ -350,12 +350,14 @@ func (p *Publisher) Publish(v Value, t time.Time) {
 	putValue(m, v)
 	p.st.last.Store(m)
 	b := p.b
-	var queued bool
+	queued, full := true, false
 	if p.st.interest.Load() {
-		queued = b.send(m)
+		queued, full = b.up.pushFull(upItem{m: m})
 	} else {
 		p.st.latest.Store(m)
-		queued = !p.st.queued.CompareAndSwap(false, true) || b.up.push(upItem{st: p.st})
+		if p.st.queued.CompareAndSwap(false, true) {
+			queued, full = b.up.pushFull(upItem{st: p.st})
+		}
 	}
 	if !queued {
 		return // stopped: nobody is left to tell
@@ -363,7 +365,7 @@ func (p *Publisher) Publish(v Value, t time.Time) {
 	if subs := p.st.subs.Load(); subs != nil && len(*subs) > 0 {
 		b.in.push(inItem{m: m})
 	}
-	if b.up.full() {
+	if full {
 		_ = b.up.waitRoom(context.Background())
 	}
 }

@@ -114,14 +114,6 @@ type Port struct {
 // the module's bus (over a stream, or directly in the same process) and
 // must not keep the slice. A module has at most one port at a time.
 func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
-	p, err := h.attach(module, send)
-	if err == nil {
-		p.out.kick()
-	}
-	return p, err
-}
-
-func (h *Hub) attach(module string, send SendFunc) (*Port, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.ports[module]; old != nil && !old.closed {
@@ -143,7 +135,7 @@ func (h *Hub) attach(module string, send SendFunc) (*Port, error) {
 			p.out.enqueue(r)
 		}
 	}
-	p.out.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME})
+	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME})
 	return p, nil
 }
 
@@ -236,39 +228,45 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 			h.log.Warn("hub: unexpected message", "module", p.module, "kind", m.Kind.String(), "id", m.Id)
 		}
 	}
+	r.queue()
 	h.mu.Unlock()
 	for _, n := range notices {
 		h.notify(n)
 	}
-	r.deliver()
+	r.wait()
 }
 
-// router collects the ports a routing step queued messages for, which it
-// delivers to once the hub's lock is released.
+// router collects what a routing step sends to each port, and queues it
+// in one operation per port at the end of the step, still under the hub's
+// lock, so that the order of the hub's decisions is the order of delivery.
 type router struct {
 	touched []*Port
+	msgs    [][]*kervipb.Msg // parallel to touched
 }
 
 // send queues m for q.
 func (r *router) send(q *Port, m *kervipb.Msg) {
-	if !q.out.enqueue(m) {
-		return
-	}
-	for _, t := range r.touched {
+	for i, t := range r.touched {
 		if t == q {
+			r.msgs[i] = append(r.msgs[i], m)
 			return
 		}
 	}
 	r.touched = append(r.touched, q)
+	r.msgs = append(r.msgs, []*kervipb.Msg{m})
 }
 
-// deliver sends what was queued, then waits while a receiving process's
-// queue is over its high-water mark: that slows the sender down to the pace
-// of its slowest subscriber instead of dropping events.
-func (r *router) deliver() {
-	for _, q := range r.touched {
-		q.out.kick()
+// queue queues what was routed; the hub's lock is held.
+func (r *router) queue() {
+	for i, q := range r.touched {
+		q.out.pushAll(r.msgs[i])
 	}
+}
+
+// wait, called once the hub's lock is released, waits while a receiving
+// process's queue is over its high-water mark: that slows the sender down
+// to the pace of its slowest subscriber instead of dropping events.
+func (r *router) wait() {
 	for _, q := range r.touched {
 		if q.out.full() {
 			_ = q.out.waitRoom(context.Background())
@@ -384,11 +382,9 @@ func (p *Port) Detach() {
 			delete(h.calls, hs)
 		}
 	}
+	r.queue()
 	h.mu.Unlock()
 	p.out.kill(ErrOwnerGone)
-	for _, q := range r.touched {
-		q.out.kick()
-	}
 }
 
 // Flush waits until the messages queued for the module were handed to it.

@@ -47,11 +47,23 @@ func newQueue[T any](deliver func([]T) error, maxBatch, high int) *queue[T] {
 
 // push appends m; it reports false if the queue has stopped.
 func (q *queue[T]) push(m T) bool {
-	if !q.enqueue(m) {
-		return false
+	ok, _ := q.pushFull(m)
+	return ok
+}
+
+// pushFull appends m; it reports false if the queue has stopped, and
+// whether more than high messages wait.
+func (q *queue[T]) pushFull(m T) (ok, full bool) {
+	q.mu.Lock()
+	if q.dead {
+		q.mu.Unlock()
+		return false, false
 	}
+	q.items = append(q.items, m)
+	full = len(q.items) > q.high
+	q.mu.Unlock()
 	q.kick()
-	return true
+	return true, full
 }
 
 // pushAll appends ms in order; it reports false if the queue has stopped.
