@@ -691,6 +691,7 @@ func (b *Bus) Receive(msgs []*kervipb.Msg) {
 
 // dispatch handles a batch of work items on the dispatch goroutine.
 func (b *Bus) dispatch(items []inItem) error {
+	var st *idState // of the last event: events of one id come in runs
 	for _, it := range items {
 		m := it.m
 		switch m.Kind {
@@ -702,9 +703,10 @@ func (b *Bus) dispatch(items []inItem) error {
 				}
 				continue
 			}
-			st := b.lookup(m.Id)
-			if st == nil {
-				continue
+			if st == nil || st.id != m.Id {
+				if st = b.lookup(m.Id); st == nil {
+					continue
+				}
 			}
 			if st.value == nil {
 				st.last.Store(m)

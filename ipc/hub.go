@@ -24,13 +24,29 @@ type Hub struct {
 	log    *slog.Logger
 	notify func(Notice)
 
-	mu     sync.Mutex
-	ports  map[string]*Port
-	owners map[string]*owner
-	subs   map[string][]*Port
-	last   map[string]*kervipb.Msg
-	calls  map[uint64]*hubCall
-	seq    uint64
+	mu    sync.Mutex
+	ports map[string]*Port
+	ids   map[string]*entry
+	calls map[uint64]*hubCall
+	seq   uint64
+}
+
+// entry is what the hub knows of one id.
+type entry struct {
+	id    string
+	owner *owner // nil until a module announces the id
+	subs  []*Port
+	last  *kervipb.Msg
+}
+
+// entryLocked returns the entry of id, making it if need be.
+func (h *Hub) entryLocked(id string) *entry {
+	e := h.ids[id]
+	if e == nil {
+		e = &entry{id: id}
+		h.ids[id] = e
+	}
+	return e
 }
 
 type owner struct {
@@ -93,9 +109,7 @@ func NewHub(opts HubOptions) *Hub {
 		log:    log,
 		notify: notify,
 		ports:  make(map[string]*Port),
-		owners: make(map[string]*owner),
-		subs:   make(map[string][]*Port),
-		last:   make(map[string]*kervipb.Msg),
+		ids:    make(map[string]*entry),
 		calls:  make(map[uint64]*hubCall),
 	}
 }
@@ -128,9 +142,9 @@ func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
 	p.out = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
 	h.ports[module] = p
 	// A module back from a crash gets the last values of its ids first.
-	for id, o := range h.owners {
-		if last := h.last[id]; o.module == module && last != nil && o.comp.GetKind() == "value" {
-			r := shallowCopy(last)
+	for _, e := range h.ids {
+		if o := e.owner; o != nil && o.module == module && e.last != nil && o.comp.GetKind() == "value" {
+			r := shallowCopy(e.last)
 			r.Kind = kervipb.Kind_KIND_RESTORE
 			p.out.enqueue(r)
 		}
@@ -159,11 +173,19 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		h.mu.Unlock()
 		return
 	}
+	var e *entry // of the last message: events of one id come in runs
 	for _, m := range msgs {
 		switch m.Kind {
+		case kervipb.Kind_KIND_EVENT, kervipb.Kind_KIND_SUBSCRIBE, kervipb.Kind_KIND_UNSUBSCRIBE,
+			kervipb.Kind_KIND_ANNOUNCE, kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+			if e == nil || e.id != m.Id {
+				e = h.entryLocked(m.Id)
+			}
+		}
+		switch m.Kind {
 		case kervipb.Kind_KIND_EVENT:
-			h.last[m.Id] = m
-			for _, q := range h.subs[m.Id] {
+			e.last = m
+			for _, q := range e.subs {
 				if q != p {
 					r.send(q, m)
 				}
@@ -171,13 +193,11 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_SUBSCRIBE:
 			p.subs[m.Id]++
 			if p.subs[m.Id] == 1 {
-				was := h.interestLocked(m.Id)
-				h.subs[m.Id] = append(h.subs[m.Id], p)
-				h.tellInterestLocked(r, m.Id, was)
-				if last := h.last[m.Id]; last != nil {
-					if o := h.owners[m.Id]; o == nil || o.port != p {
-						r.send(p, last)
-					}
+				was := e.interested()
+				e.subs = append(e.subs, p)
+				e.tellInterest(r, was)
+				if e.last != nil && (e.owner == nil || e.owner.port != p) {
+					r.send(p, e.last)
 				}
 			}
 		case kervipb.Kind_KIND_UNSUBSCRIBE:
@@ -185,18 +205,18 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				p.subs[m.Id]--
 				if p.subs[m.Id] == 0 {
 					delete(p.subs, m.Id)
-					h.unsubscribeLocked(r, m.Id, p)
+					e.unsubscribe(r, p)
 				}
 			}
 		case kervipb.Kind_KIND_ANNOUNCE:
-			if o := h.owners[m.Id]; o != nil && o.module != p.module {
+			if o := e.owner; o != nil && o.module != p.module {
 				err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", o.module, p.module)
 				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
 				notices = append(notices, Notice{Kind: NoticeDuplicate, Module: p.module, ID: m.Id, Other: o.module, Err: err})
 				continue
 			}
-			h.owners[m.Id] = &owner{module: p.module, port: p, comp: m.Component}
-			if h.interestLocked(m.Id) {
+			e.owner = &owner{module: p.module, port: p, comp: m.Component}
+			if e.interested() {
 				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
 			}
 		case kervipb.Kind_KIND_READY:
@@ -207,7 +227,7 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_STOPPED:
 			notices = append(notices, Notice{Kind: NoticeStopped, Module: p.module})
 		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
-			h.routeCallLocked(r, p, m)
+			h.routeCallLocked(r, p, e, m)
 		case kervipb.Kind_KIND_CANCEL:
 			if hs, ok := p.calls[m.Seq]; ok {
 				if c := h.calls[hs]; c != nil {
@@ -276,8 +296,8 @@ func (r *router) wait() {
 
 // routeCallLocked forwards a call or set to the owner of its id, or
 // answers it with an error.
-func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
-	o := h.owners[m.Id]
+func (h *Hub) routeCallLocked(r *router, p *Port, e *entry, m *kervipb.Msg) {
+	o := e.owner
 	var err *Error
 	wantKind := "action"
 	if m.Kind == kervipb.Kind_KIND_SET {
@@ -305,14 +325,14 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 	r.send(o.port, f)
 }
 
-// interestLocked reports whether a process other than the owner of id
-// subscribes to it.
-func (h *Hub) interestLocked(id string) bool {
+// interested reports whether a process other than the owner of the id
+// subscribes to it. The hub's lock is held.
+func (e *entry) interested() bool {
 	var ownerPort *Port
-	if o := h.owners[id]; o != nil {
-		ownerPort = o.port
+	if e.owner != nil {
+		ownerPort = e.owner.port
 	}
-	for _, q := range h.subs[id] {
+	for _, q := range e.subs {
 		if q != ownerPort {
 			return true
 		}
@@ -320,30 +340,24 @@ func (h *Hub) interestLocked(id string) bool {
 	return false
 }
 
-// tellInterestLocked tells the owner of id if the interest in it changed
-// from was.
-func (h *Hub) tellInterestLocked(r *router, id string, was bool) {
-	now := h.interestLocked(id)
-	if o := h.owners[id]; o != nil && o.port != nil && now != was {
-		r.send(o.port, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: id, Flag: now})
+// tellInterest tells the owner if the interest in the id changed from was.
+func (e *entry) tellInterest(r *router, was bool) {
+	now := e.interested()
+	if o := e.owner; o != nil && o.port != nil && now != was {
+		r.send(o.port, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: e.id, Flag: now})
 	}
 }
 
-func (h *Hub) unsubscribeLocked(r *router, id string, p *Port) {
-	was := h.interestLocked(id)
-	defer h.tellInterestLocked(r, id, was)
-	subs := h.subs[id]
-	for i, q := range subs {
+// unsubscribe removes p's subscription.
+func (e *entry) unsubscribe(r *router, p *Port) {
+	was := e.interested()
+	for i, q := range e.subs {
 		if q == p {
-			subs = append(subs[:i:i], subs[i+1:]...)
+			e.subs = append(e.subs[:i:i], e.subs[i+1:]...)
 			break
 		}
 	}
-	if len(subs) == 0 {
-		delete(h.subs, id)
-	} else {
-		h.subs[id] = subs
-	}
+	e.tellInterest(r, was)
 }
 
 // Detach disconnects a module whose process ended: its subscriptions go,
@@ -363,11 +377,11 @@ func (p *Port) Detach() {
 		delete(h.ports, p.module)
 	}
 	for id := range p.subs {
-		h.unsubscribeLocked(r, id, p)
+		h.ids[id].unsubscribe(r, p)
 	}
-	for _, o := range h.owners {
-		if o.port == p {
-			o.port = nil
+	for _, e := range h.ids {
+		if e.owner != nil && e.owner.port == p {
+			e.owner.port = nil
 		}
 	}
 	for hs, c := range h.calls {
@@ -411,8 +425,12 @@ type ComponentInfo struct {
 func (h *Hub) Components() []ComponentInfo {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	out := make([]ComponentInfo, 0, len(h.owners))
-	for id, o := range h.owners {
+	out := make([]ComponentInfo, 0, len(h.ids))
+	for id, e := range h.ids {
+		o := e.owner
+		if o == nil {
+			continue
+		}
 		c := o.comp
 		out = append(out, ComponentInfo{
 			ID: id, Module: o.module, Kind: c.GetKind(), Name: c.GetName(), Type: Type(c.GetType()),
@@ -428,8 +446,8 @@ func (h *Hub) Components() []ComponentInfo {
 func (h *Hub) Owner(id string) (string, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if o := h.owners[id]; o != nil {
-		return o.module, true
+	if e := h.ids[id]; e != nil && e.owner != nil {
+		return e.owner.module, true
 	}
 	return "", false
 }
@@ -437,7 +455,10 @@ func (h *Hub) Owner(id string) (string, bool) {
 // Last returns the last event of id the hub routed.
 func (h *Hub) Last(id string) (Event, bool) {
 	h.mu.Lock()
-	m := h.last[id]
+	var m *kervipb.Msg
+	if e := h.ids[id]; e != nil {
+		m = e.last
+	}
 	h.mu.Unlock()
 	if m == nil {
 		return Event{}, false
