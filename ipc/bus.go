@@ -19,7 +19,7 @@ import (
 // messages may wait in a process's outgoing queue before publishers block.
 const (
 	maxBatch  = 512
-	highWater = 16 * 1024
+	highWater = 4 * 1024
 )
 
 // Bus is one process's connection to the application's hub: the components
