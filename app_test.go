@@ -13,6 +13,7 @@ import (
 	"time"
 
 	kervi "github.com/kervi/kervi-go"
+	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 )
 
@@ -227,13 +228,13 @@ func TestActionsAcrossProcesses(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { _, err := bus.Call(cctx, "producer.block", "c1"); errc <- err }()
-	for v := wait(t, started, "action start"); v != "c1"; v = wait(t, started, "action start") {
+	for v := testbus.Wait(t, started, "action start"); v != "c1"; v = testbus.Wait(t, started, "action start") {
 	}
 	cancel()
-	if err := wait(t, errc, "cancelled call"); !errors.Is(err, context.Canceled) {
+	if err := testbus.Wait(t, errc, "cancelled call"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call returned %v", err)
 	}
-	for v := wait(t, cancelled, "action cancelled"); v != "c1: context canceled"; v = wait(t, cancelled, "action cancelled") {
+	for v := testbus.Wait(t, cancelled, "action cancelled"); v != "c1: context canceled"; v = testbus.Wait(t, cancelled, "action cancelled") {
 	}
 	// So does a deadline.
 	dctx, cancel2 := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -241,18 +242,7 @@ func TestActionsAcrossProcesses(t *testing.T) {
 	if _, err := bus.Call(dctx, "producer.block", "d1"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("call past its deadline returned %v", err)
 	}
-	for v := wait(t, cancelled, "action deadline"); v != "d1: context deadline exceeded"; v = wait(t, cancelled, "action deadline") {
-	}
-}
-
-func wait[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
+	for v := testbus.Wait(t, cancelled, "action deadline"); v != "d1: context deadline exceeded"; v = testbus.Wait(t, cancelled, "action deadline") {
 	}
 }
 
@@ -348,7 +338,7 @@ func TestKillModuleUnderLoad(t *testing.T) {
 	}
 	settings := make(chan float64, 100)
 	bus.Subscribe("producer.setting", func(ev ipc.Event) { settings <- ev.Value.Number() })
-	if v := wait(t, settings, "setting"); v != 42 {
+	if v := testbus.Wait(t, settings, "setting"); v != 42 {
 		t.Fatalf("setting %v", v)
 	}
 	stats := func(n int64) map[string]any { // once the consumer has seen n events
@@ -370,7 +360,7 @@ func TestKillModuleUnderLoad(t *testing.T) {
 		if victim == "producer" {
 			// The restarted producer got its setting back, and published it
 			// again.
-			if v := wait(t, settings, "restored setting"); v != 42 {
+			if v := testbus.Wait(t, settings, "restored setting"); v != 42 {
 				t.Fatalf("restored setting %v", v)
 			}
 			if got := r.call(t, "producer.get_setting"); got != 42.0 {

@@ -472,8 +472,8 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 		return
 	}
 	env := append([]string{process.EnvLogLevel + "=" + a.opts.logLevel.String()}, a.opts.env...)
-	if a.opts.gomaxprocs > 0 {
-		env = append(env, process.EnvGOMAXPROCS+"="+strconv.Itoa(a.opts.gomaxprocs))
+	if n := a.opts.gomaxprocs; n > 0 && (a.opts.gomaxprocsSet || os.Getenv("GOMAXPROCS") == "") {
+		env = append(env, process.EnvGOMAXPROCS+"="+strconv.Itoa(n))
 	}
 	cfg := process.LaunchConfig{
 		Module: name, Path: exe, Args: os.Args[1:], Env: env, SocketDir: socketDir,

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/kervi/kervi-go/internal/testbus"
 )
 
 // parentProcess runs the test binary as the parent of the named
@@ -128,7 +130,7 @@ func TestSignalStopsInOrder(t *testing.T) {
 	p := startParent(t, "shutdown", envDir+"="+dir)
 	notes := filepath.Join(dir, "notes")
 	read := func() string { b, _ := os.ReadFile(notes); return string(b) }
-	if line := wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
+	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
 		t.Fatalf("parent printed %q", line)
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {

@@ -261,11 +261,11 @@ func consumerModule(delay time.Duration) kervi.Module {
 			count, gaps, last = 0, 0, -2
 			mu.Unlock()
 		})
-		// wait returns the stats once the input has seen value v.
-		reg("consumer.wait", func(ctx context.Context, v float64) (map[string]any, error) {
+		// until waits until cond holds for the input's history.
+		until := func(ctx context.Context, cond func() bool) (map[string]any, error) {
 			for {
 				mu.Lock()
-				done := last == v
+				done := cond()
 				mu.Unlock()
 				if done {
 					return stats(), nil
@@ -273,25 +273,17 @@ func consumerModule(delay time.Duration) kervi.Module {
 				select {
 				case <-changed:
 				case <-ctx.Done():
-					return nil, fmt.Errorf("consumer at %v: %w", stats()["last"], ctx.Err())
+					return nil, fmt.Errorf("consumer at %v: %w", stats(), ctx.Err())
 				}
 			}
+		}
+		// wait returns the stats once the input has seen value v.
+		reg("consumer.wait", func(ctx context.Context, v float64) (map[string]any, error) {
+			return until(ctx, func() bool { return last == v })
 		})
 		// wait_count returns the stats once the input has seen n events.
 		reg("consumer.wait_count", func(ctx context.Context, n int) (map[string]any, error) {
-			for {
-				mu.Lock()
-				done := count >= n
-				mu.Unlock()
-				if done {
-					return stats(), nil
-				}
-				select {
-				case <-changed:
-				case <-ctx.Done():
-					return nil, fmt.Errorf("consumer at %v events: %w", stats()["count"], ctx.Err())
-				}
-			}
+			return until(ctx, func() bool { return count >= n })
 		})
 		// relay calls an action from this process: child to child.
 		reg("consumer.relay", func(ctx context.Context, id string, args []any) (any, error) {

@@ -4,24 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 )
-
-// wait blocks until ch yields or the deadline passes.
-func wait[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
 
 type testHub struct {
 	hub     *ipc.Hub
@@ -60,16 +50,12 @@ func TestEventsCrossBusesInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Once a knows that b follows the counter, every event goes out.
-	for deadline := time.Now().Add(5 * time.Second); !pub.Followed(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("a never learned that b follows a.counter")
-		}
-	}
+	testbus.Eventually(t, "a to learn that b follows a.counter", pub.Followed)
 	for i := range n {
 		pub.Publish(ipc.NumberValue(float64(i)), time.Now())
 	}
 	for i := range n {
-		if v := wait(t, got, "event"); v != float64(i) {
+		if v := testbus.Wait(t, got, "event"); v != float64(i) {
 			t.Fatalf("event %d: got %v", i, v)
 		}
 	}
@@ -88,20 +74,20 @@ func TestLateSubscriberGetsCurrentValue(t *testing.T) {
 	if _, err := b.Subscribe("x", func(ev ipc.Event) { got <- ev.Value.Text() }); err != nil {
 		t.Fatal(err)
 	}
-	if v := wait(t, got, "snapshot"); v != "second" {
+	if v := testbus.Wait(t, got, "snapshot"); v != "second" {
 		t.Fatalf("snapshot = %q, want second", v)
 	}
 	// A second local subscriber gets the current value too.
 	got2 := make(chan string, 10)
 	b.Subscribe("x", func(ev ipc.Event) { got2 <- ev.Value.Text() })
-	if v := wait(t, got2, "snapshot 2"); v != "second" {
+	if v := testbus.Wait(t, got2, "snapshot 2"); v != "second" {
 		t.Fatalf("snapshot 2 = %q", v)
 	}
 	pub.Publish(ipc.StringValue("third"), time.Now())
-	if v := wait(t, got, "third"); v != "third" {
+	if v := testbus.Wait(t, got, "third"); v != "third" {
 		t.Fatalf("got %q", v)
 	}
-	if v := wait(t, got2, "third"); v != "third" {
+	if v := testbus.Wait(t, got2, "third"); v != "third" {
 		t.Fatalf("got %q", v)
 	}
 }
@@ -142,38 +128,38 @@ func TestCallAcrossBuses(t *testing.T) {
 		t.Fatalf("add(2): %v", err)
 	}
 	_, err = b.Call(ctx, "fail")
-	if !errors.Is(err, ipc.ErrActionFailed) || !contains(err.Error(), "motor jammed") || !contains(err.Error(), `"fail"`) {
+	if !errors.Is(err, ipc.ErrActionFailed) || !strings.Contains(err.Error(), "motor jammed") || !strings.Contains(err.Error(), `"fail"`) {
 		t.Fatalf("fail: %v", err)
 	}
 	_, err = b.Call(ctx, "boom")
-	if !errors.Is(err, ipc.ErrPanic) || !contains(err.Error(), "kaboom") {
+	if !errors.Is(err, ipc.ErrPanic) || !strings.Contains(err.Error(), "kaboom") {
 		t.Fatalf("boom: %v", err)
 	}
 	_, err = b.Call(ctx, "nope")
-	if !errors.Is(err, ipc.ErrUnknownID) || !contains(err.Error(), `"nope"`) {
+	if !errors.Is(err, ipc.ErrUnknownID) || !strings.Contains(err.Error(), `"nope"`) {
 		t.Fatalf("nope: %v", err)
 	}
 
 	cctx, cancel := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { _, err := b.Call(cctx, "block"); errc <- err }()
-	wait(t, started, "action start")
+	testbus.Wait(t, started, "action start")
 	cancel()
-	if err := wait(t, errc, "call return"); !errors.Is(err, context.Canceled) {
+	if err := testbus.Wait(t, errc, "call return"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled call: %v", err)
 	}
-	if err := wait(t, cancelled, "action cancelled"); !errors.Is(err, context.Canceled) {
+	if err := testbus.Wait(t, cancelled, "action cancelled"); !errors.Is(err, context.Canceled) {
 		t.Fatalf("action ctx: %v", err)
 	}
 
 	dctx, cancel2 := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel2()
 	_, err = b.Call(dctx, "block")
-	wait(t, started, "action start")
+	testbus.Wait(t, started, "action start")
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("deadline call: %v", err)
 	}
-	if err := wait(t, cancelled, "action deadline"); !errors.Is(err, context.DeadlineExceeded) {
+	if err := testbus.Wait(t, cancelled, "action deadline"); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("action ctx: %v", err)
 	}
 }
@@ -190,9 +176,9 @@ func TestCallOwnerGone(t *testing.T) {
 	a.Flush(context.Background())
 	errc := make(chan error, 1)
 	go func() { _, err := b.Call(context.Background(), "hang"); errc <- err }()
-	wait(t, started, "start")
+	testbus.Wait(t, started, "start")
 	ap.Detach()
-	if err := wait(t, errc, "result"); !errors.Is(err, ipc.ErrOwnerGone) || !contains(err.Error(), `"a"`) {
+	if err := testbus.Wait(t, errc, "result"); !errors.Is(err, ipc.ErrOwnerGone) || !strings.Contains(err.Error(), `"a"`) {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := b.Call(context.Background(), "hang"); !errors.Is(err, ipc.ErrOwnerGone) {
@@ -214,11 +200,11 @@ func TestDuplicateID(t *testing.T) {
 	if _, err := b.RegisterValue("cpu_load", ipc.ValueSpec{Type: ipc.TypeNumber}); err != nil {
 		t.Fatal(err)
 	}
-	n := wait(t, th.notices, "notice")
+	n := testbus.Wait(t, th.notices, "notice")
 	if n.Kind != ipc.NoticeDuplicate || n.ID != "cpu_load" || n.Other != "sensors" || n.Module != "controllers" {
 		t.Fatalf("notice = %+v", n)
 	}
-	if !contains(n.Err.Error(), `"sensors"`) || !contains(n.Err.Error(), `"controllers"`) {
+	if !strings.Contains(n.Err.Error(), `"sensors"`) || !strings.Contains(n.Err.Error(), `"controllers"`) {
 		t.Fatalf("error does not name both modules: %v", n.Err)
 	}
 }
@@ -277,59 +263,5 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-func contains(s, sub string) bool {
-	return len(sub) == 0 || (len(s) >= len(sub) && (indexOf(s, sub) >= 0))
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
-}
-
-func TestUnfollowedValuesAreCoalesced(t *testing.T) {
-	th := newTestHub(t)
-	a, _ := th.bus(t, "a")
-	b, _ := th.bus(t, "b")
-	pub, _ := a.RegisterValue("x", ipc.ValueSpec{Type: ipc.TypeNumber})
-	local := make(chan float64, 1000)
-	a.Subscribe("x", func(ev ipc.Event) { local <- ev.Value.Number() })
-	for i := range 1000 {
-		pub.Publish(ipc.NumberValue(float64(i)), time.Now())
-	}
-	a.Flush(context.Background())
-	// Subscribers in the owner's process get every event...
-	for i := range 1000 {
-		if v := wait(t, local, "local event"); v != float64(i) {
-			t.Fatalf("local event %d = %v", i, v)
-		}
-	}
-	// ...and the hub has the latest, which a late subscriber gets first.
-	if ev, ok := th.hub.Last("x"); !ok || ev.Value.Number() != 999 {
-		t.Fatalf("hub's last value %v %v", ev, ok)
-	}
-	got := make(chan float64, 10)
-	b.Subscribe("x", func(ev ipc.Event) { got <- ev.Value.Number() })
-	if v := wait(t, got, "snapshot"); v != 999 {
-		t.Fatalf("snapshot %v", v)
-	}
-	for deadline := time.Now().Add(5 * time.Second); !pub.Followed(); time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("a never learned that b follows x")
-		}
-	}
-	pub.Publish(ipc.NumberValue(1000), time.Now())
-	pub.Publish(ipc.NumberValue(1001), time.Now())
-	if v := wait(t, got, "event"); v != 1000 {
-		t.Fatalf("got %v", v)
-	}
-	if v := wait(t, got, "event"); v != 1001 {
-		t.Fatalf("got %v", v)
 	}
 }

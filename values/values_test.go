@@ -12,17 +12,6 @@ import (
 	"github.com/kervi/kervi-go/values"
 )
 
-func wait[T any](t *testing.T, ch <-chan T, what string) T {
-	t.Helper()
-	select {
-	case v := <-ch:
-		return v
-	case <-time.After(5 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-		panic("unreachable")
-	}
-}
-
 // twoBuses returns the buses of two modules on one hub; errs receives the
 // errors reported to the second one.
 func twoBuses(t *testing.T) (a, b *ipc.Bus, errs chan error) {
@@ -80,7 +69,7 @@ func TestNumberClampAndDelta(t *testing.T) {
 	for _, v := range []float64{0, 5, 9.9, 10, 15, 20, 20, -1} {
 		d.Set(v)
 	}
-	wait(t, done, "changes")
+	testbus.Wait(t, done, "changes")
 	want := []float64{0, 10, 20, -1} // 5, 9.9 and 15 are within 10 of the last published; 20 repeats
 	if len(got) != len(want) {
 		t.Fatalf("published %v, want %v", got, want)
@@ -104,11 +93,11 @@ func TestLinkAcrossModules(t *testing.T) {
 	b.Flush(context.Background())
 	load, _ := values.NewNumber(a, "cpu_load", "CPU", values.Output(), values.Range(0, 100))
 	load.Set(30)
-	if v := wait(t, changes, "linked change"); v != 60 {
+	if v := testbus.Wait(t, changes, "linked change"); v != 60 {
 		t.Fatalf("linked value %v, want 60", v)
 	}
 	load.Set(80) // 160 is out of temp's range: refused and reported
-	err := wait(t, errs, "refused update")
+	err := testbus.Wait(t, errs, "refused update")
 	if !errors.Is(err, ipc.ErrOutOfRange) || !strings.Contains(err.Error(), "fan_controller.temp") || !strings.Contains(err.Error(), "cpu_load") {
 		t.Fatalf("reported %v", err)
 	}
@@ -119,7 +108,7 @@ func TestLinkAcrossModules(t *testing.T) {
 	if err := a.Set(context.Background(), "fan_controller.temp", 10); err != nil {
 		t.Fatal(err)
 	}
-	if v := wait(t, changes, "set"); v != 10 {
+	if v := testbus.Wait(t, changes, "set"); v != 10 {
 		t.Fatalf("after set %v", v)
 	}
 	if err := a.Set(context.Background(), "fan_controller.temp", true); !errors.Is(err, ipc.ErrWrongType) {
@@ -192,7 +181,7 @@ func TestEnumColorDateTimeString(t *testing.T) {
 	s.Set("hello")
 	ev := make(chan ipc.Event, 1)
 	b.Subscribe("msg", func(e ipc.Event) { ev <- e })
-	if e := wait(t, ev, "string event"); e.Value.Text() != "hello" || e.Value.Type() != ipc.TypeString {
+	if e := testbus.Wait(t, ev, "string event"); e.Value.Text() != "hello" || e.Value.Type() != ipc.TypeString {
 		t.Fatalf("event %+v", e)
 	}
 }
@@ -213,12 +202,12 @@ func TestRestartedModuleRestoresValues(t *testing.T) {
 		return err
 	})
 	testbus.Eventually(t, "the watcher's interest", speed.Followed)
-	if v := wait(t, seen, "initial value"); v != 0 {
+	if v := testbus.Wait(t, seen, "initial value"); v != 0 {
 		t.Fatalf("initial %v", v)
 	}
 	speed.Set(42)
 	b1.Flush(context.Background())
-	wait(t, seen, "42")
+	testbus.Wait(t, seen, "42")
 	p1.Detach()
 	b1.Kill()
 
@@ -235,7 +224,7 @@ func TestRestartedModuleRestoresValues(t *testing.T) {
 	if speed.Value() != 42 {
 		t.Fatalf("restored %v", speed.Value())
 	}
-	if v := wait(t, seen, "republished value"); v != 42 {
+	if v := testbus.Wait(t, seen, "republished value"); v != 42 {
 		t.Fatalf("republished %v", v)
 	}
 }

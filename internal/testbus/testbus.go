@@ -81,13 +81,13 @@ func (h *Hub) Stop(module string) {
 	}
 }
 
-// Wait returns the next value from ch, failing the test after 5 seconds.
+// Wait returns the next value from ch, failing the test after 10 seconds.
 func Wait[T any](t testing.TB, ch <-chan T, what string) T {
 	t.Helper()
 	select {
 	case v := <-ch:
 		return v
-	case <-time.After(5 * time.Second):
+	case <-time.After(10 * time.Second):
 		t.Fatalf("timed out waiting for %s", what)
 		panic("unreachable")
 	}
