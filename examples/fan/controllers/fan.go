@@ -75,8 +75,11 @@ func (fc *FanController) InputChanged(ctx context.Context, in values.Value) {
 	}
 }
 
-// Exit stops the fan when the module stops.
+// Exit stops the fan when the module stops, if app_exit has not already.
 func (fc *FanController) Exit(ctx context.Context) error {
+	if !fc.active {
+		return nil
+	}
 	fc.active = false
 	return fc.update()
 }

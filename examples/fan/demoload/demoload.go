@@ -1,6 +1,6 @@
 // Package demoload is a module of the fan example that makes CPU load for
 // the fan to follow: one core busy for a share of the time that rises and
-// falls over a 40-second wave.
+// falls over a 20-second wave.
 package demoload
 
 import (
@@ -16,7 +16,7 @@ import (
 var Module = kervi.Module{Name: "demoload", Setup: Setup}
 
 // Period is the length of one wave of load.
-const Period = 40 * time.Second
+const Period = 20 * time.Second
 
 // Setup starts the load when the module starts; it stops with the module.
 func Setup(ctx context.Context, bus *ipc.Bus) error {
