@@ -1,0 +1,89 @@
+package process
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kervi/kervi-go/internal/logx"
+)
+
+func TestHandshakeLine(t *testing.T) {
+	for line, want := range map[string]bool{
+		"1|1|unix|/tmp/plugin123/sock|grpc|":        true,
+		"1|1|tcp|127.0.0.1:1234|grpc|":              true,
+		"hello from the module":                     false,
+		"1|1|unix":                                  false,
+		"printed 1|1|unix|/tmp/x|grpc| in the text": false,
+	} {
+		if got := handshakeLine.MatchString(line); got != want {
+			t.Errorf("%q: %v, want %v", line, got, want)
+		}
+	}
+}
+
+// The runner hands go-plugin only the handshake line of the child's
+// stdout; the rest is the module's output.
+func TestRunnerFiltersStdout(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `echo banner; echo "1|1|unix|/tmp/s|grpc|"; echo after; echo "1|1|unix|/tmp/t|grpc|"`)
+	var mu sync.Mutex
+	var output []string
+	r := &cmdRunner{cmd: cmd, module: "m", tail: logx.NewTail(5), exited: make(chan struct{}),
+		onLine: logx.NewLineWriter(func(l []byte) { mu.Lock(); output = append(output, string(l)); mu.Unlock() })}
+	if err := r.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	handshake, _ := io.ReadAll(r.Stdout())
+	io.Copy(io.Discard, r.Stderr())
+	if err := r.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if string(handshake) != "1|1|unix|/tmp/s|grpc|\n" {
+		t.Fatalf("go-plugin would read %q", handshake)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if strings.Join(output, "|") != "banner|after|1|1|unix|/tmp/t|grpc|" {
+		t.Fatalf("module output %q", output)
+	}
+	if r.state.ExitCode() != 0 || r.pid <= 0 {
+		t.Fatalf("state %v pid %d", r.state, r.pid)
+	}
+}
+
+func TestIsChild(t *testing.T) {
+	t.Setenv(EnvModule, "sensors")
+	if _, ok := IsChild(); ok {
+		t.Fatal("a module name without the cookie makes a module process")
+	}
+	t.Setenv(Handshake.MagicCookieKey, Handshake.MagicCookieValue)
+	if m, ok := IsChild(); !ok || m != "sensors" {
+		t.Fatalf("IsChild = %q, %v", m, ok)
+	}
+}
+
+func TestParentAlive(t *testing.T) {
+	t.Setenv(EnvParentPID, "")
+	if err := parentAlive(); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(EnvParentPID, "1")
+	if os.Getppid() != 1 {
+		if err := parentAlive(); err == nil || !strings.Contains(err.Error(), "gone") {
+			t.Fatalf("parentAlive = %v", err)
+		}
+	}
+}
+
+func TestReplayText(t *testing.T) {
+	var b bytes.Buffer
+	b.WriteString(`{"time":"x","level":"ERROR","msg":"setup failed","module":"m"}`)
+	if got := replayText(b.Bytes()); !strings.HasPrefix(got, `"msg":"setup failed"`) {
+		t.Fatalf("got %q", got)
+	}
+}
