@@ -202,58 +202,50 @@ func (v Values) add(val values.Value, err error) error {
 	return nil
 }
 
+// created records a value just made, or returns the error that kept it
+// from being made.
+func created[V values.Value](v Values, val V, err error) (V, error) {
+	if err := v.add(val, err); err != nil {
+		var zero V
+		return zero, err
+	}
+	return val, nil
+}
+
 // Number creates a number input or output.
 func (v Values) Number(id, name string, opts ...values.Option) (*values.Number, error) {
 	n, err := values.NewNumber(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	if err := v.add(n, err); err != nil {
-		return nil, err
-	}
-	return n, nil
+	return created(v, n, err)
 }
 
 // Bool creates a bool input or output.
 func (v Values) Bool(id, name string, opts ...values.Option) (*values.Bool, error) {
 	b, err := values.NewBool(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	if err := v.add(b, err); err != nil {
-		return nil, err
-	}
-	return b, nil
+	return created(v, b, err)
 }
 
 // String creates a string input or output.
 func (v Values) String(id, name string, opts ...values.Option) (*values.String, error) {
 	s, err := values.NewString(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	if err := v.add(s, err); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return created(v, s, err)
 }
 
 // Enum creates an enum input or output.
 func (v Values) Enum(id, name string, opts ...values.Option) (*values.Enum, error) {
 	e, err := values.NewEnum(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	if err := v.add(e, err); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return created(v, e, err)
 }
 
 // DateTime creates a datetime input or output.
 func (v Values) DateTime(id, name string, opts ...values.Option) (*values.DateTime, error) {
 	d, err := values.NewDateTime(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	if err := v.add(d, err); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return created(v, d, err)
 }
 
 // Color creates a color input or output.
 func (v Values) Color(id, name string, opts ...values.Option) (*values.Color, error) {
 	col, err := values.NewColor(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	if err := v.add(col, err); err != nil {
-		return nil, err
-	}
-	return col, nil
+	return created(v, col, err)
 }
 
 // changed queues an input change for InputChanged, once the application is
