@@ -81,15 +81,29 @@ type idState struct {
 	// Events of an owned id no other process follows are coalesced: only
 	// the latest one queued is sent (see KIND_INTEREST).
 	interest atomic.Bool
-	latest   atomic.Pointer[kervipb.Msg] // the newest event not yet sent
-	queued   atomic.Bool                 // an upItem for latest is queued
+	open     *slot // the publisher's: the slot later events may join
 }
 
-// upItem is a message for the hub, or (st != nil) the latest event of a
-// coalesced id, taken when it is sent.
+// slot is a place in the queue to the hub that holds the latest of a run
+// of coalesced events of one id. Events join it until it is sent, or until
+// an event of the id is queued on its own (then a later run needs a new
+// slot, after that event, so that order holds).
+type slot struct{ m atomic.Pointer[kervipb.Msg] }
+
+// sentSlot marks a slot that was taken for sending.
+var sentSlot = &kervipb.Msg{}
+
+// join puts m in the slot, unless the slot was sent.
+func (s *slot) join(m *kervipb.Msg) bool {
+	old := s.m.Load()
+	return old != sentSlot && s.m.CompareAndSwap(old, m)
+}
+
+// upItem is a message for the hub, or (slot != nil) the latest event of a
+// run of coalesced events, taken when it is sent.
 type upItem struct {
-	m  *kervipb.Msg
-	st *idState
+	m    *kervipb.Msg
+	slot *slot
 }
 
 // inItem is a dispatcher work item: a message from the hub or a local
@@ -140,11 +154,8 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 		batch = batch[:0]
 		for _, it := range items {
 			m := it.m
-			if it.st != nil {
-				it.st.queued.Store(false)
-				if m = it.st.latest.Swap(nil); m == nil {
-					continue
-				}
+			if it.slot != nil {
+				m = it.slot.m.Swap(sentSlot)
 			}
 			batch = append(batch, m)
 		}
@@ -351,13 +362,16 @@ func (p *Publisher) Publish(v Value, t time.Time) {
 	p.st.last.Store(m)
 	b := p.b
 	queued, full := true, false
-	if p.st.interest.Load() {
+	switch {
+	case p.st.interest.Load():
+		p.st.open = nil // a later run of coalesced events goes after this one
 		queued, full = b.up.pushFull(upItem{m: m})
-	} else {
-		p.st.latest.Store(m)
-		if p.st.queued.CompareAndSwap(false, true) {
-			queued, full = b.up.pushFull(upItem{st: p.st})
-		}
+	case p.st.open != nil && p.st.open.join(m):
+	default:
+		s := &slot{}
+		s.m.Store(m)
+		p.st.open = s
+		queued, full = b.up.pushFull(upItem{slot: s})
 	}
 	if !queued {
 		return // stopped: nobody is left to tell
@@ -383,12 +397,12 @@ func (b *Bus) Restored(id string) (Event, bool) {
 	return eventFromMsg(m), true
 }
 
-// send queues a message for the hub and, if nobody is sending, sends it;
-// it reports false once the bus stopped. Callers hold no lock.
+// send queues a message for the hub; it reports false once the bus
+// stopped.
 func (b *Bus) send(m *kervipb.Msg) bool { return b.up.push(upItem{m: m}) }
 
-// enqueue queues a message for the hub without sending it, for callers
-// that hold b.mu; they kick b.up once they released it.
+// enqueue queues a message for the hub without waking the sender, for
+// callers that hold b.mu; they kick b.up once they released it.
 func (b *Bus) enqueue(m *kervipb.Msg) bool { return b.up.enqueue(upItem{m: m}) }
 
 // Last returns the last event the process published or received for id.
