@@ -15,6 +15,9 @@ import (
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
 
+// welcomeTimeout bounds how long setup waits for the hub's KIND_WELCOME.
+const welcomeTimeout = 10 * time.Second
+
 // Queue sizes. A batch is what one Frame carries; high water is how many
 // messages may wait in a process's outgoing queue before publishers block.
 const (
@@ -857,7 +860,7 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 	case <-b.welcome:
 	case <-b.dead:
 		return ErrClosed
-	case <-time.After(StopTimeout):
+	case <-time.After(welcomeTimeout):
 		b.log.Warn("no welcome from the hub; setting up without restored values")
 	}
 	if setup != nil {
