@@ -82,5 +82,5 @@ func ExampleSensor_Fault() {
 	fmt.Println(s.Fault())
 	// Output:
 	// true
-	// sensors: sensor "humidity": kervi: "humidity": reading 140 is outside the range [0, 100] (module "demo")
+	// sensors: sensor "humidity": reading: kervi: "humidity": 140 is outside the range [0, 100] (module "demo")
 }

@@ -36,7 +36,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"strconv"
 	"sync"
 	"time"
 
@@ -336,27 +335,14 @@ func (s *Sensor) read(ctx context.Context) (err error) {
 			return fmt.Errorf("sensors: sensor %q: no reading for %q (NaN)", s.id, vid)
 		case math.IsInf(x, 0):
 			return fmt.Errorf("sensors: sensor %q: reading for %q is %g", s.id, vid, x)
-		case s.desc.Min != nil && x < *s.desc.Min, s.desc.Max != nil && x > *s.desc.Max:
-			// Checked here, as values.Number would, so that a reading is
-			// published whole or not at all.
-			return fmt.Errorf("sensors: sensor %q: %w", s.id, &ipc.Error{
-				Code: ipc.CodeOutOfRange, ID: vid, Module: s.bus.Module(),
-				Msg: fmt.Sprintf("reading %g is outside the range %s", x, s.rangeString()),
-			})
+		}
+		// Every dimension is checked before any is set, so that a reading
+		// is published whole or not at all.
+		if err := s.vals[i].Check(x); err != nil {
+			return fmt.Errorf("sensors: sensor %q: reading: %w", s.id, err)
 		}
 	}
 	return nil
-}
-
-func (s *Sensor) rangeString() string {
-	lo, hi := "-inf", "+inf"
-	if s.desc.Min != nil {
-		lo = strconv.FormatFloat(*s.desc.Min, 'g', -1, 64)
-	}
-	if s.desc.Max != nil {
-		hi = strconv.FormatFloat(*s.desc.Max, 'g', -1, 64)
-	}
-	return "[" + lo + ", " + hi + "]"
 }
 
 // run is the polling loop; it returns when ctx ends.

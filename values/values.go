@@ -482,6 +482,13 @@ func (n *Number) rangeString() string {
 	return "[" + lo + ", " + hi + "]"
 }
 
+// Check reports whether Set would accept v, without setting it: the
+// error Set would return, or nil.
+func (n *Number) Check(v float64) error {
+	_, err := n.check(v)
+	return err
+}
+
 // Unit returns the number's unit.
 func (n *Number) Unit() string { return n.unit }
 
