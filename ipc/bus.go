@@ -59,13 +59,11 @@ type Bus struct {
 	started  bool // under mu: the start hooks ran
 	seq      atomic.Uint64
 	appReady atomic.Bool
-	stopping atomic.Bool
 
 	mu       sync.RWMutex
 	ids      map[string]*idState
 	pending  map[uint64]chan *kervipb.Msg // calls and sets this process made
 	serving  map[uint64]context.CancelFunc
-	rejected []error
 	restored map[string]*kervipb.Msg // last values from an earlier process
 	onStart  []func(context.Context) error
 	onReady  []func(context.Context)
@@ -782,9 +780,6 @@ func (b *Bus) dispatch(items []inItem) error {
 			b.welcomeOnce.Do(func() { close(b.welcome) })
 		case kervipb.Kind_KIND_REJECTED:
 			err := fromWire(m.Id, m.Error)
-			b.mu.Lock()
-			b.rejected = append(b.rejected, err)
-			b.mu.Unlock()
 			b.log.Error("announcement rejected", "id", m.Id, "error", err)
 		case kervipb.Kind_KIND_START:
 			b.mu.Lock()
@@ -888,19 +883,10 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 	}
 }
 
-// Rejected returns the announcements the hub refused, such as ids another
-// module owns.
-func (b *Bus) Rejected() error {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	return errors.Join(b.rejected...)
-}
-
 // stop runs the stop hooks, ends the bus's context, waits for its
 // goroutines and tells the hub the module stopped.
 func (b *Bus) stop(deadline time.Time) {
 	b.once.Do(func() {
-		b.stopping.Store(true)
 		ctx, cancel := context.WithDeadline(NewContext(context.Background(), b), deadline)
 		defer cancel()
 		b.mu.Lock()
@@ -947,9 +933,6 @@ func (b *Bus) Stop(deadline time.Time) {
 
 // Done is closed when the module has stopped and told the hub so.
 func (b *Bus) Done() <-chan struct{} { return b.done }
-
-// Stopping reports whether the module is stopping.
-func (b *Bus) Stopping() bool { return b.stopping.Load() }
 
 // Kill ends the bus at once: the hub is gone. Pending calls fail with
 // ErrOwnerGone, the context ends, queued messages are dropped.
