@@ -129,8 +129,15 @@ func buildApp(name string, extra ...kervi.Option) (*kervi.Application, error) {
 			}))
 		return kervi.NewApplication([]kervi.Module{recorderModule()}, opts...)
 	}
+	if build := testApps[name]; build != nil {
+		return build(opts)
+	}
 	return nil, fmt.Errorf("no test application %q", name)
 }
+
+// testApps holds test applications defined next to the tests that use
+// them; their files add them in init.
+var testApps = map[string]func(opts []kervi.Option) (*kervi.Application, error){}
 
 // producerModule owns a counter it publishes on demand and actions of
 // every kind of outcome. delay postpones its setup, to reorder start-up.
