@@ -2,6 +2,7 @@ package ipc
 
 import (
 	"fmt"
+	"log/slog"
 	"strconv"
 	"time"
 
@@ -192,4 +193,22 @@ func putValue(m *kervipb.Msg, v Value) {
 
 func eventFromMsg(m *kervipb.Msg) Event {
 	return Event{ID: m.Id, Value: valueFromMsg(m), Time: time.Unix(0, m.Ts)}
+}
+
+// LogValue implements slog.LogValuer: a logged Value shows its plain
+// content, not String's quoted form. Numbers log as numbers, bools as
+// bools, string, enum and color text as it is, a datetime as a time, and
+// the zero Value as "<none>".
+func (v Value) LogValue() slog.Value {
+	switch v.typ {
+	case TypeNumber:
+		return slog.Float64Value(v.num)
+	case TypeBool:
+		return slog.BoolValue(v.flag)
+	case TypeString, TypeEnum, TypeColor:
+		return slog.StringValue(v.text)
+	case TypeDateTime:
+		return slog.TimeValue(v.Time())
+	}
+	return slog.StringValue(v.String())
 }
