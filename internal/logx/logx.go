@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // ModuleKey is the attribute that names the module a record comes from.
@@ -22,12 +23,21 @@ const ModuleKey = "module"
 // Console is a slog handler for people at a terminal:
 //
 //	15:04:05.000 INFO  [sensors] sensor started id=cpu_load
+//
+// An attribute whose value spans lines, such as a panic's stack, follows
+// the record's line as an indented block instead of being quoted on it:
+//
+//	15:04:05.000 ERROR [sensors] action panicked action=reset panic=boom
+//	  stack:
+//	    goroutine 7 [running]:
+//	    ...
 type Console struct {
 	mu     *sync.Mutex
 	w      io.Writer
 	level  slog.Leveler
 	module string
 	attrs  []byte // preformatted " k=v" pairs
+	blocks []byte // preformatted blocks of multi-line attributes
 	group  string
 }
 
@@ -51,19 +61,15 @@ func (h *Console) Handle(_ context.Context, r slog.Record) error {
 	}
 	buf = t.AppendFormat(buf, "15:04:05.000")
 	buf = append(buf, ' ')
-	lvl := r.Level.String()
-	buf = append(buf, lvl...)
-	for i := len(lvl); i < 6; i++ {
-		buf = append(buf, ' ')
-	}
+	buf = appendLevel(buf, r.Level)
 	module := h.module
-	var attrs []byte
+	var attrs attrBuf
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == ModuleKey && h.group == "" {
 			module = a.Value.String()
 			return true
 		}
-		attrs = appendAttr(attrs, h.group, a)
+		attrs.add(h.group, a)
 		return true
 	})
 	if module != "" {
@@ -73,18 +79,39 @@ func (h *Console) Handle(_ context.Context, r slog.Record) error {
 	}
 	buf = append(buf, r.Message...)
 	buf = append(buf, h.attrs...)
-	buf = append(buf, attrs...)
+	buf = append(buf, attrs.line...)
 	buf = append(buf, '\n')
+	buf = append(buf, h.blocks...)
+	buf = append(buf, attrs.blocks...)
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	_, err := h.w.Write(buf)
 	return err
 }
 
-func appendAttr(buf []byte, group string, a slog.Attr) []byte {
+// appendLevel appends the level's name, padded so that messages line up.
+func appendLevel(buf []byte, l slog.Level) []byte {
+	lvl := l.String()
+	buf = append(buf, lvl...)
+	for i := len(lvl); i < 6; i++ {
+		buf = append(buf, ' ')
+	}
+	return buf
+}
+
+// attrBuf formats attributes the console's way: " k=v" on the record's
+// line, and values that span lines as blocks after it or, if short is
+// set, as a note of their length on the line.
+type attrBuf struct {
+	line   []byte
+	blocks []byte
+	short  bool
+}
+
+func (b *attrBuf) add(group string, a slog.Attr) {
 	a.Value = a.Value.Resolve()
 	if a.Equal(slog.Attr{}) {
-		return buf
+		return
 	}
 	key := a.Key
 	if group != "" {
@@ -92,34 +119,66 @@ func appendAttr(buf []byte, group string, a slog.Attr) []byte {
 	}
 	if a.Value.Kind() == slog.KindGroup {
 		for _, ga := range a.Value.Group() {
-			buf = appendAttr(buf, key, ga)
+			b.add(key, ga)
 		}
-		return buf
+		return
 	}
-	buf = append(buf, ' ')
-	buf = append(buf, key...)
-	buf = append(buf, '=')
 	s := a.Value.String()
 	if a.Value.Kind() == slog.KindTime {
 		s = a.Value.Time().Format(time.RFC3339Nano)
 	}
-	if s == "" || strings.ContainsAny(s, " \t\n\"=") {
+	if strings.Contains(s, "\n") {
+		lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+		if b.short {
+			b.line = fmt.Appendf(b.line, " %s=<%d lines, see the log>", key, len(lines))
+			return
+		}
+		b.blocks = append(b.blocks, "  "...)
+		b.blocks = append(b.blocks, key...)
+		b.blocks = append(b.blocks, ":\n"...)
+		for _, l := range lines {
+			b.blocks = append(b.blocks, "    "...)
+			b.blocks = append(b.blocks, strings.TrimRight(l, "\r")...)
+			b.blocks = append(b.blocks, '\n')
+		}
+		return
+	}
+	if needsQuotes(s) {
 		s = strconv.Quote(s)
 	}
-	return append(buf, s...)
+	b.line = append(b.line, ' ')
+	b.line = append(b.line, key...)
+	b.line = append(b.line, '=')
+	b.line = append(b.line, s...)
+}
+
+// needsQuotes reports whether a value must be quoted on the console: it is
+// empty, or has spaces, quotes, '=' or characters a terminal would not
+// show as such.
+func needsQuotes(s string) bool {
+	if s == "" {
+		return true
+	}
+	for _, c := range s {
+		if c == ' ' || c == '"' || c == '=' || !unicode.IsPrint(c) {
+			return true
+		}
+	}
+	return false
 }
 
 // WithAttrs implements slog.Handler.
 func (h *Console) WithAttrs(as []slog.Attr) slog.Handler {
 	h2 := *h
-	h2.attrs = append([]byte(nil), h.attrs...)
+	attrs := attrBuf{line: append([]byte(nil), h.attrs...), blocks: append([]byte(nil), h.blocks...)}
 	for _, a := range as {
 		if a.Key == ModuleKey && h.group == "" {
 			h2.module = a.Value.String()
 			continue
 		}
-		h2.attrs = appendAttr(h2.attrs, h.group, a)
+		attrs.add(h.group, a)
 	}
+	h2.attrs, h2.blocks = attrs.line, attrs.blocks
 	return &h2
 }
 
@@ -133,18 +192,59 @@ func (h *Console) WithGroup(name string) slog.Handler {
 	return &h2
 }
 
-// Replay re-emits a line a module process's JSON handler wrote, through
-// the parent's handler, with its time, level, message and attributes. It
+// Text formats a record on one line for an error report, as the console
+// shows it but without the time and the module:
+//
+//	ERROR setup failed error="sensor bme280 not found"
+//
+// An attribute whose value spans lines, such as a stack, shows only how
+// many lines it has; the log has it whole.
+func Text(r slog.Record) string {
+	buf := appendLevel(make([]byte, 0, 128), r.Level)
+	buf = append(buf, r.Message...)
+	attrs := attrBuf{short: true}
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key != ModuleKey {
+			attrs.add("", a)
+		}
+		return true
+	})
+	return string(append(buf, attrs.line...))
+}
+
+// durationKey marks a duration in a module process's JSON lines:
+// "retry_in":{"kervi.duration":"500ms"}, which Replay turns back into a
+// duration. The JSON handler would write nanoseconds.
+const durationKey = "kervi.duration"
+
+// NewModuleHandler returns the handler a module process logs with: JSON
+// lines on w, one per record, that Replay turns back into records in the
+// parent. Durations stay durations (the JSON handler alone would write
+// them as nanoseconds).
+func NewModuleHandler(w io.Writer, level slog.Leveler) slog.Handler {
+	return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: moduleAttr})
+}
+
+func moduleAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.Group(a.Key, slog.String(durationKey, a.Value.Duration().String()))
+	}
+	return a
+}
+
+// Replay re-emits a line a module process's handler (NewModuleHandler)
+// wrote, through the parent's handler, with its time, level, message and
+// attributes. It returns the record as Text, for error reports, and
 // reports false if the line is not such a record.
-func Replay(h slog.Handler, line []byte) bool {
+func Replay(h slog.Handler, line []byte) (text string, ok bool) {
 	line = bytes.TrimSpace(line)
 	if len(line) < 2 || line[0] != '{' {
-		return false
+		return "", false
 	}
 	dec := json.NewDecoder(bytes.NewReader(line))
 	dec.UseNumber()
 	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return false
+		return "", false
 	}
 	r := slog.Record{}
 	var attrs []slog.Attr
@@ -152,12 +252,12 @@ func Replay(h slog.Handler, line []byte) bool {
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return false
+			return "", false
 		}
 		key, _ := tok.(string)
 		var raw json.RawMessage
 		if err := dec.Decode(&raw); err != nil {
-			return false
+			return "", false
 		}
 		switch key {
 		case slog.TimeKey:
@@ -168,62 +268,89 @@ func Replay(h slog.Handler, line []byte) bool {
 		case slog.LevelKey:
 			var s string
 			if json.Unmarshal(raw, &s) != nil || r.Level.UnmarshalText([]byte(s)) != nil {
-				return false
+				return "", false
 			}
 			haveLevel = true
 		case slog.MessageKey:
 			if json.Unmarshal(raw, &r.Message) != nil {
-				return false
+				return "", false
 			}
 			haveMsg = true
 		default:
-			attrs = append(attrs, jsonAttr(key, raw))
+			attrs = append(attrs, slog.Attr{Key: key, Value: jsonValue(raw)})
 		}
 	}
-	if !haveMsg || !haveLevel {
-		return false
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') || !haveMsg || !haveLevel {
+		return "", false
 	}
 	if r.Time.IsZero() {
 		r.Time = time.Now()
 	}
 	rec := slog.NewRecord(r.Time, r.Level, r.Message, 0)
 	rec.AddAttrs(attrs...)
-	if !h.Enabled(context.Background(), rec.Level) {
-		return true
+	if h.Enabled(context.Background(), rec.Level) {
+		_ = h.Handle(context.Background(), rec)
 	}
-	_ = h.Handle(context.Background(), rec)
-	return true
+	return Text(rec), true
 }
 
-func jsonAttr(key string, raw json.RawMessage) slog.Attr {
-	var v any
+// jsonValue converts an attribute's JSON back into a slog value: objects
+// into groups, in their order, and marked durations into durations.
+func jsonValue(raw json.RawMessage) slog.Value {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
+	if len(raw) > 0 && raw[0] == '{' {
+		if g, ok := jsonGroup(dec); ok {
+			return g
+		}
+		return slog.StringValue(string(raw))
+	}
+	var v any
 	if dec.Decode(&v) != nil {
-		return slog.String(key, string(raw))
+		return slog.StringValue(string(raw))
 	}
 	switch x := v.(type) {
 	case string:
-		return slog.String(key, x)
+		return slog.StringValue(x)
 	case bool:
-		return slog.Bool(key, x)
+		return slog.BoolValue(x)
 	case json.Number:
 		if i, err := x.Int64(); err == nil {
-			return slog.Int64(key, i)
+			return slog.Int64Value(i)
 		}
 		f, _ := x.Float64()
-		return slog.Float64(key, f)
-	case map[string]any:
-		var group []any
-		for k, gv := range x {
-			b, _ := json.Marshal(gv)
-			group = append(group, jsonAttr(k, b))
-		}
-		return slog.Group(key, group...)
+		return slog.Float64Value(f)
 	case nil:
-		return slog.Any(key, nil)
+		return slog.AnyValue(nil)
 	}
-	return slog.String(key, string(raw))
+	return slog.StringValue(string(raw))
+}
+
+// jsonGroup reads an object from dec as a group, or as a duration if it
+// is one that moduleAttr marked.
+func jsonGroup(dec *json.Decoder) (slog.Value, bool) {
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return slog.Value{}, false
+	}
+	var attrs []slog.Attr
+	for dec.More() {
+		tok, err := dec.Token()
+		key, ok := tok.(string)
+		if err != nil || !ok {
+			return slog.Value{}, false
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return slog.Value{}, false
+		}
+		attrs = append(attrs, slog.Attr{Key: key, Value: jsonValue(raw)})
+	}
+	if len(attrs) == 1 && attrs[0].Key == durationKey && attrs[0].Value.Kind() == slog.KindString {
+		if d, err := time.ParseDuration(attrs[0].Value.String()); err == nil {
+			return slog.DurationValue(d), true
+		}
+	}
+	return slog.GroupValue(attrs...), true
 }
 
 // LineWriter calls fn with each complete line written to it, without the

@@ -41,7 +41,7 @@ func Serve(cfg ChildConfig) {
 	// go-plugin replaces os.Stderr once it serves; keep the real one for
 	// the log, which the parent reads and replays.
 	stdout, stderr := os.Stdout, os.Stderr
-	base := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	base := slog.New(logx.NewModuleHandler(stderr, level))
 	log := base.With(logx.ModuleKey, cfg.Module)
 	slog.SetDefault(log)
 	if n, err := strconv.Atoi(os.Getenv(EnvGOMAXPROCS)); err == nil && n > 0 {

@@ -58,14 +58,7 @@ type Child struct {
 func Launch(cfg LaunchConfig) (*Child, error) {
 	log := cfg.Logger.With(logx.ModuleKey, cfg.Module)
 	c := &Child{module: cfg.Module, tail: logx.NewTail(max(cfg.TailLines, 1)), log: log}
-	stderr := logx.NewLineWriter(func(line []byte) {
-		if logx.Replay(cfg.Logger.Handler(), line) {
-			c.tail.Add(replayText(line))
-			return
-		}
-		c.tail.Add(string(line))
-		log.Warn(string(line), "stream", "stderr")
-	})
+	stderr := logx.NewLineWriter(stderrLine(cfg.Logger.Handler(), log, c.tail))
 	stdout := logx.NewLineWriter(func(line []byte) {
 		log.Info(string(line), "stream", "stdout")
 	})
@@ -104,13 +97,19 @@ func Launch(cfg LaunchConfig) (*Child, error) {
 	return c, nil
 }
 
-// replayText is a replayed JSON log line shortened for an error report.
-func replayText(line []byte) string {
-	s := string(line)
-	if i := strings.Index(s, `"msg":`); i >= 0 {
-		s = s[i:]
+// stderrLine handles a line of a module process's stderr: a log record is
+// replayed through h, other output is logged as is through log (which
+// names the module). Either way the line is kept in tail, as the text a
+// person reads in an error report.
+func stderrLine(h slog.Handler, log *slog.Logger, tail *logx.Tail) func(line []byte) {
+	return func(line []byte) {
+		if text, ok := logx.Replay(h, line); ok {
+			tail.Add(text)
+			return
+		}
+		tail.Add(string(line))
+		log.Warn(string(line), "stream", "stderr")
 	}
-	return s
 }
 
 // Connect opens the module's stream and attaches it to the hub.

@@ -3,7 +3,9 @@ package process
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"strings"
@@ -80,10 +82,27 @@ func TestParentAlive(t *testing.T) {
 	}
 }
 
-func TestReplayText(t *testing.T) {
-	var b bytes.Buffer
-	b.WriteString(`{"time":"x","level":"ERROR","msg":"setup failed","module":"m"}`)
-	if got := replayText(b.Bytes()); !strings.HasPrefix(got, `"msg":"setup failed"`) {
-		t.Fatalf("got %q", got)
+// A module's log records reach the parent's log and, as readable text,
+// the stderr tail of error reports; other output is kept as it is.
+func TestStderrLineKeepsReadableText(t *testing.T) {
+	var child, parent bytes.Buffer
+	slog.New(logx.NewModuleHandler(&child, slog.LevelInfo)).With(logx.ModuleKey, "m").
+		Error("setup failed", "error", errors.New("sensor bme280 not found"))
+	h := logx.NewConsole(&parent, slog.LevelInfo)
+	tail := logx.NewTail(5)
+	handle := stderrLine(h, slog.New(h).With(logx.ModuleKey, "m"), tail)
+	handle(bytes.TrimSpace(child.Bytes()))
+	handle([]byte("cannot open /dev/i2c-1"))
+	want := []string{`ERROR setup failed error="sensor bme280 not found"`, "cannot open /dev/i2c-1"}
+	if got := tail.Lines(); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("tail %q, want %q", got, want)
+	}
+	for _, s := range []string{
+		`ERROR [m] setup failed error="sensor bme280 not found"` + "\n",
+		"WARN  [m] cannot open /dev/i2c-1 stream=stderr\n",
+	} {
+		if !strings.Contains(parent.String(), s) {
+			t.Errorf("parent's log lacks %q:\n%s", s, parent.String())
+		}
 	}
 }
