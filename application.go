@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,8 +35,8 @@ const (
 )
 
 // ModuleStateID returns the id of the string value, owned by the parent
-// process, that holds the state of the named module ("starting", "ready",
-// "restarting", "failed", "stopping", "stopped").
+// process, that holds the state of the named module (the names of
+// ModuleState: "starting", "ready", ...). Only the parent writes it.
 func ModuleStateID(module string) string { return "kervi.module." + module }
 
 // Application is a kervi application: its modules and how to run them.
@@ -46,8 +47,15 @@ type Application struct {
 	started atomic.Bool
 	ready   chan struct{}
 
+	stopping     chan struct{} // closed when the application begins to stop
+	stoppingOnce sync.Once
+	startedCh    chan string // modules whose app-start hooks returned
+
+	stateMu sync.Mutex // orders state changes: the status and the state value agree
+
 	mu       sync.Mutex
 	status   map[string]*ModuleStatus
+	runs     map[string]*moduleRun
 	stateVal map[string]*values.String
 	hub      *ipc.Hub
 	bus      *ipc.Bus
@@ -68,6 +76,13 @@ type ModuleStatus struct {
 	Since time.Time
 	// LastExit describes how its last process ended, if one did.
 	LastExit string
+	// Behind reports that the module does not keep up with the value
+	// events routed to it: they are coalesced to the latest of each id
+	// until it catches up.
+	Behind bool
+	// Coalesced counts the value events coalesced for the module, by the
+	// hub and by its own process, because it or its subscribers were slow.
+	Coalesced uint64
 }
 
 // NewApplication returns an application made of modules. Module names must
@@ -76,7 +91,8 @@ type ModuleStatus struct {
 // In a module process that kervi started, NewApplication returns the same
 // application, whose Run serves that one module.
 func NewApplication(modules []Module, opts ...Option) (*Application, error) {
-	a := &Application{opts: defaultOptions(), ready: make(chan struct{}), status: map[string]*ModuleStatus{}, dups: make(chan error, 16)}
+	a := &Application{opts: defaultOptions(), ready: make(chan struct{}), status: map[string]*ModuleStatus{},
+		dups: make(chan error, 16), stopping: make(chan struct{})}
 	if lvl, err := logx.ParseLevel(os.Getenv(process.EnvLogLevel)); err == nil {
 		a.opts.logLevel = lvl
 	}
@@ -103,6 +119,7 @@ func NewApplication(modules []Module, opts ...Option) (*Application, error) {
 		a.status[m.Name] = &ModuleStatus{Name: m.Name, State: StateStarting}
 	}
 	a.modules = append([]Module(nil), modules...)
+	a.startedCh = make(chan string, 4*len(modules)+4)
 	a.log = a.opts.logger
 	if a.log == nil {
 		a.log = slog.Default()
@@ -124,8 +141,10 @@ func validModuleName(name string) error {
 
 // Main runs the application until SIGINT or SIGTERM, then stops it in
 // order and exits the process: with status 0 after a clean stop, 1 if the
-// application failed. A second signal during the stop ends the process at
-// once. Programs that embed kervi call Run instead.
+// application failed. A second signal during the stop ends the parent
+// process at once; its module processes then still run their stop hooks,
+// within the stop timeout, on their own. Programs that embed kervi call Run
+// instead.
 func (a *Application) Main() {
 	if a.opts.logger == nil {
 		a.log = slog.New(logx.NewConsole(os.Stderr, a.opts.logLevel))
@@ -142,8 +161,8 @@ func (a *Application) Main() {
 	os.Exit(0)
 }
 
-// Ready is closed when every module is ready and the app-main hook was
-// started.
+// Ready is closed when every module is ready, every module's app-start
+// hooks (controllers' Start) returned, and the app-main hook was started.
 func (a *Application) Ready() <-chan struct{} { return a.ready }
 
 // Bus returns the bus of the parent process, for embedding programs that
@@ -172,13 +191,21 @@ func (a *Application) Modules() []ModuleStatus {
 	defer a.mu.Unlock()
 	out := make([]ModuleStatus, 0, len(a.modules))
 	for _, m := range a.modules {
-		out = append(out, *a.status[m.Name])
+		st := *a.status[m.Name]
+		if r := a.runs[m.Name]; r != nil {
+			st.Coalesced, st.Behind = r.coalescing()
+		}
+		out = append(out, st)
 	}
 	return out
 }
 
-// setState records a module's new state and publishes it.
+// setState records a module's new state and publishes it. State changes
+// are ordered, so that the module's state value always ends on the state
+// Modules reports.
 func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStatus)) {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
 	a.mu.Lock()
 	st := a.status[name]
 	st.State, st.Since = s, time.Now()
@@ -186,11 +213,14 @@ func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStat
 		edit(st)
 	}
 	snap := *st
+	if r := a.runs[name]; r != nil {
+		snap.Coalesced, snap.Behind = r.coalescing()
+	}
 	val := a.stateVal[name]
 	a.mu.Unlock()
 	if val != nil {
 		if err := val.Set(s.String()); err != nil {
-			a.log.Warn("module state value", "error", err)
+			a.log.Warn("module state value", "module", name, "error", err)
 		}
 	}
 	if a.opts.onState != nil {
@@ -201,15 +231,16 @@ func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStat
 // moduleRun is the runtime of one module.
 type moduleRun struct {
 	m       Module
-	notices chan ipc.Notice
-	stop    chan struct{} // closed when the application stops the module
-	done    chan struct{} // closed when its supervisor returned
+	notices chan ipc.Notice // ready, setup failed
+	stop    chan struct{}   // closed when the application stops the module
+	done    chan struct{}   // closed when its supervisor returned
 
-	mu    sync.Mutex
-	port  *ipc.Port
-	child *process.Child // process mode
-	bus   *ipc.Bus       // in-process mode
-	ready bool
+	mu        sync.Mutex
+	port      *ipc.Port
+	child     *process.Child // process mode
+	bus       *ipc.Bus       // in-process mode
+	ready     bool
+	coalesced uint64 // events coalesced for the module's earlier processes
 }
 
 func (r *moduleRun) current() (*ipc.Port, *process.Child, *ipc.Bus, bool) {
@@ -220,8 +251,87 @@ func (r *moduleRun) current() (*ipc.Port, *process.Child, *ipc.Bus, bool) {
 
 func (r *moduleRun) set(port *ipc.Port, child *process.Child, bus *ipc.Bus, ready bool) {
 	r.mu.Lock()
+	if r.port != nil && r.port != port {
+		r.coalesced += r.port.Coalesced()
+	}
 	r.port, r.child, r.bus, r.ready = port, child, bus, ready
 	r.mu.Unlock()
+}
+
+// coalescing returns how many events were coalesced for the module, and
+// whether the hub coalesces its events now.
+func (r *moduleRun) coalescing() (uint64, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.coalesced
+	behind := false
+	if r.port != nil {
+		n += r.port.Coalesced()
+		_, behind = r.port.Behind()
+	}
+	return n, behind
+}
+
+// notice receives the hub's notices. It runs with the hub's lock held, so
+// it only passes them on.
+func (a *Application) notice(runs map[string]*moduleRun) func(ipc.Notice) {
+	return func(n ipc.Notice) {
+		switch n.Kind {
+		case ipc.NoticeDuplicate:
+			select {
+			case a.dups <- n.Err:
+			default:
+			}
+		case ipc.NoticeStarted:
+			select {
+			case a.startedCh <- n.Module:
+			default: // nobody waits once the application runs
+			}
+		case ipc.NoticeBehind:
+			a.log.Warn("module does not keep up with its value events; coalescing them to the latest of each id", "module", n.Module)
+			if a.opts.onState != nil {
+				go a.stateChanged(n.Module)
+			}
+		case ipc.NoticeCaughtUp:
+			a.log.Info("module caught up with its value events", "module", n.Module, "coalesced", n.Coalesced,
+				"after", time.Since(n.Since).Round(time.Millisecond))
+			if a.opts.onState != nil {
+				go a.stateChanged(n.Module)
+			}
+		default:
+			if r := runs[n.Module]; r != nil {
+				select {
+				case r.notices <- n:
+				default:
+					a.log.Warn("dropped module notice", "module", n.Module, "notice", n.Kind)
+				}
+			}
+		}
+	}
+}
+
+// stateChanged tells OnModuleState about a module whose coalescing changed.
+func (a *Application) stateChanged(name string) {
+	a.stateMu.Lock()
+	defer a.stateMu.Unlock()
+	a.mu.Lock()
+	snap := *a.status[name]
+	r := a.runs[name]
+	a.mu.Unlock()
+	if r != nil {
+		snap.Coalesced, snap.Behind = r.coalescing()
+	}
+	a.opts.onState(snap)
+}
+
+// isStopping reports whether the application has begun to stop.
+func (a *Application) isStopping() bool {
+	select {
+	case <-a.stopping:
+		return true
+	default:
+		return false
+	}
 }
 
 // Run runs the application until ctx ends, then stops it in order and
@@ -242,28 +352,13 @@ func (a *Application) Run(ctx context.Context) error {
 	for _, m := range a.modules {
 		runs[m.Name] = &moduleRun{m: m, notices: make(chan ipc.Notice, 64), stop: make(chan struct{}), done: make(chan struct{})}
 	}
-	hub := ipc.NewHub(ipc.HubOptions{Logger: a.log, Notify: func(n ipc.Notice) {
-		if n.Kind == ipc.NoticeDuplicate {
-			select {
-			case a.dups <- n.Err:
-			default:
-			}
-			return
-		}
-		if r := runs[n.Module]; r != nil {
-			select {
-			case r.notices <- n:
-			default:
-				a.log.Warn("dropped module notice", "module", n.Module, "notice", n.Kind)
-			}
-		}
-	}})
+	hub := ipc.NewHub(ipc.HubOptions{Logger: a.log, Limits: a.opts.limits, Notify: a.notice(runs)})
 	bus, appPort, err := hub.Connect(appModule, ipc.BusOptions{Logger: a.log, OnError: a.opts.onError})
 	if err != nil {
 		return err
 	}
 	a.mu.Lock()
-	a.hub, a.bus = hub, bus
+	a.hub, a.bus, a.runs = hub, bus, runs
 	a.mu.Unlock()
 	defer bus.Kill()
 	if err := a.setupAppBus(bus); err != nil {
@@ -272,7 +367,7 @@ func (a *Application) Run(ctx context.Context) error {
 
 	var socketDir string
 	if !a.opts.inProcess {
-		socketDir, err = os.MkdirTemp("", "kervi-"+a.opts.name+"-")
+		socketDir, err = makeSocketDir(a.opts.name, a.log)
 		if err != nil {
 			return fmt.Errorf("kervi: socket directory: %w", err)
 		}
@@ -311,20 +406,25 @@ func (a *Application) Run(ctx context.Context) error {
 		}
 	default:
 	}
-	if startErr != nil {
+	if startErr == nil {
+		// Every module is ready: each runs its app-start hooks
+		// (controllers' Start); the application runs once all returned.
+		hub.Start()
+		startErr = a.awaitStarted(ctx, runs, appPort)
+	}
+	if startErr != nil || ctx.Err() != nil {
 		a.stopModules(runs)
+		if ctx.Err() != nil {
+			a.log.Info("stopped while starting")
+			return nil
+		}
 		return startErr
 	}
 
 	a.mu.Lock()
 	a.appReady = true
 	a.mu.Unlock()
-	for _, r := range runs {
-		if port, _, _, _ := r.current(); port != nil {
-			port.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_START})
-		}
-	}
-	appPort.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_START})
+	hub.SetAppReady()
 	a.log.Info("application ready", "app", a.opts.name, "after", time.Since(t0).Round(time.Microsecond))
 
 	mainCtx, cancelMain := context.WithCancel(ipc.NewContext(ctx, bus))
@@ -343,6 +443,7 @@ func (a *Application) Run(ctx context.Context) error {
 	go a.reportLateDuplicates(ctx)
 
 	<-ctx.Done()
+	a.stoppingOnce.Do(func() { close(a.stopping) }) // from now on, no module is restarted
 	a.log.Info("stopping application", "app", a.opts.name)
 	cancelMain()
 	if a.opts.appExit != nil {
@@ -364,6 +465,38 @@ func (a *Application) Run(ctx context.Context) error {
 	case <-time.After(a.opts.stopTimeout):
 	}
 	a.log.Info("application stopped", "app", a.opts.name)
+	return nil
+}
+
+// awaitStarted waits until every module, and the parent's own bus, ran
+// its app-start hooks, for at most the start timeout.
+func (a *Application) awaitStarted(ctx context.Context, runs map[string]*moduleRun, appPort *ipc.Port) error {
+	timer := time.NewTimer(a.opts.startTimeout)
+	defer timer.Stop()
+	waiting := make(map[string]bool, len(runs))
+	for name := range runs {
+		waiting[name] = true
+	}
+	appStarted := appPort.Started()
+	for len(waiting) > 0 || appStarted != nil {
+		select {
+		case name := <-a.startedCh:
+			delete(waiting, name)
+		case <-appStarted:
+			appStarted = nil
+		case err := <-a.dups:
+			return err
+		case <-timer.C:
+			var names []string
+			for name := range waiting {
+				names = append(names, strconv.Quote(name))
+			}
+			return fmt.Errorf("%w: the app-start hooks (controllers' Start) of module %s did not return within %v",
+				ErrNotReady, strings.Join(names, ", "), a.opts.startTimeout)
+		case <-ctx.Done():
+			return nil
+		}
+	}
 	return nil
 }
 
@@ -421,7 +554,7 @@ func (a *Application) runInProcess(r *moduleRun, hub *ipc.Hub, first chan<- erro
 	r.set(port, nil, bus, false)
 	a.setState(name, StateStarting, nil)
 	go func() { _ = bus.RunSetup(r.m.Setup) }()
-	err = a.awaitReady(r, nil)
+	err = a.awaitReady(r, nil, port, time.Now().Add(a.opts.startTimeout))
 	if err != nil {
 		first <- &ModuleError{Module: name, ExitCode: -1, Err: err}
 		return
@@ -432,14 +565,15 @@ func (a *Application) runInProcess(r *moduleRun, hub *ipc.Hub, first chan<- erro
 }
 
 // awaitReady waits for the module's setup to finish, its process to end
-// (child != nil), the start timeout, or the application to stop it.
-func (a *Application) awaitReady(r *moduleRun, child *process.Child) error {
-	timer := time.NewTimer(a.opts.startTimeout)
+// (child != nil), the start deadline, or the application to stop it.
+func (a *Application) awaitReady(r *moduleRun, child *process.Child, port *ipc.Port, deadline time.Time) error {
+	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var exited <-chan struct{}
 	if child != nil {
 		exited = child.Exited()
 	}
+	setupFailed := func(n ipc.Notice) error { return fmt.Errorf("%w: %v", ErrSetupFailed, n.Err) }
 	for {
 		select {
 		case n := <-r.notices:
@@ -447,9 +581,32 @@ func (a *Application) awaitReady(r *moduleRun, child *process.Child) error {
 			case ipc.NoticeReady:
 				return nil
 			case ipc.NoticeSetupFailed:
-				return n.Err
+				return setupFailed(n)
 			}
 		case <-exited:
+			// The streams end after the process; what the module said
+			// before it exited (its setup's error) is known by then.
+			select {
+			case <-child.StreamsDone():
+			case <-time.After(time.Second):
+			}
+			for {
+				select {
+				case n := <-r.notices:
+					switch n.Kind {
+					case ipc.NoticeReady:
+						return nil
+					case ipc.NoticeSetupFailed:
+						return setupFailed(n)
+					}
+					continue
+				default:
+				}
+				break
+			}
+			if child.ExitCode() == process.ExitSetupFailed {
+				return fmt.Errorf("%w (the module's process exited with status %d; its log says why)", ErrSetupFailed, process.ExitSetupFailed)
+			}
 			return ErrExitedBeforeReady
 		case <-timer.C:
 			return fmt.Errorf("%w (%v)", ErrNotReady, a.opts.startTimeout)
@@ -462,7 +619,8 @@ func (a *Application) awaitReady(r *moduleRun, child *process.Child) error {
 var errStopped = errors.New("kervi: stopped")
 
 // supervise runs a module in a process of its own, and restarts it when it
-// dies. It reports the outcome of the first start on first.
+// dies, stops answering its heartbeat, or loses its stream. It reports the
+// outcome of the first start on first.
 func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, first chan<- error) {
 	defer close(r.done)
 	name := r.m.Name
@@ -477,12 +635,13 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 	}
 	cfg := process.LaunchConfig{
 		Module: name, Path: exe, Args: os.Args[1:], Env: env, SocketDir: socketDir,
-		StartTimeout: a.opts.startTimeout, Logger: a.log, TailLines: 20,
+		Limits: a.opts.limits, StopTimeout: a.opts.stopTimeout, Logger: a.log, TailLines: 20,
 	}
 	reported := false
 	crashes := 0
 	for restarts := 0; ; restarts++ {
 		t0 := time.Now()
+		cfg.Deadline = t0.Add(a.opts.startTimeout)
 		child, err := process.Launch(cfg)
 		var port *ipc.Port
 		if err == nil {
@@ -492,7 +651,7 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 			r.set(port, child, nil, false)
 			a.setState(name, StateStarting, func(s *ModuleStatus) { s.PID = child.PID(); s.Restarts = restarts })
 			a.log.Info("module process started", "module", name, "pid", child.PID())
-			err = a.awaitReady(r, child)
+			err = a.awaitReady(r, child, port, cfg.Deadline)
 		}
 		if errors.Is(err, errStopped) {
 			child.Kill()
@@ -503,17 +662,18 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 		}
 		var readyAt time.Time
 		if err != nil {
+			child.Kill() // a module not ready in time stops now
 			mErr := a.moduleError(name, child, err)
+			if port != nil {
+				port.Detach()
+			}
 			if !reported {
-				child.Kill()
-				if port != nil {
-					port.Detach()
-				}
+				r.set(nil, nil, nil, false)
+				child.Release()
 				first <- mErr
 				return
 			}
 			a.log.Error("module failed to restart", "error", mErr)
-			child.Kill()
 		} else {
 			readyAt = time.Now()
 			r.set(port, child, nil, true)
@@ -522,27 +682,26 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 			if !reported {
 				reported = true
 				first <- nil
-			} else if a.isAppReady() {
-				port.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_START})
 			}
-			select {
-			case <-child.Exited():
-			case <-r.stop:
+			if !a.watch(r, child, port) {
 				return // stopModules stops the process
 			}
-			a.log.Error("module process died", "module", name, "pid", child.PID(), "status", child.ExitStatus(),
-				"stderr", child.StderrTail())
 		}
 		if port != nil {
 			port.Detach()
 		}
 		child.Release()
 		r.set(nil, nil, nil, false)
+		status := child.ExitStatus()
+		if a.isStopping() {
+			a.log.Info("module process ended while the application stops; not restarting it", "module", name, "status", status)
+			a.setState(name, StateStopped, func(s *ModuleStatus) { s.PID = 0; s.LastExit = status })
+			return
+		}
 		if !readyAt.IsZero() && time.Since(readyAt) >= a.opts.restart.StableAfter {
 			crashes = 0
 		}
 		crashes++
-		status := child.ExitStatus()
 		if crashes > a.opts.restart.MaxRestarts {
 			a.setState(name, StateFailed, func(s *ModuleStatus) { s.PID = 0; s.LastExit = status })
 			a.log.Error("module failed: it keeps crashing; not restarting it", "module", name, "crashes", crashes)
@@ -561,10 +720,62 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 	}
 }
 
-func (a *Application) isAppReady() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.appReady
+// watch watches a running module until its process ends. A process that
+// stops answering its heartbeat is killed; one whose stream broke gets the
+// stop timeout to stop on its own (it runs its stop hooks), then is killed.
+// It reports false if the application stopped the module instead.
+func (a *Application) watch(r *moduleRun, child *process.Child, port *ipc.Port) bool {
+	name := r.m.Name
+	hb := time.NewTicker(a.opts.heartbeat)
+	defer hb.Stop()
+	since := time.Now() // a setup may have taken a while: count from now
+	port.Ping()
+	for {
+		select {
+		case <-child.Exited():
+			a.log.Error("module process died", "module", name, "pid", child.PID(), "status", child.ExitStatus(),
+				"stderr", strings.Join(child.StderrTail(), "\n"))
+			return true
+		case <-port.Failed():
+			select { // a process that exits breaks its stream too
+			case <-child.Exited():
+				continue
+			case <-time.After(200 * time.Millisecond):
+			}
+			a.setState(name, StateDisconnected, nil)
+			a.log.Error("module's stream to the application broke while its process runs; it stops on its own, then restarts",
+				"module", name, "pid", child.PID(), "error", port.Err())
+			port.Detach() // calls to it fail at once
+			select {
+			case <-child.Exited():
+			case <-time.After(a.opts.stopTimeout + time.Second):
+				a.log.Warn("module did not stop in time; killing it", "module", name, "pid", child.PID())
+				child.Kill()
+				<-child.Exited()
+			}
+			return true
+		case <-hb.C:
+			if silent := time.Since(later(port.LastPong(), since)); silent > a.opts.heartbeatTimeout {
+				a.setState(name, StateUnresponsive, nil)
+				a.log.Error("module does not answer its heartbeat; killing it", "module", name, "pid", child.PID(),
+					"silent_for", silent.Round(time.Millisecond))
+				port.Detach() // calls to it fail at once
+				child.Kill()
+				<-child.Exited()
+				return true
+			}
+			port.Ping()
+		case <-r.stop:
+			return false
+		}
+	}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // moduleError describes a module that did not become ready.
@@ -573,18 +784,14 @@ func (a *Application) moduleError(name string, child *process.Child, err error) 
 	if child == nil {
 		return e
 	}
-	select { // a process that is exiting gets a moment to finish, for its code
-	case <-child.Exited():
-	case <-time.After(2 * time.Second):
-	}
-	select {
+	select { // the process was killed, if it still ran
 	case <-child.Exited():
 		e.ExitCode, e.Status = child.ExitCode(), child.ExitStatus()
 		if errors.Is(err, ErrExitedBeforeReady) {
 			e.Err = fmt.Errorf("%w (%s)", err, e.Status)
 			e.Status = ""
 		}
-	default:
+	case <-time.After(2 * time.Second):
 	}
 	e.Stderr = child.StderrTail()
 	return e
@@ -593,11 +800,10 @@ func (a *Application) moduleError(name string, child *process.Child, err error) 
 // stopModules stops every module gracefully, in parallel, killing those
 // that do not stop in time, and waits for their supervisors.
 func (a *Application) stopModules(runs map[string]*moduleRun) {
+	a.stoppingOnce.Do(func() { close(a.stopping) })
 	var wg sync.WaitGroup
 	for _, r := range runs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			close(r.stop)
 			port, child, bus, ready := r.current()
 			name := r.m.Name
@@ -631,8 +837,9 @@ func (a *Application) stopModules(runs map[string]*moduleRun) {
 			}
 			port.Detach()
 			<-r.done
+			r.set(nil, nil, nil, false)
 			a.setState(name, StateStopped, func(s *ModuleStatus) { s.PID = 0 })
-		}()
+		})
 	}
 	wg.Wait()
 }
@@ -642,7 +849,11 @@ func (a *Application) stopModules(runs map[string]*moduleRun) {
 func (a *Application) serveModule(name string) {
 	for _, m := range a.modules {
 		if m.Name == name {
-			process.Serve(process.ChildConfig{Module: name, Setup: m.Setup})
+			setup := m.Setup
+			if err := testFunctionError(); err != nil {
+				setup = func(context.Context, *ipc.Bus) error { return err }
+			}
+			process.Serve(process.ChildConfig{Module: name, Setup: setup})
 		}
 	}
 	fmt.Fprintf(os.Stderr, "kervi: module %q is not part of this application\n", name)

@@ -111,6 +111,14 @@ const (
 	StateStopping
 	// StateStopped: the module stopped.
 	StateStopped
+	// StateUnresponsive: the module's process stopped answering its
+	// heartbeat (it is stopped or wedged); it is killed, then restarted
+	// under the restart policy.
+	StateUnresponsive
+	// StateDisconnected: the module's stream to the application broke
+	// while its process runs; the process stops on its own (or is killed
+	// at the stop timeout), then is restarted under the restart policy.
+	StateDisconnected
 )
 
 // String returns the state's name, such as "ready".
@@ -128,12 +136,18 @@ func (s ModuleState) String() string {
 		return "stopping"
 	case StateStopped:
 		return "stopped"
+	case StateUnresponsive:
+		return "unresponsive"
+	case StateDisconnected:
+		return "disconnected"
 	}
 	return fmt.Sprintf("ModuleState(%d)", int(s))
 }
 
-// ModuleError reports a module that could not start: its setup failed, its
-// process died before it was ready, or it was not ready in time.
+// ModuleError reports a module that could not start: its setup failed (Err
+// matches ErrSetupFailed and carries the setup's error text), its process
+// died before it was ready (ErrExitedBeforeReady), or it was not ready in
+// time (ErrNotReady).
 type ModuleError struct {
 	Module string
 	// ExitCode is the process's exit code; -1 if it did not exit by itself
@@ -154,7 +168,7 @@ func (e *ModuleError) Error() string {
 		fmt.Fprintf(&b, " (%s)", e.Status)
 	}
 	if e.Err != nil {
-		fmt.Fprintf(&b, ": %v", e.Err)
+		fmt.Fprintf(&b, ": %s", strings.TrimPrefix(e.Err.Error(), "kervi: "))
 	}
 	if len(e.Stderr) > 0 {
 		b.WriteString("\n  stderr (last lines):")
@@ -171,7 +185,11 @@ func (e *ModuleError) Unwrap() error { return e.Err }
 
 // Errors of the application.
 var (
-	// ErrNotReady: a module was not ready within the start timeout.
+	// ErrSetupFailed: a module's setup returned an error or panicked. The
+	// error's text carries the setup's own.
+	ErrSetupFailed = errors.New("kervi: setup failed")
+	// ErrNotReady: a module was not ready within the start timeout, or its
+	// app-start hooks did not return within it.
 	ErrNotReady = errors.New("kervi: module not ready in time")
 	// ErrExitedBeforeReady: a module's process ended before it was ready.
 	ErrExitedBeforeReady = errors.New("kervi: module process exited before it was ready")
@@ -184,7 +202,7 @@ func (s ModuleState) MarshalText() ([]byte, error) { return []byte(s.String()), 
 
 // UnmarshalText decodes a state's name.
 func (s *ModuleState) UnmarshalText(b []byte) error {
-	for c := StateStarting; c <= StateStopped; c++ {
+	for c := StateStarting; c <= StateDisconnected; c++ {
 		if c.String() == string(b) {
 			*s = c
 			return nil

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/kervi/kervi-go/ipc"
 )
 
 // Option configures an Application.
@@ -27,6 +29,11 @@ type options struct {
 	env           []string
 	onState       func(ModuleStatus)
 	onError       func(error)
+	limits        ipc.Limits
+	heartbeat     time.Duration
+	// heartbeatTimeout is how long a module process may leave heartbeats
+	// unanswered.
+	heartbeatTimeout time.Duration
 }
 
 func defaultOptions() options {
@@ -38,8 +45,18 @@ func defaultOptions() options {
 		exitTimeout:  10 * time.Second,
 		stopTimeout:  10 * time.Second,
 		gomaxprocs:   1,
+		limits:       ipc.Limits{}.WithDefaults(),
+
+		heartbeat:        DefaultHeartbeat,
+		heartbeatTimeout: DefaultHeartbeatTimeout,
 	}
 }
+
+// The default heartbeat of module processes (see WithHeartbeat).
+const (
+	DefaultHeartbeat        = time.Second
+	DefaultHeartbeatTimeout = 5 * time.Second
+)
 
 // RestartPolicy says how module processes that die are restarted: after a
 // delay that starts at Initial and doubles with every consecutive crash up
@@ -126,8 +143,9 @@ func WithRestartPolicy(p RestartPolicy) Option {
 	}
 }
 
-// WithStartTimeout bounds how long a module may take to become ready
-// (default 30 s).
+// WithStartTimeout bounds how long a module may take to become ready: its
+// process's start and its setup (default 30 s). It also bounds the
+// app-start hooks (controllers' Start) of the modules.
 func WithStartTimeout(d time.Duration) Option {
 	return positive("start timeout", d, func(o *options) { o.startTimeout = d })
 }
@@ -139,7 +157,9 @@ func WithExitTimeout(d time.Duration) Option {
 }
 
 // WithStopTimeout bounds how long a module may take to stop gracefully
-// before its process is killed (default 10 s).
+// before its process is killed (default 10 s). A module process whose
+// parent died, or whose stream broke, stops on its own within the same
+// time, then exits even if a stop hook hangs.
 func WithStopTimeout(d time.Duration) Option {
 	return positive("stop timeout", d, func(o *options) { o.stopTimeout = d })
 }
@@ -177,9 +197,44 @@ func WithModuleEnv(kv ...string) Option {
 }
 
 // OnModuleState sets a function called with a module's status each time
-// its state changes. It must not block.
+// its state changes, and when it falls behind its value events or catches
+// up (ModuleStatus.Behind). It must not block.
 func OnModuleState(fn func(ModuleStatus)) Option {
 	return func(o *options) error { o.onState = fn; return nil }
+}
+
+// WithLimits sets the limits on messages and queues (see ipc.Limits: the
+// largest message, how many value events may wait for a slow process
+// before they are coalesced, how many calls may be in flight to a module,
+// how many ids a process may own or follow). Zero fields keep their
+// defaults: 4 MiB, 65536 events and 64 MiB, 1024 calls, 65536 ids. Every
+// process of the application applies the same limits, in-process mode too.
+func WithLimits(l ipc.Limits) Option {
+	return func(o *options) error {
+		if l.MaxMessageSize < 0 || l.QueueEvents < 0 || l.QueueBytes < 0 || l.MaxCalls < 0 || l.MaxIDs < 0 {
+			return fmt.Errorf("limits %+v: negative", l)
+		}
+		o.limits = l.WithDefaults()
+		return nil
+	}
+}
+
+// WithHeartbeat sets how often the parent checks that each module process
+// answers (interval, default 1 s), and how long a process may leave the
+// heartbeat unanswered before it is taken for hung (timeout, default 5 s):
+// then its module shows StateUnresponsive, and its process is killed and
+// restarted under the restart policy. The heartbeat is answered below user
+// code, so a slow callback or action never gets a module killed; a process
+// that is stopped (SIGSTOP) or wedged as a whole does. The heartbeat does
+// not apply in-process.
+func WithHeartbeat(interval, timeout time.Duration) Option {
+	return func(o *options) error {
+		if interval <= 0 || timeout < interval {
+			return fmt.Errorf("heartbeat every %v, timeout %v: want 0 < interval <= timeout", interval, timeout)
+		}
+		o.heartbeat, o.heartbeatTimeout = interval, timeout
+		return nil
+	}
 }
 
 // OnError sets the handler of errors that have no caller, such as a linked

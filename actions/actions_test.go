@@ -61,7 +61,7 @@ func TestCallsAcrossModules(t *testing.T) {
 	actions.Register(owner, "config", func(m map[string]int, at time.Time, d time.Duration) []string {
 		return []string{at.UTC().Format("15:04"), d.String()}
 	})
-	h.Setup("owner", nil)
+	h.Run()
 
 	if s, err := actions.CallAs[float64](ctx, "sum", 1, 2, 3.5); err != nil || s != 6.5 {
 		t.Fatalf("sum = %v, %v", s, err)
@@ -138,7 +138,7 @@ func TestModes(t *testing.T) {
 	ser, _ := actions.Register(owner, "serial", serial.run)
 	actions.Register(owner, "concurrent", concurrent.run, actions.WithMode(actions.Concurrent))
 	rej, _ := actions.Register(owner, "reject", reject.run, actions.WithMode(actions.Reject))
-	h.Setup("owner", nil)
+	h.Run()
 
 	type result struct {
 		n   int64

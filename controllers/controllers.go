@@ -113,9 +113,24 @@ func New(bus *ipc.Bus, id, name string, impl any) (*Controller, error) {
 		bus.Go(c.run)
 		return nil
 	})
+	bus.OnAppStart(c.start)
 	bus.OnAppReady(func(context.Context) { close(c.ready) })
 	bus.OnStop(c.exit)
 	return c, nil
+}
+
+// start calls Start, when every module of the application is ready; the
+// application runs once the Start of every controller returned.
+func (c *Controller) start(ctx context.Context) error {
+	c.mu.Lock()
+	c.started = true
+	c.mu.Unlock()
+	if s, ok := c.impl.(Starter); ok {
+		if err := c.call(ctx, "Start", func() error { return s.Start(ctx) }); err != nil {
+			c.bus.Logger().Error("controller start failed", "controller", c.id, "error", err)
+		}
+	}
+	return nil
 }
 
 // ID returns the controller's id.
@@ -269,8 +284,8 @@ func (c *Controller) changed(in values.Value) {
 	}
 }
 
-// run calls Start once the application is ready, then InputChanged for
-// each queued change, until the module stops.
+// run calls InputChanged for each queued change once the application runs
+// (after every controller's Start), until the module stops.
 func (c *Controller) run(ctx context.Context) {
 	defer close(c.ended)
 	select {
@@ -279,14 +294,6 @@ func (c *Controller) run(ctx context.Context) {
 		return
 	case <-ctx.Done():
 		return
-	}
-	c.mu.Lock()
-	c.started = true
-	c.mu.Unlock()
-	if s, ok := c.impl.(Starter); ok {
-		if err := c.call(ctx, "Start", func() error { return s.Start(ctx) }); err != nil {
-			c.bus.Logger().Error("controller start failed", "controller", c.id, "error", err)
-		}
 	}
 	ic, _ := c.impl.(InputChanger)
 	reported := make(map[values.Value]time.Time)

@@ -18,13 +18,6 @@ import (
 // welcomeTimeout bounds how long setup waits for the hub's KIND_WELCOME.
 const welcomeTimeout = 10 * time.Second
 
-// Queue sizes. A batch is what one Frame carries; high water is how many
-// messages may wait in a process's outgoing queue before publishers block.
-const (
-	maxBatch  = 512
-	highWater = 4 * 1024
-)
-
 // Bus is one process's connection to the application's hub: the components
 // of a module (values, sensors, controllers, actions) register their ids on
 // it, publish and subscribe value events by id, and call actions by id,
@@ -35,14 +28,18 @@ const (
 //
 // Subscription callbacks and value restore hooks run on the bus's dispatch
 // goroutine, one at a time and in the order events arrived; they should
-// return quickly. Actions run on goroutines of their own.
+// return quickly. A subscriber that is slow gets the latest content of each
+// id rather than a growing backlog (see the package doc). Actions run on
+// goroutines of their own.
 type Bus struct {
 	module string
 	log    *slog.Logger
 	onErr  func(error)
+	lim    Limits
 
-	up *queue[upItem] // to the hub
-	in *queue[inItem] // to the dispatcher
+	up   *mailbox // to the hub
+	in   *mailbox // to the dispatcher: value events and ordered markers
+	sets *mailbox // sets from other processes, applied one at a time in order
 
 	ctx    context.Context // carries the bus; ends when the module stops
 	cancel context.CancelFunc
@@ -55,20 +52,33 @@ type Bus struct {
 	welcome     chan struct{} // closed by the hub's KIND_WELCOME
 	welcomeOnce sync.Once
 
-	waiting  bool // under mu: the stop waits for goroutines; start no more
-	started  bool // under mu: the start hooks ran
 	seq      atomic.Uint64
+	phase    atomic.Int32 // phaseSetup, ...; changes under mu
 	appReady atomic.Bool
 
 	mu       sync.RWMutex
+	waiting  bool // the stop waits for goroutines; start no more
+	started  bool // the start hooks (OnStart) ran
 	ids      map[string]*idState
+	owned    int // ids this process owns
+	followed int // ids this process subscribes to at the hub
 	pending  map[uint64]chan *kervipb.Msg // calls and sets this process made
 	serving  map[uint64]context.CancelFunc
+	held     []*kervipb.Msg          // calls and sets that came before the start hooks returned
 	restored map[string]*kervipb.Msg // last values from an earlier process
 	onStart  []func(context.Context) error
+	onApp    []func(context.Context) error // app-start hooks
 	onReady  []func(context.Context)
 	onStop   []func(context.Context) error
 }
+
+// The phases of a bus, in order.
+const (
+	phaseSetup    int32 = iota // the module's setup runs
+	phaseReady                 // the setup is done; waiting for KIND_START
+	phaseStarting              // the app-start hooks run
+	phaseStarted               // calls and sets are served
+)
 
 // idState is what a process knows of one id.
 type idState struct {
@@ -89,29 +99,20 @@ type idState struct {
 // of coalesced events of one id. Events join it until it is sent, or until
 // an event of the id is queued on its own (then a later run needs a new
 // slot, after that event, so that order holds).
-type slot struct{ m atomic.Pointer[kervipb.Msg] }
+type slot struct {
+	m    atomic.Pointer[kervipb.Msg]
+	id   string
+	size int32 // what the slot is counted for in the queue's byte bound
+}
 
-// sentSlot marks a slot that was taken for sending.
+// sentSlot marks a slot that was taken for sending, or coalesced away.
 var sentSlot = &kervipb.Msg{}
 
-// join puts m in the slot, unless the slot was sent.
-func (s *slot) join(m *kervipb.Msg) bool {
+// join puts m in the slot, unless the slot was taken or m is larger than
+// what the slot is counted for.
+func (s *slot) join(m *kervipb.Msg, size int32) bool {
 	old := s.m.Load()
-	return old != sentSlot && s.m.CompareAndSwap(old, m)
-}
-
-// upItem is a message for the hub, or (slot != nil) the latest event of a
-// run of coalesced events, taken when it is sent.
-type upItem struct {
-	m    *kervipb.Msg
-	slot *slot
-}
-
-// inItem is a dispatcher work item: a message from the hub or a local
-// publisher, or (only != nil) the current value for one new subscription.
-type inItem struct {
-	m    *kervipb.Msg
-	only *Subscription
+	return size <= s.size && old != sentSlot && s.m.CompareAndSwap(old, m)
 }
 
 // SendFunc hands a batch of messages to the hub. It must not keep the
@@ -126,6 +127,13 @@ type BusOptions struct {
 	// OnError receives errors that have no caller to return to, such as a
 	// linked value rejecting an update. Default: log them as warnings.
 	OnError func(error)
+	// Limits bound messages and queues; zero fields take their defaults.
+	// Every process of an application must use the same limits.
+	Limits Limits
+	// SendEvents, if set, carries value events and the messages that stay
+	// in order with them, on a stream of their own; send carries the rest.
+	// Unset, send carries everything.
+	SendEvents SendFunc
 }
 
 // NewBus returns the bus of a module process, which sends to the hub
@@ -140,6 +148,7 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 		module:  module,
 		log:     log.With("module", module),
 		onErr:   opts.OnError,
+		lim:     opts.Limits.WithDefaults(),
 		dead:    make(chan struct{}),
 		done:    make(chan struct{}),
 		ids:     make(map[string]*idState),
@@ -150,8 +159,28 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 		welcome:  make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(NewContext(context.Background(), b))
-	var batch []*kervipb.Msg // only the queue's goroutine uses it
-	b.up = newQueue(func(items []upItem) error {
+	box := b.lim.box()
+	events := opts.SendEvents
+	if events == nil {
+		events = send
+	}
+	b.up = newMailbox(sendItems(send), sendItems(events), box,
+		b.episodeReporter("the hub is not taking this module's value events fast enough"))
+	b.in = newMailbox(b.dispatch, nil, box, b.episodeReporter("subscribers in this module are not keeping up with their value events"))
+	b.sets = newMailbox(func(items []item) error {
+		for _, it := range items {
+			b.serveSet(it.m)
+		}
+		return nil
+	}, nil, box, nil)
+	return b
+}
+
+// sendItems returns a lane's delivery through send: the items' messages,
+// the latest content of a coalesced slot taken as it is sent.
+func sendItems(send SendFunc) func([]item) error {
+	var batch []*kervipb.Msg // only the lane's goroutine uses it
+	return func(items []item) error {
 		batch = batch[:0]
 		for _, it := range items {
 			m := it.m
@@ -160,15 +189,22 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 			}
 			batch = append(batch, m)
 		}
-		if len(batch) == 0 {
-			return nil
-		}
 		err := send(batch)
 		clear(batch)
 		return err
-	}, maxBatch, highWater)
-	b.in = newQueue(b.dispatch, maxBatch, highWater)
-	return b
+	}
+}
+
+// episodeReporter logs the episodes of coalescing of one of the bus's
+// queues: once when one starts, once when it ends.
+func (b *Bus) episodeReporter(what string) func(episode) {
+	return func(ep episode) {
+		if ep.start {
+			b.log.Warn(what+"; coalescing them to the latest of each id", "coalesced_so_far", ep.total)
+			return
+		}
+		b.log.Info("caught up with value events", "coalesced", ep.coalesced, "after", time.Since(ep.began).Round(time.Millisecond))
+	}
 }
 
 // Module returns the name of the module this bus belongs to.
@@ -177,13 +213,21 @@ func (b *Bus) Module() string { return b.module }
 // Logger returns the module's logger.
 func (b *Bus) Logger() *slog.Logger { return b.log }
 
+// Limits returns the limits the bus applies.
+func (b *Bus) Limits() Limits { return b.lim }
+
 // Context returns a context that carries the bus and ends when the module
 // stops. Goroutines of components should stop when it ends.
 func (b *Bus) Context() context.Context { return b.ctx }
 
-// AppReady reports whether every module of the application is ready; until
-// then controllers receive no input changes.
+// AppReady reports whether the application runs: every module is ready and
+// has started; until then controllers receive no input changes.
 func (b *Bus) AppReady() bool { return b.appReady.Load() }
+
+// Coalesced returns how many value events this process's queues have
+// coalesced so far, because the hub or a subscriber of this process was
+// slow.
+func (b *Bus) Coalesced() uint64 { return b.up.coalesced() + b.in.coalesced() }
 
 // ReportError passes an error that has no caller to return to to the
 // bus's error handler (by default, the log).
@@ -213,8 +257,27 @@ func (b *Bus) OnStart(fn func(ctx context.Context) error) {
 	}
 }
 
-// OnAppReady registers fn to run once every module of the application is
-// ready (or at once, on its own goroutine, if that already happened).
+// OnAppStart registers fn to run when every module of the application is
+// ready, before the application runs: controllers' Start hooks. The hooks
+// of a module run side by side; calls and sets from other processes wait
+// until they all returned, and the application's app-main hook and
+// OnAppReady callbacks run after the hooks of every module. An error is
+// logged. Registered later, fn runs at once on its own goroutine.
+func (b *Bus) OnAppStart(fn func(ctx context.Context) error) {
+	b.mu.Lock()
+	late := b.phase.Load() >= phaseStarting
+	if !late {
+		b.onApp = append(b.onApp, fn)
+	}
+	b.mu.Unlock()
+	if late {
+		b.Go(func(ctx context.Context) { b.runAppStart(ctx, fn) })
+	}
+}
+
+// OnAppReady registers fn to run once the application runs: every module
+// is ready and every module's app-start hooks returned (or at once, on its
+// own goroutine, if that already happened).
 func (b *Bus) OnAppReady(fn func(ctx context.Context)) {
 	b.mu.Lock()
 	ready := b.appReady.Load()
@@ -260,23 +323,6 @@ func (b *Bus) track() bool {
 	return true
 }
 
-// ValidateID reports whether id can name a component: 1 to 200 characters
-// from letters, digits and "_-.:/".
-func ValidateID(id string) error {
-	if id == "" || len(id) > 200 {
-		return fmt.Errorf("%w %q: an id has 1 to 200 characters", ErrInvalidID, id)
-	}
-	for _, r := range id {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
-		case r == '_' || r == '-' || r == '.' || r == ':' || r == '/':
-		default:
-			return fmt.Errorf("%w %q: %q is not allowed (letters, digits and _-.:/ are)", ErrInvalidID, id, r)
-		}
-	}
-	return nil
-}
-
 func (b *Bus) stateLocked(id string) *idState {
 	st := b.ids[id]
 	if st == nil {
@@ -291,6 +337,21 @@ func (b *Bus) lookup(id string) *idState {
 	st := b.ids[id]
 	b.mu.RUnlock()
 	return st
+}
+
+// send queues a message for the hub; it reports false once the bus
+// stopped. Messages that must stay in order with value events (the
+// announcement of an id, the markers of the life cycle) go with them;
+// everything else goes ahead of queued events.
+func (b *Bus) send(m *kervipb.Msg) bool { return b.up.push(m, true) }
+
+
+// claimLocked checks that this process may claim one more id.
+func (b *Bus) claimLocked(id string) error {
+	if b.owned >= b.lim.MaxIDs {
+		return fmt.Errorf("kervi: %s: module %q already owns %d ids, the limit", quoteID(id), b.module, b.lim.MaxIDs)
+	}
+	return nil
 }
 
 // ---- values ----
@@ -319,8 +380,9 @@ type Publisher struct {
 
 // RegisterValue claims id for a value owned by this process and announces
 // it to the application. It fails if id is invalid or already registered in
-// this process; a claim of an id another module owns is reported by the
-// hub, and makes the application's start fail.
+// this process, or if the spec's texts are not valid UTF-8; a claim of an
+// id another module owns is reported by the hub, and makes the
+// application's start fail.
 func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
@@ -329,17 +391,24 @@ func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 		Kind: "value", Name: spec.Name, Type: kervipb.ValueType(spec.Type), Input: spec.Input,
 		Unit: spec.Unit, Min: spec.Min, Max: spec.Max, Options: spec.Options, Parent: spec.Parent,
 	}
+	if err := checkComponent(comp); err != nil {
+		return nil, fmt.Errorf("kervi: value %s: %w", quoteID(id), err)
+	}
 	b.mu.Lock()
 	st := b.stateLocked(id)
 	if st.value != nil || st.action != nil {
 		b.mu.Unlock()
 		return nil, fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
 	}
+	if err := b.claimLocked(id); err != nil {
+		b.mu.Unlock()
+		return nil, err
+	}
+	b.owned++
 	spec2 := spec
 	st.value = &spec2
-	b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
+	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
 	b.mu.Unlock()
-	b.up.kick()
 	return &Publisher{b: b, st: st}, nil
 }
 
@@ -353,36 +422,52 @@ func (p *Publisher) ID() string { return p.st.id }
 // event either way.
 func (p *Publisher) Followed() bool { return p.st.interest.Load() }
 
-// Publish sends a value event to every subscriber in the application. It
-// blocks while the process's outgoing queue is over its high-water mark, so
-// a fast publisher is slowed to the pace the application can take rather
-// than losing events. Calls for one id must not run concurrently.
-func (p *Publisher) Publish(v Value, t time.Time) {
+// CheckValue reports whether v can be the content of the value id: text
+// must be valid UTF-8, a number must not be NaN, and the event must fit the
+// application's MaxMessageSize. The error is an *Error naming id, matching
+// ErrWrongType or ErrTooLarge.
+func (b *Bus) CheckValue(id string, v Value) error {
+	return checkValue(id, b.module, v, b.lim.MaxMessageSize)
+}
+
+// Publish sends a value event to every subscriber in the application.
+// Content that cannot cross processes is refused (see CheckValue). If many
+// events wait to be sent, Publish waits while they are being sent: a fast
+// publisher is slowed to the pace the application takes rather than losing
+// events. It never waits longer than Limits.StallTimeout for a hub that
+// takes nothing (the parent is stopped); then events are coalesced instead.
+// Calls for one id must not run concurrently.
+func (p *Publisher) Publish(v Value, t time.Time) error {
+	b := p.b
+	if err := b.CheckValue(p.st.id, v); err != nil {
+		return err
+	}
 	m := &kervipb.Msg{Kind: kervipb.Kind_KIND_EVENT, Id: p.st.id, Ts: t.UnixNano()}
 	putValue(m, v)
+	size := msgSize(m)
 	p.st.last.Store(m)
-	b := p.b
-	queued, full := true, false
+	queued, over := true, false
 	switch {
 	case p.st.interest.Load():
 		p.st.open = nil // a later run of coalesced events goes after this one
-		queued, full = b.up.pushFull(upItem{m: m})
-	case p.st.open != nil && p.st.open.join(m):
+		queued, over = b.up.pushEvent(item{m: m, size: size})
+	case p.st.open != nil && p.st.open.join(m, size):
 	default:
-		s := &slot{}
+		s := &slot{id: p.st.id, size: size}
 		s.m.Store(m)
 		p.st.open = s
-		queued, full = b.up.pushFull(upItem{slot: s})
+		queued, over = b.up.pushEvent(item{slot: s, size: size})
 	}
 	if !queued {
-		return // stopped: nobody is left to tell
+		return nil // stopped: nobody is left to tell
 	}
 	if subs := p.st.subs.Load(); subs != nil && len(*subs) > 0 {
-		b.in.push(inItem{m: m})
+		b.in.pushEvent(item{m: m, size: size}) // subscribers here never hold it back
 	}
-	if full {
-		_ = b.up.waitRoom(context.Background())
+	if over {
+		b.up.waitRoom(b.ctx.Done())
 	}
+	return nil
 }
 
 // Restored returns the last value the application saw of id, if this
@@ -397,14 +482,6 @@ func (b *Bus) Restored(id string) (Event, bool) {
 	}
 	return eventFromMsg(m), true
 }
-
-// send queues a message for the hub; it reports false once the bus
-// stopped.
-func (b *Bus) send(m *kervipb.Msg) bool { return b.up.push(upItem{m: m}) }
-
-// enqueue queues a message for the hub without waking the sender, for
-// callers that hold b.mu; they kick b.up once they released it.
-func (b *Bus) enqueue(m *kervipb.Msg) bool { return b.up.enqueue(upItem{m: m}) }
 
 // Last returns the last event the process published or received for id.
 func (b *Bus) Last(id string) (Event, bool) {
@@ -431,16 +508,20 @@ type Subscription struct {
 // Subscribe calls fn with every event of id, wherever in the application
 // the id's owner lives, starting with the id's current value if it has one.
 // The owner need not exist yet: events flow once it announces itself.
-// Events of one id arrive in the order they were published.
+// Events of one id arrive in the order they were published. A process
+// follows at most Limits.MaxIDs ids.
 func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	s := &Subscription{b: b, fn: fn}
 	b.mu.Lock()
-	defer b.up.kick()
 	defer b.mu.Unlock()
-	st := b.stateLocked(id)
+	st := b.ids[id]
+	if (st == nil || !st.remote && st.value == nil) && b.followed >= b.lim.MaxIDs {
+		return nil, fmt.Errorf("kervi: subscribe %s: module %q already follows %d ids, the limit", quoteID(id), b.module, b.lim.MaxIDs)
+	}
+	st = b.stateLocked(id)
 	s.st = st
 	var subs []*Subscription
 	if old := st.subs.Load(); old != nil {
@@ -450,10 +531,11 @@ func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
 	st.subs.Store(&subs)
 	if !st.remote && st.value == nil {
 		st.remote = true
-		b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
+		b.followed++
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
 	}
 	if last := st.last.Load(); last != nil {
-		b.in.push(inItem{m: last, only: s})
+		b.in.pushEvent(item{m: last, only: s, size: msgSize(last)})
 	}
 	return s, nil
 }
@@ -469,7 +551,6 @@ func (s *Subscription) Close() {
 	}
 	b := s.b
 	b.mu.Lock()
-	defer b.up.kick()
 	defer b.mu.Unlock()
 	var subs []*Subscription
 	if old := s.st.subs.Load(); old != nil {
@@ -482,18 +563,25 @@ func (s *Subscription) Close() {
 	s.st.subs.Store(&subs)
 	if len(subs) == 0 && s.st.remote {
 		s.st.remote = false
-		b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
+		b.followed--
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
 	}
 }
 
 // Set writes v to the input value id, in whichever process owns it. The
 // owner validates the write as it validates its own: the error says if id
-// is unknown, not an input, or v has the wrong type or is out of range.
-// v is a Value or a Go value ValueOf accepts.
+// is invalid or unknown, not an input, or v has the wrong type, is out of
+// range or too large. v is a Value or a Go value ValueOf accepts.
 func (b *Bus) Set(ctx context.Context, id string, v any) error {
+	if err := ValidateID(id); err != nil {
+		return err
+	}
 	val, err := ValueOf(v)
 	if err != nil {
 		return &Error{Code: CodeWrongType, ID: id, Msg: err.Error()}
+	}
+	if err := checkValue(id, "", val, b.lim.MaxMessageSize); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return ctxError(ctx, id)
@@ -557,31 +645,46 @@ func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 	if spec.Handler == nil {
 		return fmt.Errorf("kervi: action %q: nil handler", id)
 	}
+	comp := &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}
+	if err := checkComponent(comp); err != nil {
+		return fmt.Errorf("kervi: action %s: %w", quoteID(id), err)
+	}
 	b.mu.Lock()
 	st := b.stateLocked(id)
 	if st.value != nil || st.action != nil {
 		b.mu.Unlock()
 		return fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
 	}
+	if err := b.claimLocked(id); err != nil {
+		b.mu.Unlock()
+		return err
+	}
+	b.owned++
 	spec2 := spec
 	st.action = &spec2
-	b.enqueue(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id,
-		Component: &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}})
+	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
 	b.mu.Unlock()
-	b.up.kick()
 	return nil
 }
 
 // Call calls the action id, in whichever process owns it, and returns its
 // result as a natural Go value (see Decode). The error is an *Error (or
-// wraps one) matching ErrUnknownID, ErrBadArgs, ErrActionFailed, ErrPanic,
-// ErrOwnerGone, ErrBusy, context.Canceled or context.DeadlineExceeded.
-// Cancelling ctx, or its deadline passing, cancels the context of the
-// running action, in its own process.
+// wraps one) matching ErrInvalidID, ErrUnknownID, ErrBadArgs, ErrTooLarge,
+// ErrActionFailed, ErrPanic, ErrOwnerGone, ErrBusy, ErrNotReady,
+// context.Canceled or context.DeadlineExceeded. Cancelling ctx, or its
+// deadline passing, cancels the context of the running action, in its own
+// process.
 func (b *Bus) Call(ctx context.Context, id string, args ...any) (any, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
 	data, err := EncodeArgs(args)
 	if err != nil {
 		return nil, &Error{Code: CodeBadArgs, ID: id, Msg: err.Error()}
+	}
+	if n := dataSize(data...) + len(id); n > b.lim.MaxMessageSize {
+		return nil, &Error{Code: CodeTooLarge, ID: id,
+			Msg: fmt.Sprintf("arguments of %d bytes are larger than the limit of %d bytes", n, b.lim.MaxMessageSize)}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, ctxError(ctx, id)
@@ -611,11 +714,15 @@ func (b *Bus) request(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error)
 	}
 	ch := make(chan *kervipb.Msg, 1)
 	b.mu.Lock()
+	if len(b.pending) >= b.lim.MaxCalls {
+		n := len(b.pending)
+		b.mu.Unlock()
+		return nil, &Error{Code: CodeBusy, ID: m.Id, Module: b.module,
+			Msg: fmt.Sprintf("module %q has %d calls and sets in flight, the limit", b.module, n)}
+	}
 	b.pending[m.Seq] = ch
-	ok := b.enqueue(m)
 	b.mu.Unlock()
-	b.up.kick()
-	if !ok {
+	if !b.send(m) {
 		b.forget(m.Seq)
 		return nil, &Error{Code: CodeOwnerGone, ID: m.Id, Msg: ErrClosed.Error()}
 	}
@@ -644,7 +751,19 @@ func (b *Bus) forget(seq uint64) {
 	b.mu.Unlock()
 }
 
-// invoke runs an action handler, turning a panic into an error.
+// answer delivers the result of a call or set this process made.
+func (b *Bus) answer(r *kervipb.Msg) {
+	b.mu.Lock()
+	ch := b.pending[r.Seq]
+	delete(b.pending, r.Seq)
+	b.mu.Unlock()
+	if ch != nil {
+		ch <- r
+	}
+}
+
+// invoke runs an action handler, turning a panic into an error, and
+// encodes its result, which must fit the message size limit.
 func (b *Bus) invoke(ctx context.Context, id string, a *ActionSpec, data []*kervipb.Data) (res *kervipb.Data, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -654,13 +773,40 @@ func (b *Bus) invoke(ctx context.Context, id string, a *ActionSpec, data []*kerv
 	}()
 	out, err := a.Handler(ctx, Args{data})
 	if err != nil {
-		return nil, err
+		e := actionError(id, b.module, err)
+		if cerr := ctx.Err(); cerr != nil && e.Code == CodeActionFailed {
+			// The action gave up because it was cancelled; say so.
+			e.Code, e.Msg = codeOf(cerr), cerr.Error()+": "+e.Msg
+		}
+		return nil, e
 	}
 	res, err = Encode(out)
 	if err != nil {
 		return nil, newError(CodeActionFailed, id, b.module, "result: %v", err)
 	}
+	if n := dataSize(res) + len(id); n > b.lim.MaxMessageSize {
+		return nil, newError(CodeTooLarge, id, b.module, "a result of %d bytes is larger than the limit of %d bytes", n, b.lim.MaxMessageSize)
+	}
 	return res, nil
+}
+
+// serveCall starts serving a call from another process.
+func (b *Bus) serveCall(m *kervipb.Msg) {
+	if !b.track() {
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+			Error: toWire(b.module, newError(CodeOwnerGone, m.Id, b.module, "module is stopping"))})
+		return
+	}
+	// The cancel func is registered before the next message (perhaps the
+	// call's KIND_CANCEL) is handled.
+	ctx, cancel := context.WithCancel(b.ctx)
+	if m.Deadline != 0 {
+		ctx, cancel = context.WithDeadline(b.ctx, time.Unix(0, m.Deadline))
+	}
+	b.mu.Lock()
+	b.serving[m.Seq] = cancel
+	b.mu.Unlock()
+	go b.serve(ctx, cancel, m)
 }
 
 // serve runs a call from another process.
@@ -680,10 +826,6 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 		return
 	}
 	res, err := b.invoke(ctx, m.Id, st.action, m.Args)
-	if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) && codeOf(err) == CodeActionFailed {
-		// The action gave up because it was cancelled; say so.
-		err = fmt.Errorf("%w: %v", ctx.Err(), err)
-	}
 	reply.Result = res
 	if err != nil {
 		reply.Error = toWire(b.module, err)
@@ -693,19 +835,153 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 
 // ---- plumbing for the runtime ----
 
-// Receive accepts a batch of messages from the hub. It never blocks; the
-// bus handles them in order on its dispatch goroutine. It does not keep
-// the slice.
+// Receive accepts a batch of messages from the hub; it may be called from
+// two goroutines, one per stream. It never runs user code: calls, results,
+// cancellations and the messages of the life cycle are handled at once
+// (calls start on goroutines of their own, sets are applied in order on
+// one), a heartbeat is answered at once, and value events go to the
+// dispatcher's queue. A batch of value events waits while the dispatcher
+// is more than a few thousand events behind and catching up, up to
+// Limits.StallTimeout: this is how a process that keeps up slows its
+// publishers to its pace. Receive does not keep the slice.
 func (b *Bus) Receive(msgs []*kervipb.Msg) {
-	items := make([]inItem, len(msgs))
-	for i, m := range msgs {
-		items[i].m = m
+	var evs []item
+	for _, m := range msgs {
+		if m.Error != nil && !carriesError(m.Kind) {
+			b.malformed(m)
+			continue
+		}
+		switch m.Kind {
+		case kervipb.Kind_KIND_EVENT, kervipb.Kind_KIND_START, kervipb.Kind_KIND_APP_READY:
+			evs = append(evs, item{m: m, size: msgSize(m)})
+		case kervipb.Kind_KIND_PING:
+			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_PONG, Seq: m.Seq, Coalesced: b.Coalesced()})
+		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+			if b.phase.Load() < phaseStarted {
+				b.mu.Lock()
+				if b.phase.Load() < phaseStarted {
+					b.held = append(b.held, m)
+					b.mu.Unlock()
+					continue
+				}
+				b.mu.Unlock()
+			}
+			b.admit(m)
+		case kervipb.Kind_KIND_CANCEL:
+			b.cancelCall(m)
+		case kervipb.Kind_KIND_RESULT:
+			b.answer(m)
+		case kervipb.Kind_KIND_RESTORE:
+			b.mu.Lock()
+			b.restored[m.Id] = m
+			b.mu.Unlock()
+		case kervipb.Kind_KIND_INTEREST:
+			b.mu.Lock()
+			st := b.stateLocked(m.Id)
+			b.mu.Unlock()
+			st.interest.Store(m.Flag)
+		case kervipb.Kind_KIND_WELCOME:
+			b.welcomeOnce.Do(func() { close(b.welcome) })
+		case kervipb.Kind_KIND_REJECTED:
+			b.log.Error("announcement rejected", "id", m.Id, "error", fromWire(m.Id, m.Error))
+		case kervipb.Kind_KIND_STOP:
+			deadline := time.Now().Add(StopTimeout)
+			if m.Deadline != 0 {
+				deadline = time.Unix(0, m.Deadline)
+			}
+			go b.stop(deadline)
+		default:
+			b.log.Warn("unexpected message from the hub", "kind", m.Kind.String(), "id", m.Id)
+		}
 	}
-	b.in.pushAll(items)
+	if len(evs) > 0 && b.in.pushEvents(evs) && b.in.over() {
+		// Subscribers here that keep up get every event: the hub's
+		// events wait for them (the stream's flow control), unless they
+		// fall behind for long (see Limits.StallTimeout).
+		b.in.waitRoom(b.dead)
+	}
 }
 
-// dispatch handles a batch of work items on the dispatch goroutine.
-func (b *Bus) dispatch(items []inItem) error {
+// carriesError reports whether messages of kind k may carry an error; in
+// any other message, an error means it was malformed.
+func carriesError(k kervipb.Kind) bool {
+	return k == kervipb.Kind_KIND_RESULT || k == kervipb.Kind_KIND_REJECTED || k == kervipb.Kind_KIND_SETUP_FAILED
+}
+
+// malformed handles a message that could not be decoded: a call or set is
+// answered with the error, anything else is reported.
+func (b *Bus) malformed(m *kervipb.Msg) {
+	switch m.Kind {
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: m.Error})
+	default:
+		b.log.Error("malformed message from the hub", "kind", m.Kind.String(), "id", validText(m.Id), "error", m.Error.GetMessage())
+	}
+}
+
+// admit serves a call or set once the module has started.
+func (b *Bus) admit(m *kervipb.Msg) {
+	if m.Kind == kervipb.Kind_KIND_SET {
+		if !b.sets.push(m, true) {
+			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+				Error: toWire(b.module, newError(CodeOwnerGone, m.Id, b.module, "module is stopping"))})
+		}
+		return
+	}
+	if m.Deadline != 0 && time.Now().UnixNano() >= m.Deadline {
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+			Error: toWire(b.module, newError(CodeDeadlineExceeded, m.Id, b.module, "%v", context.DeadlineExceeded))})
+		return
+	}
+	b.serveCall(m)
+}
+
+// cancelCall cancels a call this process serves, or one it holds.
+func (b *Bus) cancelCall(m *kervipb.Msg) {
+	b.mu.Lock()
+	cancel := b.serving[m.Seq]
+	var held *kervipb.Msg
+	if cancel == nil {
+		for i, h := range b.held {
+			if h.Seq == m.Seq {
+				held = h
+				b.held = append(b.held[:i], b.held[i+1:]...)
+				break
+			}
+		}
+	}
+	b.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if held != nil {
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: held.Seq, Id: held.Id,
+			Error: toWire(b.module, newError(CodeCanceled, held.Id, b.module, "%v", context.Canceled))})
+	}
+}
+
+// Undeliverable is told by the transport about a message it could not
+// encode for the hub: the message fails alone. A call or set this process
+// made fails with the reason; a result is replaced by an error result; an
+// event is reported to the error handler.
+func (b *Bus) Undeliverable(m *kervipb.Msg, err error) {
+	switch m.Kind {
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+		b.answer(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+			Error: toWire(b.module, newError(CodeBadArgs, m.Id, b.module, "the request could not be encoded: %v", err))})
+	case kervipb.Kind_KIND_RESULT:
+		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
+			Error: toWire(b.module, newError(CodeActionFailed, m.Id, b.module, "the result could not be encoded: %v", err))})
+	case kervipb.Kind_KIND_EVENT:
+		b.ReportError(fmt.Errorf("kervi: value %s: event could not be sent: %w", quoteID(m.Id), err))
+	default:
+		b.log.Error("message could not be sent to the hub", "kind", m.Kind.String(), "id", validText(m.Id), "error", err)
+	}
+}
+
+// dispatch handles a batch of the dispatcher's queue: value events, in
+// order, and the markers of the life cycle.
+func (b *Bus) dispatch(items []item) error {
 	var st *idState // of the last event: events of one id come in runs
 	for _, it := range items {
 		m := it.m
@@ -734,54 +1010,9 @@ func (b *Bus) dispatch(items []inItem) error {
 					}
 				}
 			}
-		case kervipb.Kind_KIND_CALL:
-			if b.track() {
-				// The cancel func is registered here, before the next
-				// message (perhaps the call's KIND_CANCEL) is handled.
-				ctx, cancel := context.WithCancel(b.ctx)
-				if m.Deadline != 0 {
-					ctx, cancel = context.WithDeadline(b.ctx, time.Unix(0, m.Deadline))
-				}
-				b.mu.Lock()
-				b.serving[m.Seq] = cancel
-				b.mu.Unlock()
-				go b.serve(ctx, cancel, m)
-			} else {
-				b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
-					Error: toWire(b.module, newError(CodeOwnerGone, m.Id, b.module, "module is stopping"))})
-			}
-		case kervipb.Kind_KIND_CANCEL:
-			b.mu.Lock()
-			cancel := b.serving[m.Seq]
-			b.mu.Unlock()
-			if cancel != nil {
-				cancel()
-			}
-		case kervipb.Kind_KIND_RESULT:
-			b.mu.Lock()
-			ch := b.pending[m.Seq]
-			delete(b.pending, m.Seq)
-			b.mu.Unlock()
-			if ch != nil {
-				ch <- m
-			}
-		case kervipb.Kind_KIND_SET:
-			b.serveSet(m)
-		case kervipb.Kind_KIND_RESTORE:
-			b.mu.Lock()
-			b.restored[m.Id] = m
-			b.mu.Unlock()
-		case kervipb.Kind_KIND_INTEREST:
-			b.mu.Lock()
-			st := b.stateLocked(m.Id)
-			b.mu.Unlock()
-			st.interest.Store(m.Flag)
-		case kervipb.Kind_KIND_WELCOME:
-			b.welcomeOnce.Do(func() { close(b.welcome) })
-		case kervipb.Kind_KIND_REJECTED:
-			err := fromWire(m.Id, m.Error)
-			b.log.Error("announcement rejected", "id", m.Id, "error", err)
 		case kervipb.Kind_KIND_START:
+			b.Go(b.startApp)
+		case kervipb.Kind_KIND_APP_READY:
 			b.mu.Lock()
 			b.appReady.Store(true)
 			hooks := b.onReady
@@ -790,15 +1021,45 @@ func (b *Bus) dispatch(items []inItem) error {
 			for _, fn := range hooks {
 				b.Go(fn)
 			}
-		case kervipb.Kind_KIND_STOP:
-			deadline := time.Now().Add(StopTimeout)
-			if m.Deadline != 0 {
-				deadline = time.Unix(0, m.Deadline)
-			}
-			go b.stop(deadline)
 		}
 	}
 	return nil
+}
+
+// startApp runs the app-start hooks side by side, then serves the calls
+// and sets that waited for them, and tells the hub the module started.
+func (b *Bus) startApp(ctx context.Context) {
+	b.mu.Lock()
+	if b.phase.Load() >= phaseStarting {
+		b.mu.Unlock()
+		return
+	}
+	b.phase.Store(phaseStarting)
+	hooks := b.onApp
+	b.onApp = nil
+	b.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, fn := range hooks {
+		wg.Go(func() { b.runAppStart(ctx, fn) })
+	}
+	wg.Wait()
+	b.mu.Lock()
+	b.phase.Store(phaseStarted)
+	held := b.held
+	b.held = nil
+	b.mu.Unlock()
+	for _, m := range held {
+		b.admit(m)
+	}
+	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STARTED})
+}
+
+// runAppStart runs an app-start hook, logging its error or panic.
+func (b *Bus) runAppStart(ctx context.Context, fn func(context.Context) error) {
+	defer b.recoverCallback("app-start hook", "")
+	if err := fn(ctx); err != nil {
+		b.log.Error("app-start hook failed", "error", err)
+	}
 }
 
 func (b *Bus) deliver(s *Subscription, m *kervipb.Msg) {
@@ -824,10 +1085,14 @@ func (b *Bus) serveSet(m *kervipb.Msg) {
 	reply := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id}
 	st := b.lookup(m.Id)
 	var err error
-	if st == nil || st.value == nil {
+	v := valueFromMsg(m)
+	switch {
+	case st == nil || st.value == nil:
 		err = newError(CodeUnknownID, m.Id, b.module, "no value %q in this module", m.Id)
-	} else {
-		b.safely("set", m.Id, func() { err = b.setLocal(b.ctx, st, valueFromMsg(m)) })
+	default:
+		if err = b.CheckValue(m.Id, v); err == nil {
+			b.safely("set", m.Id, func() { err = b.setLocal(b.ctx, st, v) })
+		}
 	}
 	if err != nil {
 		reply.Error = toWire(b.module, err)
@@ -836,18 +1101,22 @@ func (b *Bus) serveSet(m *kervipb.Msg) {
 }
 
 // RunSetup runs a module's setup function with the bus, then the start
-// hooks, and tells the hub the module is ready, or that its setup failed.
-// A panic in setup is an error, not a crash.
+// hooks, and tells the hub the module is ready, or that its setup failed
+// (with the setup's error as it is). A panic in setup is an error, not a
+// crash.
 func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b.log.Error("setup panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = fmt.Errorf("module %q: setup panicked: %v", b.module, r)
+			err = fmt.Errorf("setup panicked: %v", r)
 		}
 		if err != nil {
 			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_SETUP_FAILED,
-				Error: &kervipb.Error{Code: kervipb.Code_CODE_SETUP_FAILED, Message: err.Error(), Module: b.module}})
+				Error: &kervipb.Error{Code: kervipb.Code_CODE_SETUP_FAILED, Message: validText(err.Error()), Module: b.module}})
 		} else {
+			b.mu.Lock()
+			b.phase.Store(phaseReady)
+			b.mu.Unlock()
 			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_READY})
 		}
 	}()
@@ -860,7 +1129,7 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 	}
 	if setup != nil {
 		if err := setup(b.ctx, b); err != nil {
-			return fmt.Errorf("module %q: setup: %w", b.module, err)
+			return err
 		}
 	}
 	// Hooks may register more hooks; run until none is left.
@@ -877,7 +1146,7 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 		}
 		for _, fn := range hooks {
 			if err := fn(b.ctx); err != nil {
-				return fmt.Errorf("module %q: start: %w", b.module, err)
+				return fmt.Errorf("start hook: %w", err)
 			}
 		}
 	}
@@ -915,8 +1184,9 @@ func (b *Bus) stop(deadline time.Time) {
 		case <-ctx.Done():
 			b.log.Warn("stop deadline passed with goroutines still running")
 		}
+		b.sets.kill(ErrClosed)
 		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOPPED})
-		if err := b.up.flush(ctx); err != nil {
+		if err := b.up.flush(ctx.Done()); err != nil {
 			b.log.Warn("could not flush outgoing messages", "error", err)
 		}
 		close(b.done)
@@ -925,7 +1195,7 @@ func (b *Bus) stop(deadline time.Time) {
 
 // Stop stops the module as a KIND_STOP from the hub would, and waits for
 // it. The runtime uses it when a module must stop on its own, as when its
-// process got SIGTERM.
+// parent died.
 func (b *Bus) Stop(deadline time.Time) {
 	b.stop(deadline)
 	<-b.done
@@ -942,6 +1212,7 @@ func (b *Bus) Kill() {
 		b.cancel()
 		b.up.kill(ErrClosed)
 		b.in.kill(ErrClosed)
+		b.sets.kill(ErrClosed)
 	})
 }
 
@@ -949,4 +1220,12 @@ func (b *Bus) Kill() {
 func (b *Bus) String() string { return "bus(" + strconv.Quote(b.module) + ")" }
 
 // Flush waits until every message queued for the hub was handed to it.
-func (b *Bus) Flush(ctx context.Context) error { return b.up.flush(ctx) }
+func (b *Bus) Flush(ctx context.Context) error {
+	if err := b.up.flush(ctx.Done()); err != nil {
+		if errors.Is(err, errFlushAborted) {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}

@@ -16,6 +16,8 @@ import (
 type testHub struct {
 	hub     *ipc.Hub
 	notices chan ipc.Notice
+	buses   []*ipc.Bus
+	ports   []*ipc.Port
 }
 
 func newTestHub(t *testing.T) *testHub {
@@ -31,7 +33,22 @@ func (th *testHub) bus(t *testing.T, module string) (*ipc.Bus, *ipc.Port) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { p.Detach(); b.Kill() })
+	th.buses, th.ports = append(th.buses, b), append(th.ports, p)
 	return b, p
+}
+
+// start runs the life cycle of every bus as the runtime does: setup
+// (nothing to do), then the start of the application.
+func (th *testHub) start(t *testing.T) {
+	t.Helper()
+	for _, b := range th.buses {
+		must(t, b.RunSetup(nil))
+	}
+	th.hub.Start()
+	for _, p := range th.ports {
+		testbus.Wait(t, p.Started(), "module "+p.Module()+" started")
+	}
+	th.hub.SetAppReady()
 }
 
 func TestEventsCrossBusesInOrder(t *testing.T) {
@@ -116,7 +133,7 @@ func TestCallAcrossBuses(t *testing.T) {
 		cancelled <- ctx.Err()
 		return nil, ctx.Err()
 	}}))
-	a.Flush(context.Background())
+	th.start(t)
 	ctx := context.Background()
 
 	res, err := b.Call(ctx, "add", 2, 3)
@@ -173,7 +190,7 @@ func TestCallOwnerGone(t *testing.T) {
 		close(started)
 		select {}
 	}}))
-	a.Flush(context.Background())
+	th.start(t)
 	errc := make(chan error, 1)
 	go func() { _, err := b.Call(context.Background(), "hang"); errc <- err }()
 	testbus.Wait(t, started, "start")
@@ -231,7 +248,7 @@ func TestSetValue(t *testing.T) {
 			return nil
 		}})
 	a.RegisterValue("speed", ipc.ValueSpec{Type: ipc.TypeNumber})
-	a.Flush(context.Background())
+	th.start(t)
 	ctx := context.Background()
 	if err := b.Set(ctx, "temp", 42); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"math"
 	"reflect"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
@@ -13,7 +14,8 @@ import (
 // types convert: nil, bool, every int and uint kind, float32, float64,
 // string, []byte, time.Time, time.Duration, slices and arrays of those, and
 // maps with string keys; named types convert by their underlying kind.
-// Structs, pointers, channels and functions do not.
+// Structs, pointers, channels and functions do not. Strings (and map
+// keys) must be valid UTF-8; binary data crosses as []byte.
 
 var (
 	timeType     = reflect.TypeFor[time.Time]()
@@ -37,7 +39,7 @@ func Encode(x any) (*kervipb.Data, error) {
 	case float64:
 		return &kervipb.Data{Kind: &kervipb.Data_Float{Float: x}}, nil
 	case string:
-		return &kervipb.Data{Kind: &kervipb.Data_String_{String_: x}}, nil
+		return encodeString(x)
 	case time.Time:
 		return &kervipb.Data{Kind: &kervipb.Data_Time{Time: x.UnixNano()}}, nil
 	case time.Duration:
@@ -68,7 +70,7 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 	case reflect.Float32, reflect.Float64:
 		return &kervipb.Data{Kind: &kervipb.Data_Float{Float: v.Float()}}, nil
 	case reflect.String:
-		return &kervipb.Data{Kind: &kervipb.Data_String_{String_: v.String()}}, nil
+		return encodeString(v.String())
 	case reflect.Interface:
 		if v.IsNil() {
 			return Encode(nil)
@@ -100,6 +102,9 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 		entries := make(map[string]*kervipb.Data, v.Len())
 		it := v.MapRange()
 		for it.Next() {
+			if k := it.Key().String(); !utf8.ValidString(k) {
+				return nil, Errorf(CodeBadArgs, "map key %q is not valid UTF-8", validText(k))
+			}
 			d, err := encodeValue(it.Value())
 			if err != nil {
 				return nil, fmt.Errorf("key %q: %w", it.Key().String(), err)
@@ -113,6 +118,13 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 		}
 	}
 	return nil, Errorf(CodeBadArgs, "type %s cannot cross processes", t)
+}
+
+func encodeString(s string) (*kervipb.Data, error) {
+	if !utf8.ValidString(s) {
+		return nil, Errorf(CodeBadArgs, "string %s is not valid UTF-8 (send binary data as []byte)", shorten(validText(s)))
+	}
+	return &kervipb.Data{Kind: &kervipb.Data_String_{String_: s}}, nil
 }
 
 // EncodeArgs converts call arguments to their wire form. The error names
@@ -373,9 +385,19 @@ func CanDecodeTo(t reflect.Type) bool {
 
 // dataString shows short data in error messages.
 func dataString(d *kervipb.Data) string {
-	s := fmt.Sprintf("%v", Decode(d))
-	if len(s) > 40 {
-		s = s[:37] + "..."
+	return shorten(fmt.Sprintf("%v", Decode(d)))
+}
+
+// shorten cuts s to about 40 bytes for an error message, at a rune
+// boundary, so that valid text stays valid.
+func shorten(s string) string {
+	const max = 40
+	if len(s) <= max {
+		return s
 	}
-	return s
+	cut := max - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

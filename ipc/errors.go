@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
@@ -14,8 +15,19 @@ import (
 var (
 	// ErrUnknownID: no process owns the id a call, a set or a lookup named.
 	ErrUnknownID = errors.New("kervi: unknown id")
-	// ErrInvalidID: an id is empty or holds characters ids may not hold.
+	// ErrInvalidID: an id is empty, too long, or holds characters ids may
+	// not hold (see ValidateID).
 	ErrInvalidID = errors.New("kervi: invalid id")
+	// ErrTooLarge: a message (a value's content, an action's arguments or
+	// result) is larger than the application's MaxMessageSize.
+	ErrTooLarge = errors.New("kervi: message too large")
+	// ErrMalformed: a message from another process could not be decoded.
+	ErrMalformed = errors.New("kervi: malformed message")
+	// ErrNotReady: a call or set from a module's setup to a module that has
+	// not started yet. A setup cannot wait for the application to be ready
+	// (the application waits for the setup); call other modules from a
+	// controller's Start, an OnAppReady callback or later instead.
+	ErrNotReady = errors.New("kervi: module not started")
 	// ErrDuplicateID: two components claimed the same id.
 	ErrDuplicateID = errors.New("kervi: duplicate id")
 	// ErrBadArgs: a call's arguments do not fit the action.
@@ -59,6 +71,10 @@ const (
 	CodeNotSettable      = Code(kervipb.Code_CODE_NOT_SETTABLE)
 	CodeDuplicateID      = Code(kervipb.Code_CODE_DUPLICATE_ID)
 	CodeSetupFailed      = Code(kervipb.Code_CODE_SETUP_FAILED)
+	CodeTooLarge         = Code(kervipb.Code_CODE_TOO_LARGE)
+	CodeInvalidID        = Code(kervipb.Code_CODE_INVALID_ID)
+	CodeMalformed        = Code(kervipb.Code_CODE_MALFORMED)
+	CodeNotReady         = Code(kervipb.Code_CODE_NOT_READY)
 )
 
 var codeSentinels = map[Code]error{
@@ -74,6 +90,10 @@ var codeSentinels = map[Code]error{
 	CodeWrongType:        ErrWrongType,
 	CodeNotSettable:      ErrNotSettable,
 	CodeDuplicateID:      ErrDuplicateID,
+	CodeTooLarge:         ErrTooLarge,
+	CodeInvalidID:        ErrInvalidID,
+	CodeMalformed:        ErrMalformed,
+	CodeNotReady:         ErrNotReady,
 }
 
 // Error is an error reported by the bus for a call or a set: what went
@@ -83,7 +103,11 @@ var codeSentinels = map[Code]error{
 //
 // An action's own error crosses processes as its message only: callers see
 // Code CodeActionFailed and Msg, not the original error value. This holds in
-// the same process too, so code behaves alike in either mode.
+// the same process too, so code behaves alike in either mode. An action
+// that returns the error of a call it made itself fails with
+// CodeActionFailed too (with the inner error's message), not with the inner
+// call's code: the action exists, it failed. Only the context errors keep
+// their meaning, and an error made with Errorf keeps its code.
 type Error struct {
 	Code   Code
 	ID     string
@@ -95,7 +119,7 @@ type Error struct {
 func (e *Error) Error() string {
 	s := "kervi: " + e.Msg
 	if e.ID != "" {
-		s = "kervi: " + strconv.Quote(e.ID) + ": " + e.Msg
+		s = "kervi: " + quoteID(e.ID) + ": " + e.Msg
 	}
 	if e.Module != "" {
 		s += " (module " + strconv.Quote(e.Module) + ")"
@@ -148,6 +172,7 @@ func (e *codedError) Is(target error) bool {
 }
 
 // toWire converts err, raised by module while serving id, for the wire.
+// Its text is made valid UTF-8 (user code may put anything in an error).
 func toWire(module string, err error) *kervipb.Error {
 	var e *Error
 	if errors.As(err, &e) && err == error(e) {
@@ -155,9 +180,37 @@ func toWire(module string, err error) *kervipb.Error {
 		if m == "" {
 			m = module
 		}
-		return &kervipb.Error{Code: kervipb.Code(e.Code), Message: e.Msg, Module: m}
+		return &kervipb.Error{Code: kervipb.Code(e.Code), Message: validText(e.Msg), Module: validText(m)}
 	}
-	return &kervipb.Error{Code: kervipb.Code(codeOf(err)), Message: err.Error(), Module: module}
+	return &kervipb.Error{Code: kervipb.Code(codeOf(err)), Message: validText(err.Error()), Module: module}
+}
+
+// actionError classifies the error an action's handler returned: context
+// errors keep their code, an error made with Errorf keeps its code, and
+// everything else, an error from a call the action made included, is
+// CodeActionFailed with the error's text.
+func actionError(id, module string, err error) *Error {
+	code := CodeActionFailed
+	var ce *codedError
+	var e *Error
+	switch {
+	case errors.Is(err, context.Canceled):
+		code = CodeCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = CodeDeadlineExceeded
+	case errors.As(err, &e):
+		// The error of a call the action made: the action failed.
+	case errors.As(err, &ce):
+		code = ce.code
+	default:
+		for c, s := range codeSentinels {
+			if c != CodeActionFailed && errors.Is(err, s) {
+				code = c
+				break
+			}
+		}
+	}
+	return &Error{Code: code, ID: id, Module: module, Msg: validText(err.Error())}
 }
 
 // fromWire turns a wire error about id into an *Error.
@@ -168,6 +221,20 @@ func fromWire(id string, w *kervipb.Error) error {
 // newError builds an *Error.
 func newError(code Code, id, module, format string, args ...any) *Error {
 	return &Error{Code: code, ID: id, Module: module, Msg: fmt.Sprintf(format, args...)}
+}
+
+// quoteID quotes an id for an error message, shortened if it is long (an
+// invalid id may be megabytes long).
+func quoteID(id string) string {
+	const max = 64
+	if len(id) <= max {
+		return strconv.Quote(id)
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(id[cut]) {
+		cut--
+	}
+	return strconv.Quote(id[:cut]) + "…(" + strconv.Itoa(len(id)) + " bytes)"
 }
 
 // ctxError reports a call to id that stopped because ctx ended.

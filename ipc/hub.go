@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
@@ -18,35 +21,38 @@ import (
 // calls in flight. Events go only to processes that subscribed to their id;
 // a process's own events are not sent back to it.
 //
+// What the hub routes to a process waits in that process's mailbox: calls,
+// results and control go ahead of value events; value events of a process
+// that keeps reading slow their sender to its pace, and are coalesced to
+// the latest of each id if the process stops reading (Limits.StallTimeout)
+// or falls further behind than the queue bound; calls beyond
+// Limits.MaxCalls are refused with ErrBusy. It accepts a value event only
+// from the module that owns the id, and checks every message where it
+// enters: ids, types, text, the state of the modules a call involves.
+//
 // The application's parent process runs the hub; each module process is
 // attached to it as a Port. Hub is plumbing for the kervi runtime.
 type Hub struct {
 	log    *slog.Logger
 	notify func(Notice)
+	lim    Limits
 
-	mu    sync.Mutex
-	ports map[string]*Port
-	ids   map[string]*entry
-	calls map[uint64]*hubCall
-	seq   uint64
+	mu       sync.Mutex
+	ports    map[string]*Port
+	ids      map[string]*entry
+	calls    map[uint64]*hubCall
+	seq      uint64
+	starting bool // Start was called: modules that become ready start at once
+	appReady bool // SetAppReady was called
 }
 
-// entry is what the hub knows of one id.
+// entry is what the hub knows of one id. An entry exists while a module
+// owns the id or a process subscribes to it.
 type entry struct {
 	id    string
 	owner *owner // nil until a module announces the id
 	subs  []*Port
 	last  *kervipb.Msg
-}
-
-// entryLocked returns the entry of id, making it if need be.
-func (h *Hub) entryLocked(id string) *entry {
-	e := h.ids[id]
-	if e == nil {
-		e = &entry{id: id}
-		h.ids[id] = e
-	}
-	return e
 }
 
 type owner struct {
@@ -60,6 +66,7 @@ type hubCall struct {
 	seq  uint64 // the caller's sequence number
 	to   *Port
 	id   string
+	size int64
 }
 
 // NoticeKind says what a Notice reports.
@@ -75,6 +82,14 @@ const (
 	NoticeStopped
 	// NoticeDuplicate: Module announced ID, which Other already owns.
 	NoticeDuplicate
+	// NoticeStarted: the module's app-start hooks returned.
+	NoticeStarted
+	// NoticeBehind: the module does not keep up with the value events the
+	// hub routes to it; they are coalesced from now on.
+	NoticeBehind
+	// NoticeCaughtUp: the module caught up; Coalesced events were
+	// coalesced while it was behind.
+	NoticeCaughtUp
 )
 
 // Notice tells the runtime about a module's life.
@@ -84,15 +99,21 @@ type Notice struct {
 	ID     string
 	Other  string
 	Err    error
+	// Coalesced counts the events coalesced in an episode (NoticeCaughtUp).
+	Coalesced uint64
+	// Since is when the module fell behind (NoticeCaughtUp).
+	Since time.Time
 }
 
 // HubOptions configures NewHub.
 type HubOptions struct {
 	// Logger receives the hub's logs. Default: slog.Default().
 	Logger *slog.Logger
-	// Notify receives notices about modules. It runs on the goroutine that
-	// delivered the module's messages and must not block.
+	// Notify receives notices about modules. It must not block; it may be
+	// called with the hub's lock held.
 	Notify func(Notice)
+	// Limits bound messages and queues; zero fields take their defaults.
+	Limits Limits
 }
 
 // NewHub returns an empty hub.
@@ -108,62 +129,187 @@ func NewHub(opts HubOptions) *Hub {
 	return &Hub{
 		log:    log,
 		notify: notify,
+		lim:    opts.Limits.WithDefaults(),
 		ports:  make(map[string]*Port),
 		ids:    make(map[string]*entry),
 		calls:  make(map[uint64]*hubCall),
 	}
 }
 
+// Limits returns the limits the hub applies.
+func (h *Hub) Limits() Limits { return h.lim }
+
 // Port is a module process attached to the hub.
 type Port struct {
 	hub    *Hub
 	module string
-	out    *queue[*kervipb.Msg]
-	subs   map[string]int    // under hub.mu: id → subscription count
-	calls  map[uint64]uint64 // under hub.mu: caller seq → hub seq
-	closed bool              // under hub.mu
+	out    *mailbox
+
+	// Under hub.mu:
+	subs      map[string]int    // id → subscription count
+	calls     map[uint64]uint64 // caller seq → hub seq
+	owned     int               // ids the module owns through this port
+	inflight  int               // calls and sets in flight to this port
+	inBytes   int64             // their size
+	phase     int32             // phaseSetup, ...
+	closed    bool
+	refusals  map[string]bool // ids whose refused events were logged
+	refused   uint64
+	started   chan struct{} // closed on KIND_STARTED
+	startOnce sync.Once
+
+	lastPong     atomic.Int64  // unix nanoseconds of the last KIND_PONG (or attach)
+	remoteCoal   atomic.Uint64 // events the module's own queues coalesced
+	failed       chan struct{} // closed when the stream to the module failed
+	failOnce     sync.Once
+	failErr      error
+	pingSeq      atomic.Uint64
+	lastCoalesce atomic.Int64 // unix nanoseconds: start of the current episode, or 0
 }
 
 // Attach connects a module to the hub; send delivers the hub's messages to
-// the module's bus (over a stream, or directly in the same process) and
-// must not keep the slice. A module has at most one port at a time.
-func (h *Hub) Attach(module string, send SendFunc) (*Port, error) {
+// the module's bus (over a stream, or directly in the same process), and
+// events, if not nil, delivers value events and the messages that stay in
+// order with them (on a stream of their own). They must not keep the
+// slice. A module has at most one port at a time.
+func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.ports[module]; old != nil && !old.closed {
 		return nil, fmt.Errorf("kervi: module %q is already attached to the hub", module)
 	}
 	p := &Port{
-		hub:    h,
-		module: module,
-		subs:   make(map[string]int),
-		calls:  make(map[uint64]uint64),
+		hub:     h,
+		module:  module,
+		subs:    make(map[string]int),
+		calls:   make(map[uint64]uint64),
+		started: make(chan struct{}),
+		failed:  make(chan struct{}),
 	}
-	p.out = newQueue(func(ms []*kervipb.Msg) error { return send(ms) }, maxBatch, highWater)
+	p.lastPong.Store(time.Now().UnixNano())
+	if events == nil {
+		events = send
+	}
+	deliver := func(send SendFunc) func([]item) error {
+		return func(items []item) error {
+			ms := make([]*kervipb.Msg, len(items))
+			for i, it := range items {
+				ms[i] = it.m
+			}
+			err := send(ms)
+			if err != nil {
+				p.Fail(err)
+			}
+			return err
+		}
+	}
+	p.out = newMailbox(deliver(send), deliver(events), h.lim.box(), p.episode)
 	h.ports[module] = p
 	// A module back from a crash gets the last values of its ids first.
 	for _, e := range h.ids {
 		if o := e.owner; o != nil && o.module == module && e.last != nil && o.comp.GetKind() == "value" {
 			r := shallowCopy(e.last)
 			r.Kind = kervipb.Kind_KIND_RESTORE
-			p.out.enqueue(r)
+			p.out.push(r, false)
 		}
 	}
-	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME})
+	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME}, true)
 	return p, nil
+}
+
+// episode reports the hub's coalescing of events for the port's module.
+func (p *Port) episode(ep episode) {
+	if ep.start {
+		p.lastCoalesce.Store(ep.began.UnixNano())
+		p.hub.notify(Notice{Kind: NoticeBehind, Module: p.module, Since: ep.began})
+		return
+	}
+	p.lastCoalesce.Store(0)
+	p.hub.notify(Notice{Kind: NoticeCaughtUp, Module: p.module, Coalesced: ep.coalesced, Since: ep.began})
 }
 
 // Module returns the name of the port's module.
 func (p *Port) Module() string { return p.module }
 
-// Send queues a message for the module, such as KIND_START or KIND_STOP.
-// It reports false if the port is detached.
-func (p *Port) Send(m *kervipb.Msg) bool { return p.out.push(m) }
+// Send queues a message for the module, such as KIND_STOP. It reports
+// false if the port is detached.
+func (p *Port) Send(m *kervipb.Msg) bool { return p.out.push(m, true) }
 
-// Receive routes a batch of messages from the module. It returns once
-// they are routed; if a receiving process's queue is over its high-water
-// mark it first waits for room, which slows the sender down to the pace of
-// its slowest subscriber instead of dropping events.
+// Ping sends the module a heartbeat, which its process answers below user
+// code; LastPong tells when it last did.
+func (p *Port) Ping() bool {
+	return p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_PING, Seq: p.pingSeq.Add(1)}, true)
+}
+
+// LastPong returns when the module last answered a heartbeat (or when it
+// attached, if it never did).
+func (p *Port) LastPong() time.Time { return time.Unix(0, p.lastPong.Load()) }
+
+// Coalesced returns how many value events were coalesced for the module:
+// by the hub, because the module's process was slow to read them, and by
+// the process itself, as it last reported.
+func (p *Port) Coalesced() uint64 { return p.out.coalesced() + p.remoteCoal.Load() }
+
+// Behind reports whether the hub is coalescing the module's events now,
+// and since when.
+func (p *Port) Behind() (time.Time, bool) {
+	if t := p.lastCoalesce.Load(); t != 0 {
+		return time.Unix(0, t), true
+	}
+	return time.Time{}, false
+}
+
+// Started is closed when the module's app-start hooks returned.
+func (p *Port) Started() <-chan struct{} { return p.started }
+
+// Fail records that the stream to the module failed, by the transport or
+// because the module stopped reading.
+func (p *Port) Fail(err error) {
+	p.failOnce.Do(func() {
+		p.failErr = err
+		close(p.failed)
+	})
+}
+
+// Failed is closed when the stream to the module failed; Err says why.
+func (p *Port) Failed() <-chan struct{} { return p.failed }
+
+// Err returns why the stream failed, once Failed is closed.
+func (p *Port) Err() error { return p.failErr }
+
+// Start tells every module that is ready to run its app-start hooks; a
+// module that becomes ready later is told at once.
+func (h *Hub) Start() {
+	r := &router{}
+	h.mu.Lock()
+	h.starting = true
+	for _, p := range h.ports {
+		if p.phase == phaseReady {
+			p.phase = phaseStarting
+			r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_START})
+		}
+	}
+	r.queue()
+	h.mu.Unlock()
+}
+
+// SetAppReady tells every module that has started that the application
+// runs; a module that starts later is told as soon as it has.
+func (h *Hub) SetAppReady() {
+	r := &router{}
+	h.mu.Lock()
+	h.appReady = true
+	for _, p := range h.ports {
+		if p.phase == phaseStarted {
+			r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_APP_READY})
+		}
+	}
+	r.queue()
+	h.mu.Unlock()
+}
+
+// Receive routes a batch of messages from the module. It never waits for
+// another process.
 func (p *Port) Receive(msgs []*kervipb.Msg) {
 	h := p.hub
 	var notices []Notice
@@ -173,17 +319,21 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		h.mu.Unlock()
 		return
 	}
-	var e *entry // of the last message: events of one id come in runs
+	var e *entry // of the last event: events of one id come in runs
 	for _, m := range msgs {
-		switch m.Kind {
-		case kervipb.Kind_KIND_EVENT, kervipb.Kind_KIND_SUBSCRIBE, kervipb.Kind_KIND_UNSUBSCRIBE,
-			kervipb.Kind_KIND_ANNOUNCE, kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
-			if e == nil || e.id != m.Id {
-				e = h.entryLocked(m.Id)
-			}
+		if m.Error != nil && !carriesError(m.Kind) {
+			h.malformedLocked(r, p, m)
+			continue
 		}
 		switch m.Kind {
 		case kervipb.Kind_KIND_EVENT:
+			if e == nil || e.id != m.Id {
+				e = h.ids[m.Id]
+			}
+			if err := p.checkEvent(e, m); err != nil {
+				p.refuseLocked(m.Id, err)
+				continue
+			}
 			e.last = m
 			for _, q := range e.subs {
 				if q != p {
@@ -191,8 +341,17 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				}
 			}
 		case kervipb.Kind_KIND_SUBSCRIBE:
+			if err := ValidateID(m.Id); err != nil {
+				h.log.Warn("hub: subscription refused", "module", p.module, "error", err)
+				continue
+			}
+			if p.subs[m.Id] == 0 && len(p.subs) >= h.lim.MaxIDs {
+				h.log.Warn("hub: subscription refused", "module", p.module, "id", m.Id, "error", "too many subscriptions")
+				continue
+			}
 			p.subs[m.Id]++
 			if p.subs[m.Id] == 1 {
+				e = h.entryLocked(m.Id)
 				was := e.interested()
 				e.subs = append(e.subs, p)
 				e.tellInterest(r, was)
@@ -205,29 +364,40 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				p.subs[m.Id]--
 				if p.subs[m.Id] == 0 {
 					delete(p.subs, m.Id)
-					e.unsubscribe(r, p)
+					if e = h.ids[m.Id]; e != nil {
+						e.unsubscribe(r, p)
+						h.forgetLocked(e)
+					}
 				}
 			}
 		case kervipb.Kind_KIND_ANNOUNCE:
-			if o := e.owner; o != nil && o.module != p.module {
-				err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", o.module, p.module)
-				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
-				notices = append(notices, Notice{Kind: NoticeDuplicate, Module: p.module, ID: m.Id, Other: o.module, Err: err})
-				continue
-			}
-			e.owner = &owner{module: p.module, port: p, comp: m.Component}
-			if e.interested() {
-				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
-			}
+			e = h.announceLocked(r, p, m, &notices)
 		case kervipb.Kind_KIND_READY:
+			if p.phase == phaseSetup {
+				p.phase = phaseReady
+				if h.starting {
+					p.phase = phaseStarting
+					r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_START})
+				}
+			}
 			notices = append(notices, Notice{Kind: NoticeReady, Module: p.module})
+		case kervipb.Kind_KIND_STARTED:
+			p.phase = phaseStarted
+			p.startOnce.Do(func() { close(p.started) })
+			if h.appReady {
+				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_APP_READY})
+			}
+			notices = append(notices, Notice{Kind: NoticeStarted, Module: p.module})
 		case kervipb.Kind_KIND_SETUP_FAILED:
 			notices = append(notices, Notice{Kind: NoticeSetupFailed, Module: p.module,
-				Err: errors.New(m.GetError().GetMessage())})
+				Err: errors.New(validText(m.GetError().GetMessage()))})
 		case kervipb.Kind_KIND_STOPPED:
 			notices = append(notices, Notice{Kind: NoticeStopped, Module: p.module})
+		case kervipb.Kind_KIND_PONG:
+			p.lastPong.Store(time.Now().UnixNano())
+			p.remoteCoal.Store(m.Coalesced)
 		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
-			h.routeCallLocked(r, p, e, m)
+			h.routeCallLocked(r, p, m)
 		case kervipb.Kind_KIND_CANCEL:
 			if hs, ok := p.calls[m.Seq]; ok {
 				if c := h.calls[hs]; c != nil {
@@ -239,21 +409,125 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 			if c == nil || c.to != p {
 				continue
 			}
-			delete(h.calls, m.Seq)
-			delete(c.from.calls, c.seq)
+			h.endCallLocked(m.Seq, c)
 			res := shallowCopy(m)
 			res.Seq = c.seq
 			r.send(c.from, res)
 		default:
-			h.log.Warn("hub: unexpected message", "module", p.module, "kind", m.Kind.String(), "id", m.Id)
+			h.log.Warn("hub: unexpected message", "module", p.module, "kind", m.Kind.String(), "id", validText(m.Id))
 		}
 	}
 	r.queue()
-	h.mu.Unlock()
 	for _, n := range notices {
 		h.notify(n)
 	}
+	h.mu.Unlock()
 	r.wait()
+}
+
+// checkEvent checks an event from p: only the owner of an id publishes
+// it, with the type it announced and content that can cross processes.
+func (p *Port) checkEvent(e *entry, m *kervipb.Msg) error {
+	switch {
+	case e == nil || e.owner == nil:
+		return errors.New("no module owns the id")
+	case e.owner.port != p:
+		return fmt.Errorf("the id is owned by module %q", e.owner.module)
+	case m.Type != e.owner.comp.GetType():
+		return fmt.Errorf("a %s value cannot publish a %s", Type(e.owner.comp.GetType()), Type(m.Type))
+	case m.Type == kervipb.ValueType_VALUE_TYPE_NUMBER && math.IsNaN(m.Number):
+		return errors.New("NaN is not a number")
+	case m.Text != "" && !utf8.ValidString(m.Text):
+		return errors.New("text is not valid UTF-8")
+	case len(m.Text) > p.hub.lim.MaxMessageSize:
+		return fmt.Errorf("%d bytes are larger than the limit of %d", len(m.Text), p.hub.lim.MaxMessageSize)
+	}
+	return nil
+}
+
+// refuseLocked logs a refused event, once per id and port (the first 1024
+// ids; then it only counts them).
+func (p *Port) refuseLocked(id string, err error) {
+	p.refused++
+	if p.refusals == nil {
+		p.refusals = make(map[string]bool)
+	}
+	if p.refusals[id] || len(p.refusals) >= 1024 {
+		return
+	}
+	p.refusals[id] = true
+	p.hub.log.Warn("hub: event refused", "module", p.module, "id", quoteID(id), "error", err)
+}
+
+// announceLocked records the claim of an id by p.
+func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]Notice) *entry {
+	reject := func(err *Error) {
+		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
+	}
+	if err := ValidateID(m.Id); err != nil {
+		reject(err.(*Error))
+		return nil
+	}
+	c := m.Component
+	if k := c.GetKind(); k != "value" && k != "action" {
+		reject(newError(CodeMalformed, m.Id, p.module, "announcement of an unknown kind %q", validText(k)))
+		return nil
+	}
+	if err := checkComponent(c); err != nil {
+		reject(newError(CodeMalformed, m.Id, p.module, "%v", err))
+		return nil
+	}
+	e := h.ids[m.Id]
+	if e != nil && e.owner != nil && e.owner.module != p.module {
+		err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", e.owner.module, p.module)
+		reject(err)
+		*notices = append(*notices, Notice{Kind: NoticeDuplicate, Module: p.module, ID: m.Id, Other: e.owner.module, Err: err})
+		return e
+	}
+	if (e == nil || e.owner == nil) && p.owned >= h.lim.MaxIDs {
+		reject(newError(CodeBusy, m.Id, p.module, "module %q already owns %d ids, the limit", p.module, h.lim.MaxIDs))
+		return e
+	}
+	if e == nil {
+		e = h.entryLocked(m.Id)
+	}
+	if e.owner == nil || e.owner.port != p {
+		p.owned++
+	}
+	e.owner = &owner{module: p.module, port: p, comp: c}
+	if e.interested() {
+		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
+	}
+	return e
+}
+
+// malformedLocked handles a message from p that could not be decoded: a
+// call or set is answered with the error, anything else is logged.
+func (h *Hub) malformedLocked(r *router, p *Port, m *kervipb.Msg) {
+	switch m.Kind {
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: m.Error})
+	default:
+		h.log.Warn("hub: malformed message", "module", p.module, "kind", m.Kind.String(),
+			"id", quoteID(m.Id), "error", m.Error.GetMessage())
+	}
+}
+
+// entryLocked returns the entry of id, making it if need be.
+func (h *Hub) entryLocked(id string) *entry {
+	e := h.ids[id]
+	if e == nil {
+		e = &entry{id: id}
+		h.ids[id] = e
+	}
+	return e
+}
+
+// forgetLocked removes an entry nobody owns or follows.
+func (h *Hub) forgetLocked(e *entry) {
+	if e.owner == nil && len(e.subs) == 0 {
+		delete(h.ids, e.id)
+	}
 }
 
 // router collects what a routing step sends to each port, and queues it
@@ -262,6 +536,7 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 type router struct {
 	touched []*Port
 	msgs    [][]*kervipb.Msg // parallel to touched
+	events  []*Port          // ports that were sent value events
 }
 
 // send queues m for q.
@@ -276,53 +551,97 @@ func (r *router) send(q *Port, m *kervipb.Msg) {
 	r.msgs = append(r.msgs, []*kervipb.Msg{m})
 }
 
-// queue queues what was routed; the hub's lock is held.
+// queue queues what was routed: value events and the messages that stay
+// in order with them in the event lane, in order; everything else in the
+// control lane, ahead of queued events. The hub's lock is held.
 func (r *router) queue() {
 	for i, q := range r.touched {
-		q.out.pushAll(r.msgs[i])
+		var evs []item
+		ctrl := false
+		for _, m := range r.msgs[i] {
+			if ordered(m.Kind) {
+				evs = append(evs, item{m: m, size: msgSize(m)})
+				continue
+			}
+			if !q.out.push(m, false) {
+				q.Fail(errOverflow)
+			}
+			ctrl = true
+		}
+		if ctrl {
+			q.out.ctrl.kick()
+		}
+		if len(evs) > 0 {
+			q.out.pushEvents(evs)
+			r.events = append(r.events, q)
+		}
 	}
 }
 
 // wait, called once the hub's lock is released, waits while a receiving
-// process's queue is over its high-water mark: that slows the sender down
-// to the pace of its slowest subscriber instead of dropping events.
+// process's value events pile up and it reads them: that slows the sender
+// down to the pace of the subscribers that keep reading, instead of
+// coalescing their events. A receiver that reads nothing for
+// Limits.StallTimeout holds nobody back (see mailbox.waitRoom).
 func (r *router) wait() {
-	for _, q := range r.touched {
-		if q.out.full() {
-			_ = q.out.waitRoom(context.Background())
+	for _, q := range r.events {
+		if q.out.over() {
+			q.out.waitRoom(q.failed)
 		}
 	}
 }
 
 // routeCallLocked forwards a call or set to the owner of its id, or
 // answers it with an error.
-func (h *Hub) routeCallLocked(r *router, p *Port, e *entry, m *kervipb.Msg) {
-	o := e.owner
-	var err *Error
+func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
+	fail := func(err *Error) {
+		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", err)})
+	}
+	if err := ValidateID(m.Id); err != nil {
+		fail(err.(*Error))
+		return
+	}
 	wantKind := "action"
 	if m.Kind == kervipb.Kind_KIND_SET {
 		wantKind = "value"
 	}
+	var o *owner
+	if e := h.ids[m.Id]; e != nil {
+		o = e.owner
+	}
+	size := int64(msgSize(m))
 	switch {
 	case o == nil:
-		err = newError(CodeUnknownID, m.Id, "", "no module owns %q", m.Id)
+		fail(newError(CodeUnknownID, m.Id, "", "no module owns %q", m.Id))
 	case o.comp.GetKind() != wantKind:
-		err = newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.comp.GetKind(), wantKind)
+		fail(newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.comp.GetKind(), wantKind))
 	case o.port == nil:
-		err = newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module)
+		fail(newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module))
+	case o.port != p && o.port.phase < phaseStarted && p.phase == phaseSetup:
+		fail(newError(CodeNotReady, m.Id, o.module, "module %q has not started: a module's setup cannot call other modules "+
+			"(call them from a controller's Start, an OnAppReady callback or later)", o.module))
+	case o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes:
+		fail(newError(CodeBusy, m.Id, o.module, "module %q has %d calls and sets in flight, the limit", o.module, o.port.inflight))
+	default:
+		h.seq++
+		hs := h.seq
+		h.calls[hs] = &hubCall{from: p, seq: m.Seq, to: o.port, id: m.Id, size: size}
+		p.calls[m.Seq] = hs
+		o.port.inflight++
+		o.port.inBytes += size
+		f := shallowCopy(m)
+		f.Seq = hs
+		f.Module = p.module
+		r.send(o.port, f)
 	}
-	if err != nil {
-		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", err)})
-		return
-	}
-	h.seq++
-	hs := h.seq
-	h.calls[hs] = &hubCall{from: p, seq: m.Seq, to: o.port, id: m.Id}
-	p.calls[m.Seq] = hs
-	f := shallowCopy(m)
-	f.Seq = hs
-	f.Module = p.module
-	r.send(o.port, f)
+}
+
+// endCallLocked forgets the call hs.
+func (h *Hub) endCallLocked(hs uint64, c *hubCall) {
+	delete(h.calls, hs)
+	delete(c.from.calls, c.seq)
+	c.to.inflight--
+	c.to.inBytes -= c.size
 }
 
 // interested reports whether a process other than the owner of the id
@@ -377,7 +696,10 @@ func (p *Port) Detach() {
 		delete(h.ports, p.module)
 	}
 	for id := range p.subs {
-		h.ids[id].unsubscribe(r, p)
+		if e := h.ids[id]; e != nil {
+			e.unsubscribe(r, p)
+			h.forgetLocked(e)
+		}
 	}
 	for _, e := range h.ids {
 		if e.owner != nil && e.owner.port == p {
@@ -389,11 +711,12 @@ func (p *Port) Detach() {
 		case c.to == p:
 			err := newError(CodeOwnerGone, c.id, p.module, "module %q stopped during the call", p.module)
 			r.send(c.from, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire(p.module, err)})
-			delete(c.from.calls, c.seq)
-			delete(h.calls, hs)
+			h.endCallLocked(hs, c)
 		case c.from == p:
 			r.send(c.to, &kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
 			delete(h.calls, hs)
+			c.to.inflight--
+			c.to.inBytes -= c.size
 		}
 	}
 	r.queue()
@@ -401,8 +724,41 @@ func (p *Port) Detach() {
 	p.out.kill(ErrOwnerGone)
 }
 
+// Undeliverable is told by the transport about a message it could not
+// encode for the module: the message fails alone. A call or set it
+// forwarded is answered to its caller with the reason; a result is
+// replaced by an error result; anything else is logged.
+func (p *Port) Undeliverable(m *kervipb.Msg, err error) {
+	h := p.hub
+	r := &router{}
+	h.mu.Lock()
+	switch m.Kind {
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+		if c := h.calls[m.Seq]; c != nil && c.to == p {
+			h.endCallLocked(m.Seq, c)
+			e := newError(CodeBadArgs, c.id, p.module, "the request could not be encoded: %v", err)
+			r.send(c.from, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire("", e)})
+		}
+	case kervipb.Kind_KIND_RESULT:
+		e := newError(CodeActionFailed, m.Id, "", "the result could not be encoded: %v", err)
+		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", e)})
+	default:
+		h.log.Error("hub: message could not be sent", "module", p.module, "kind", m.Kind.String(), "id", quoteID(m.Id), "error", err)
+	}
+	r.queue()
+	h.mu.Unlock()
+}
+
 // Flush waits until the messages queued for the module were handed to it.
-func (p *Port) Flush(ctx context.Context) error { return p.out.flush(ctx) }
+func (p *Port) Flush(ctx context.Context) error {
+	if err := p.out.flush(ctx.Done()); err != nil {
+		if errors.Is(err, errFlushAborted) {
+			return ctx.Err()
+		}
+		return err
+	}
+	return nil
+}
 
 // ComponentInfo describes an announced id, for catalogues such as the
 // dashboard's.
@@ -466,6 +822,14 @@ func (h *Hub) Last(id string) (Event, bool) {
 	return eventFromMsg(m), true
 }
 
+// Size returns how many ids the hub knows (owned or followed) and how many
+// calls are in flight: what its memory grows with.
+func (h *Hub) Size() (ids, calls int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.ids), len(h.calls)
+}
+
 // shallowCopy copies a message's fields, sharing its nested messages, which
 // nobody modifies once sent.
 func shallowCopy(m *kervipb.Msg) *kervipb.Msg {
@@ -473,14 +837,17 @@ func shallowCopy(m *kervipb.Msg) *kervipb.Msg {
 		Kind: m.Kind, Id: m.Id, Seq: m.Seq, Type: m.Type, Number: m.Number, Flag: m.Flag,
 		Text: m.Text, Instant: m.Instant, Ts: m.Ts, Args: m.Args, Result: m.Result,
 		Error: m.Error, Deadline: m.Deadline, Component: m.Component, Module: m.Module,
+		Coalesced: m.Coalesced,
 	}
 }
 
 // Connect attaches a bus to the hub in the same process, as in-process
-// mode and tests do: messages pass by pointer, with no encoding.
+// mode and tests do: messages pass by pointer, with no encoding, under the
+// same limits.
 func (h *Hub) Connect(module string, opts BusOptions) (*Bus, *Port, error) {
 	var port *Port
 	var ready = make(chan struct{})
+	opts.Limits = h.lim
 	b := NewBus(module, func(ms []*kervipb.Msg) error {
 		<-ready
 		port.Receive(ms)
@@ -489,7 +856,7 @@ func (h *Hub) Connect(module string, opts BusOptions) (*Bus, *Port, error) {
 	port, err := h.Attach(module, func(ms []*kervipb.Msg) error {
 		b.Receive(ms)
 		return nil
-	})
+	}, nil)
 	if err != nil {
 		b.Kill()
 		return nil, nil, err

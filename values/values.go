@@ -12,7 +12,9 @@
 // refused with an *ipc.Error that names the value and matches
 // ipc.ErrWrongType or ipc.ErrOutOfRange; the value keeps its content. With
 // the Clamp option a Number clamps out-of-range writes into its range
-// instead. Writes from other processes (ipc.Bus.Set) are validated the same
+// instead. A Number refuses NaN, and +Inf and -Inf unless made with
+// AllowInf. Text (String, Enum, Color) must be valid UTF-8 (ipc.ErrWrongType)
+// and fit the application's message size limit (ipc.ErrTooLarge). Writes from other processes (ipc.Bus.Set) are validated the same
 // way, and their writer gets the same error. Outputs cannot be set from
 // other processes (ipc.ErrNotSettable).
 //
@@ -71,9 +73,10 @@ type config struct {
 	delta   float64
 	clamp   bool
 	choices []Choice
-	initial any
-	input   bool
-	parent  string
+	initial  any
+	input    bool
+	parent   string
+	allowInf bool
 }
 
 func (c *config) use(name string) {
@@ -122,6 +125,14 @@ func Delta(d float64) Option {
 		c.delta = d
 		return nil
 	}
+}
+
+// AllowInf lets a Number take +Inf and -Inf, which it refuses by default
+// (ipc.ErrOutOfRange): an infinite reading is usually a fault, such as a
+// division by zero, and many consumers of values (JSON among them) cannot
+// represent it. NaN is always refused.
+func AllowInf() Option {
+	return func(c *config) error { c.use("AllowInf"); c.allowInf = true; return nil }
 }
 
 // Clamp makes a Number clamp out-of-range writes into its range instead of
@@ -280,8 +291,11 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 	}
 	if hasInitial {
 		b.mu.Lock()
-		b.store(initial, ts)
+		err := b.store(initial, ts)
 		b.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("values: initial content: %w", err)
+		}
 	}
 	return nil
 }
@@ -342,15 +356,19 @@ func (b *base[T]) setAt(v T, ts time.Time) error {
 	if b.has && b.skip != nil && b.skip(b.v, x) {
 		return nil
 	}
-	b.store(x, ts)
-	return nil
+	return b.store(x, ts)
 }
 
-// store sets the content and publishes it; b.mu is held, so events of the
-// value leave in the order of their writes.
-func (b *base[T]) store(v T, ts time.Time) {
+// store publishes v and makes it the content, unless it cannot cross
+// processes (text that is not UTF-8, content over the message size limit:
+// see ipc.Bus.CheckValue). b.mu is held, so events of the value leave in
+// the order of their writes.
+func (b *base[T]) store(v T, ts time.Time) error {
+	if err := b.pub.Publish(b.toWire(v), ts); err != nil {
+		return err
+	}
 	b.v, b.ts, b.has = v, ts, true
-	b.pub.Publish(b.toWire(v), ts)
+	return nil
 }
 
 // OnChange calls fn with every change of the value, including changes made
@@ -429,9 +447,9 @@ type Number struct {
 var _ Value = (*Number)(nil)
 
 // NewNumber creates a number value. Options: Unit, Min, Max, Range, Delta,
-// Clamp, Initial, Input, Output.
+// Clamp, AllowInf, Initial, Input, Output.
 func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) (*Number, error) {
-	c, err := newConfig(ipc.TypeNumber, id, opts, "Unit", "Min", "Max", "Delta", "Clamp")
+	c, err := newConfig(ipc.TypeNumber, id, opts, "Unit", "Min", "Max", "Delta", "Clamp", "AllowInf")
 	if err != nil {
 		return nil, err
 	}
@@ -439,6 +457,9 @@ func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) (*Number, error) {
 	n.check = func(v float64) (float64, error) {
 		if math.IsNaN(v) {
 			return 0, n.errorf(ipc.CodeWrongType, "NaN is not a number")
+		}
+		if math.IsInf(v, 0) && !c.allowInf {
+			return 0, n.errorf(ipc.CodeOutOfRange, "%g is not a finite number (values.AllowInf allows infinities)", v)
 		}
 		if n.min != nil && v < *n.min || n.max != nil && v > *n.max {
 			if c.clamp {

@@ -14,19 +14,14 @@ import (
 
 // twoBuses returns the buses of two modules on one hub; errs receives the
 // errors reported to the second one.
+// twoBuses returns the buses of two modules of a running application.
 func twoBuses(t *testing.T) (a, b *ipc.Bus, errs chan error) {
 	t.Helper()
-	hub := ipc.NewHub(ipc.HubOptions{})
+	h := testbus.New(t)
 	errs = make(chan error, 100)
-	a, pa, err := hub.Connect("sensors", ipc.BusOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, pb, err := hub.Connect("controllers", ipc.BusOptions{OnError: func(err error) { errs <- err }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pa.Detach(); pb.Detach(); a.Kill(); b.Kill() })
+	a = h.Bus("sensors", nil)
+	b = h.Bus("controllers", errs)
+	h.Run()
 	return a, b, errs
 }
 

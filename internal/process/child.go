@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"path/filepath"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,6 +34,15 @@ type ChildConfig struct {
 
 // Serve runs this process as the module process of cfg.Module and exits
 // the process when the module stops; it never returns.
+//
+// The module stops when the parent tells it to (KIND_STOP), and on its own
+// when the parent dies or the stream to it breaks: then it runs its stop
+// hooks within the stop timeout the parent passed, and exits even if a
+// hook hangs. SIGTERM with the parent alive and connected is left to the
+// parent, which stops the whole application in order (systemd sends
+// SIGTERM to every process of a service at once); SIGTERM after the parent
+// died (it is the signal the kernel sends a module process when its parent
+// dies, on Linux) stops the module.
 func Serve(cfg ChildConfig) {
 	if err := parentAlive(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -47,45 +58,72 @@ func Serve(cfg ChildConfig) {
 	if n, err := strconv.Atoi(os.Getenv(EnvGOMAXPROCS)); err == nil && n > 0 {
 		runtime.GOMAXPROCS(n)
 	}
+	stopTimeout, err := time.ParseDuration(os.Getenv(EnvStopTimeout))
+	if err != nil || stopTimeout <= 0 {
+		stopTimeout = ipc.StopTimeout
+	}
 
-	s := &server{cfg: cfg, log: log, base: base, stdout: stdout, stderr: stderr}
-	// SIGTERM stops the module gracefully; SIGINT is left to the parent,
-	// which stops the application in order (go-plugin ignores it here).
+	s := &server{cfg: cfg, log: log, base: base, stdout: stdout, stderr: stderr,
+		limits: ParseLimits(os.Getenv(EnvLimits)), stopTimeout: stopTimeout,
+		sockDir: os.Getenv(plugin.EnvUnixSocketDir),
+		events:  make(chan kervipb.Module_EventsServer, 1), lost: make(chan error, 2)}
+	// SIGINT is left to the parent too: go-plugin ignores it here.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
 	go func() {
-		<-term
-		log.Info("SIGTERM: stopping")
-		if b := s.bus.Load(); b != nil {
-			b.Stop(time.Now().Add(ipc.StopTimeout))
+		for range term {
+			if parentAlive() == nil && !s.broken.Load() {
+				log.Debug("SIGTERM: the parent stops this module")
+				continue
+			}
+			s.shutdown("SIGTERM, and the parent is gone", 0)
 		}
-		os.Exit(0)
 	}()
 
+	frame := s.limits.MaxFrameSize()
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{pluginName: &modulePlugin{server: s}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize),
+			opts = append(opts, grpc.MaxRecvMsgSize(frame), grpc.MaxSendMsgSize(frame),
 				grpc.ForceServerCodec(wirecodec.Codec{}))
 			return grpc.NewServer(opts...)
 		},
 		Logger: hclog.New(&hclog.LoggerOptions{Level: hclog.Warn, Output: stderr, JSONFormat: true}),
 	})
 	// Serve returns when the parent shut the server down.
-	os.Exit(0)
+	s.shutdown("the parent closed the connection", 0)
 }
 
 // server serves the Module service in a module process.
 type server struct {
 	kervipb.UnimplementedModuleServer
-	cfg       ChildConfig
-	log       *slog.Logger // with the module
-	base      *slog.Logger // without: the bus adds it
-	stdout    *os.File     // the process's own stdout and stderr
-	stderr    *os.File
-	connected atomic.Bool
-	bus       atomic.Pointer[ipc.Bus]
+	cfg         ChildConfig
+	log         *slog.Logger // with the module
+	base        *slog.Logger // without: the bus adds it
+	stdout      *os.File     // the process's own stdout and stderr
+	stderr      *os.File
+	limits      ipc.Limits
+	stopTimeout time.Duration
+	sockDir     string // the private directory of the socket
+	connected   atomic.Bool
+	broken      atomic.Bool
+	bus         atomic.Pointer[ipc.Bus]
+	stopping    sync.Once
+	events      chan kervipb.Module_EventsServer // the Events stream, handed to Connect
+	lost        chan error                       // a stream broke
+}
+
+// Events is the stream of value events and the messages that stay in order
+// with them. Connect uses it; it lasts as long as the module.
+func (s *server) Events(stream kervipb.Module_EventsServer) error {
+	select {
+	case s.events <- stream:
+	default:
+		return status.Error(codes.AlreadyExists, "kervi: events stream already open")
+	}
+	<-stream.Context().Done()
+	return nil
 }
 
 // Connect is the stream to the hub. The module runs for as long as it
@@ -100,20 +138,54 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 	// just before it exits; writing to the real files, which the parent
 	// reads to the end, loses nothing.
 	os.Stdout, os.Stderr = s.stdout, s.stderr
-	b := ipc.NewBus(s.cfg.Module, func(msgs []*kervipb.Msg) error {
-		return stream.Send(&kervipb.Frame{Msgs: msgs})
-	}, ipc.BusOptions{Logger: s.base})
+	attached := make(chan struct{})
+	var b *ipc.Bus
+	bad := func(m *kervipb.Msg, err error) { <-attached; b.Undeliverable(m, err) }
+	// The hub opens the Events stream right after this one.
+	var events kervipb.Module_EventsServer
+	eventsOpen := make(chan struct{})
+	b = ipc.NewBus(s.cfg.Module,
+		sender(func(f wirecodec.Encoded) error { return stream.SendMsg(f) }, bad),
+		ipc.BusOptions{Logger: s.base, Limits: s.limits,
+			SendEvents: sender(func(f wirecodec.Encoded) error {
+				select {
+				case <-eventsOpen:
+				case <-stream.Context().Done():
+					return stream.Context().Err()
+				}
+				return events.SendMsg(f)
+			}, bad)})
+	close(attached)
 	s.bus.Store(b)
-
-	broken := make(chan error, 1)
-	go func() {
+	recv := func(r grpc.ServerStream) {
 		for {
-			f, err := stream.Recv()
-			if err != nil {
-				broken <- err
+			f := new(kervipb.Frame)
+			if err := r.RecvMsg(f); err != nil {
+				s.broken.Store(true)
+				s.lost <- err
 				return
 			}
 			b.Receive(f.Msgs)
+		}
+	}
+	go recv(stream)
+	go func() {
+		select {
+		case events = <-s.events:
+			close(eventsOpen)
+			recv(events)
+		case <-stream.Context().Done():
+		}
+	}()
+
+	go func() {
+		select {
+		case <-b.Done():
+			s.exit(0)
+		case err := <-s.lost:
+			// The hub is gone: the parent died or dropped us. Put devices
+			// in their safe state (stop hooks), within the stop timeout.
+			s.shutdown("the connection to the application was lost: "+err.Error(), 1)
 		}
 	}()
 
@@ -124,21 +196,37 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 		cancel()
 		os.Exit(ExitSetupFailed)
 	}
+	select {} // the goroutine above ends the process
+}
 
-	select {
-	case <-b.Done():
-		os.Exit(0)
-	case err := <-broken:
-		// The hub is gone: the parent died or dropped us. Put devices in
-		// their safe state (stop hooks), briefly, then leave.
-		s.log.Warn("connection to the application lost; stopping", "error", err)
-		done := make(chan struct{})
-		go func() { b.Stop(time.Now().Add(2 * time.Second)); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(3 * time.Second):
+// shutdown stops the module on its own: it runs the stop hooks, within the
+// stop timeout, then exits with code. A watchdog exits the process if the
+// hooks do not return in time.
+func (s *server) shutdown(reason string, code int) {
+	s.stopping.Do(func() {
+		b := s.bus.Load()
+		if b == nil {
+			s.log.Warn("stopping", "reason", reason)
+			s.exit(code)
 		}
-		os.Exit(1)
+		deadline := time.Now().Add(s.stopTimeout)
+		s.log.Warn("stopping on its own", "reason", reason, "within", s.stopTimeout)
+		time.AfterFunc(s.stopTimeout+time.Second, func() {
+			s.log.Error("stop hooks did not return in time; exiting")
+			s.exit(code)
+		})
+		b.Stop(deadline)
+		s.exit(code)
+	})
+}
+
+// exit ends the process. A module whose parent is gone removes what is
+// left of the application's socket directory, which the parent would
+// have removed.
+func (s *server) exit(code int) {
+	if s.sockDir != "" && parentAlive() != nil {
+		_ = os.RemoveAll(s.sockDir)
+		_ = os.Remove(filepath.Dir(s.sockDir)) // the application's, once empty
 	}
-	return nil
+	os.Exit(code)
 }

@@ -36,8 +36,14 @@ type LaunchConfig struct {
 	Env []string
 	// SocketDir is the directory in which go-plugin makes the private
 	// directory of the module's socket.
-	SocketDir    string
-	StartTimeout time.Duration
+	SocketDir string
+	// Deadline bounds the start: launch and handshake.
+	Deadline time.Time
+	// Limits are the application's; the child applies them too.
+	Limits ipc.Limits
+	// StopTimeout is how long the child may take to stop on its own, when
+	// the parent died or the stream broke.
+	StopTimeout time.Duration
 	// Logger is the parent's logger; the module's output is logged
 	// through it with a "module" attribute.
 	Logger *slog.Logger
@@ -47,17 +53,21 @@ type LaunchConfig struct {
 
 // Child is a running module process.
 type Child struct {
-	module string
-	client *plugin.Client
-	run    *cmdRunner
-	tail   *logx.Tail
-	log    *slog.Logger
+	module  string
+	client  *plugin.Client
+	run     *cmdRunner
+	tail    *logx.Tail
+	log     *slog.Logger
+	limits  ipc.Limits
+	sockDir string             // the private directory of the socket
+	cancel  context.CancelFunc // ends the streams
+	streams chan struct{}      // closed when both streams ended
 }
 
 // Launch starts a module process and completes the go-plugin handshake.
 func Launch(cfg LaunchConfig) (*Child, error) {
 	log := cfg.Logger.With(logx.ModuleKey, cfg.Module)
-	c := &Child{module: cfg.Module, tail: logx.NewTail(max(cfg.TailLines, 1)), log: log}
+	c := &Child{module: cfg.Module, tail: logx.NewTail(max(cfg.TailLines, 1)), log: log, limits: cfg.Limits.WithDefaults()}
 	stderr := logx.NewLineWriter(stderrLine(cfg.Logger.Handler(), log, c.tail))
 	stdout := logx.NewLineWriter(func(line []byte) {
 		log.Info(string(line), "stream", "stdout")
@@ -65,12 +75,16 @@ func Launch(cfg LaunchConfig) (*Child, error) {
 	env := append([]string{
 		EnvModule + "=" + cfg.Module,
 		EnvParentPID + "=" + strconv.Itoa(os.Getpid()),
+		EnvLimits + "=" + FormatLimits(c.limits),
+		EnvStopTimeout + "=" + cfg.StopTimeout.String(),
 	}, cfg.Env...)
+	frame := c.limits.MaxFrameSize()
 	c.client = plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
 		Plugins:          plugin.PluginSet{pluginName: &modulePlugin{}},
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		RunnerFunc: func(_ hclog.Logger, tmpl *exec.Cmd, _ string) (runner.Runner, error) {
+		RunnerFunc: func(_ hclog.Logger, tmpl *exec.Cmd, sockDir string) (runner.Runner, error) {
+			c.sockDir = sockDir
 			cmd := exec.Command(cfg.Path, cfg.Args...)
 			cmd.Env = append(tmpl.Env, env...)
 			cmd.SysProcAttr = sysProcAttr()
@@ -78,13 +92,13 @@ func Launch(cfg LaunchConfig) (*Child, error) {
 			return c.run, nil
 		},
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: cfg.SocketDir},
-		StartTimeout:     cfg.StartTimeout,
+		StartTimeout:     max(time.Until(cfg.Deadline), time.Millisecond),
 		Logger:           hclog.New(&hclog.LoggerOptions{Level: hclog.Off}),
 		Stderr:           stderr,
 		SyncStdout:       stdout,
 		SyncStderr:       stderr,
 		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize),
+			grpc.MaxCallRecvMsgSize(frame), grpc.MaxCallSendMsgSize(frame),
 			grpc.ForceCodec(wirecodec.Codec{}))},
 	})
 	if _, err := c.client.Client(); err != nil {
@@ -112,7 +126,11 @@ func stderrLine(h slog.Handler, log *slog.Logger, tail *logx.Tail) func(line []b
 	}
 }
 
-// Connect opens the module's stream and attaches it to the hub.
+// Connect opens the module's two streams (control and value events) and
+// attaches them to the hub. When a stream breaks, the port's Failed channel
+// is closed; StreamsDone is closed once both ended. Once connected, the
+// socket's directory is removed: the connection does not need it, and
+// nothing is left behind if the parent is killed.
 func (c *Child) Connect(hub *ipc.Hub) (*ipc.Port, error) {
 	rpc, err := c.client.Client()
 	if err != nil {
@@ -122,27 +140,60 @@ func (c *Child) Connect(hub *ipc.Hub) (*ipc.Port, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kervi: module %q: %w", c.module, err)
 	}
-	stream, err := raw.(kervipb.ModuleClient).Connect(context.Background())
+	client := raw.(kervipb.ModuleClient)
+	ctx, cancel := context.WithCancel(context.Background())
+	ctrl, err := client.Connect(ctx)
+	var events kervipb.Module_EventsClient
+	if err == nil {
+		events, err = client.Events(ctx)
+	}
 	if err != nil {
+		cancel()
 		return nil, fmt.Errorf("kervi: module %q: connect: %w", c.module, err)
 	}
-	port, err := hub.Attach(c.module, func(msgs []*kervipb.Msg) error {
-		return stream.Send(&kervipb.Frame{Msgs: msgs})
-	})
+	c.cancel = cancel
+	if c.sockDir != "" {
+		_ = os.RemoveAll(c.sockDir)
+	}
+	attached := make(chan struct{})
+	var port *ipc.Port
+	bad := func(m *kervipb.Msg, err error) { <-attached; port.Undeliverable(m, err) }
+	port, err = hub.Attach(c.module,
+		sender(func(f wirecodec.Encoded) error { return ctrl.SendMsg(f) }, bad),
+		sender(func(f wirecodec.Encoded) error { return events.SendMsg(f) }, bad))
 	if err != nil {
-		_ = stream.CloseSend()
+		cancel()
 		return nil, err
 	}
-	go func() {
-		for {
-			f, err := stream.Recv()
-			if err != nil {
-				return // the process ended; the supervisor detaches the port
+	close(attached)
+	var wg sync.WaitGroup
+	for name, stream := range map[string]grpc.ClientStream{"control": ctrl, "events": events} {
+		wg.Go(func() {
+			for {
+				f := new(kervipb.Frame)
+				if err := stream.RecvMsg(f); err != nil {
+					port.Fail(fmt.Errorf("the %s stream from module %q ended: %w", name, c.module, err))
+					cancel()
+					return
+				}
+				port.Receive(f.Msgs)
 			}
-			port.Receive(f.Msgs)
-		}
-	}()
+		})
+	}
+	c.streams = make(chan struct{})
+	go func() { wg.Wait(); close(c.streams) }()
 	return port, nil
+}
+
+// StreamsDone is closed once both streams of a connected module ended:
+// by then the hub has everything the module sent.
+func (c *Child) StreamsDone() <-chan struct{} {
+	if c.streams == nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	return c.streams
 }
 
 // PID returns the process id, or 0 if it never started.
@@ -187,6 +238,9 @@ func (c *Child) StderrTail() []string { return c.tail.Lines() }
 // Kill kills the process (and any it started) at once, and releases the
 // go-plugin client.
 func (c *Child) Kill() {
+	if c.cancel != nil {
+		c.cancel()
+	}
 	if c.run != nil && c.run.pid > 0 {
 		select {
 		case <-c.run.exited:
@@ -198,7 +252,23 @@ func (c *Child) Kill() {
 }
 
 // Release frees the go-plugin client of a process that has exited.
-func (c *Child) Release() { c.client.Kill() }
+func (c *Child) Release() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.client.Kill()
+}
+
+// Signal sends sig to the process, if it still runs.
+func (c *Child) Signal(sig os.Signal) {
+	if c.run != nil && c.run.cmd.Process != nil {
+		select {
+		case <-c.run.exited:
+		default:
+			_ = c.run.cmd.Process.Signal(sig)
+		}
+	}
+}
 
 // handshakeLine matches go-plugin's handshake:
 // CORE-VERSION|APP-VERSION|NETWORK|ADDR|PROTOCOL...

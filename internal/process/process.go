@@ -17,10 +17,13 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/kervi/kervi-go/internal/wirecodec"
+	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
 
@@ -34,6 +37,11 @@ const (
 	EnvLogLevel = "KERVI_LOG_LEVEL"
 	// EnvGOMAXPROCS, if set, is the child's GOMAXPROCS.
 	EnvGOMAXPROCS = "KERVI_GOMAXPROCS"
+	// EnvLimits holds the application's ipc.Limits (see FormatLimits).
+	EnvLimits = "KERVI_LIMITS"
+	// EnvStopTimeout is how long the child may take to stop on its own,
+	// when its parent died or its stream broke (a Go duration).
+	EnvStopTimeout = "KERVI_STOP_TIMEOUT"
 )
 
 // Handshake is the go-plugin handshake between the parent and its module
@@ -48,8 +56,61 @@ var Handshake = plugin.HandshakeConfig{
 // pluginName is the name the module service is dispensed under.
 const pluginName = "module"
 
-// maxMsgSize bounds one Frame on the wire (a call with large arguments).
-const maxMsgSize = 64 << 20
+// FormatLimits encodes l for EnvLimits.
+func FormatLimits(l ipc.Limits) string {
+	l = l.WithDefaults()
+	return fmt.Sprintf("max_message=%d,queue_events=%d,queue_bytes=%d,max_calls=%d,max_ids=%d",
+		l.MaxMessageSize, l.QueueEvents, l.QueueBytes, l.MaxCalls, l.MaxIDs)
+}
+
+// ParseLimits decodes what FormatLimits encoded; what it cannot read keeps
+// its default.
+func ParseLimits(s string) ipc.Limits {
+	var l ipc.Limits
+	for _, kv := range strings.Split(s, ",") {
+		k, v, _ := strings.Cut(kv, "=")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 {
+			continue
+		}
+		switch k {
+		case "max_message":
+			l.MaxMessageSize = int(n)
+		case "queue_events":
+			l.QueueEvents = int(n)
+		case "queue_bytes":
+			l.QueueBytes = n
+		case "max_calls":
+			l.MaxCalls = int(n)
+		case "max_ids":
+			l.MaxIDs = int(n)
+		}
+	}
+	return l.WithDefaults()
+}
+
+// sender returns the send function of a stream: it encodes a batch as one
+// frame, leaving out any message that cannot be encoded (which bad is told
+// about, so that it fails alone), and sends the frame with send.
+func sender(send func(frame wirecodec.Encoded) error, bad func(m *kervipb.Msg, err error)) ipc.SendFunc {
+	return func(msgs []*kervipb.Msg) error {
+		type failure struct {
+			m   *kervipb.Msg
+			err error
+		}
+		var failed []failure
+		buf := wirecodec.AppendMsgs(make([]byte, 0, 48*len(msgs)), msgs, func(i int, err error) {
+			failed = append(failed, failure{msgs[i], err})
+		})
+		for _, f := range failed {
+			bad(f.m, f.err)
+		}
+		if len(failed) == len(msgs) {
+			return nil
+		}
+		return send(wirecodec.Encoded(buf))
+	}
+}
 
 // IsChild reports whether this process was started as a module process,
 // and which module it runs.

@@ -9,9 +9,11 @@ import (
 
 // sysProcAttr puts a module process in its own process group (a Ctrl-C at
 // the terminal reaches only the parent, which stops the modules in order)
-// and has the kernel kill it when the parent dies, even by SIGKILL.
+// and has the kernel send it SIGTERM when the parent dies, even by
+// SIGKILL: the module then runs its stop hooks (an actuator goes to its
+// safe state) and exits within its stop timeout (see Serve).
 func sysProcAttr() *syscall.SysProcAttr {
-	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 }
 
 // Pdeathsig fires when the thread that forked the child exits, not the

@@ -18,11 +18,12 @@ type Hub struct {
 	Notices chan ipc.Notice
 	ports   map[string]*ipc.Port
 	buses   map[string]*ipc.Bus
+	setup   map[string]bool
 }
 
 // New returns an empty hub; its buses are killed when the test ends.
 func New(t testing.TB) *Hub {
-	h := &Hub{t: t, Notices: make(chan ipc.Notice, 1000), ports: map[string]*ipc.Port{}, buses: map[string]*ipc.Bus{}}
+	h := &Hub{t: t, Notices: make(chan ipc.Notice, 1000), ports: map[string]*ipc.Port{}, buses: map[string]*ipc.Bus{}, setup: map[string]bool{}}
 	h.Hub = ipc.NewHub(ipc.HubOptions{Notify: func(n ipc.Notice) {
 		select {
 		case h.Notices <- n:
@@ -58,15 +59,42 @@ func (h *Hub) Bus(module string, errs chan<- error) *ipc.Bus {
 func (h *Hub) Setup(module string, setup func(ctx context.Context, b *ipc.Bus) error) error {
 	h.t.Helper()
 	b := h.buses[module]
+	h.setup[module] = true
 	err := b.RunSetup(setup)
 	_ = b.Flush(context.Background())
 	return err
 }
 
-// Start tells every module the application is ready.
+// Run runs the setup (with nothing to do) of every module not set up yet,
+// then starts the application: from then on the modules call each other.
+func (h *Hub) Run() {
+	h.t.Helper()
+	for m := range h.buses {
+		if !h.setup[m] {
+			if err := h.Setup(m, nil); err != nil {
+				h.t.Fatal(err)
+			}
+		}
+	}
+	h.Start()
+}
+
+// Start starts the application as the runtime does, once every module is
+// ready (Setup returned): each module runs its app-start hooks, then the
+// application runs. It waits for both.
 func (h *Hub) Start() {
-	for _, p := range h.ports {
-		p.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_START})
+	h.t.Helper()
+	h.Hub.Start()
+	for m, p := range h.ports {
+		select {
+		case <-p.Started():
+		case <-time.After(10 * time.Second):
+			h.t.Fatalf("module %q did not start", m)
+		}
+	}
+	h.Hub.SetAppReady()
+	for m, b := range h.buses {
+		Eventually(h.t, "module "+m+" to see the application ready", b.AppReady)
 	}
 }
 

@@ -19,15 +19,23 @@ import (
 )
 
 // Codec is a gRPC codec (encoding.Codec) that handles *kervipb.Frame by
-// hand and every other message with proto.
+// hand, passes Encoded frames through as they are, and handles every other
+// message with proto.
 type Codec struct{}
+
+// Encoded is a Frame already encoded (by AppendMsgs), which Codec sends as
+// it is.
+type Encoded []byte
 
 // Name implements encoding.Codec; the codec stands in for "proto".
 func (Codec) Name() string { return "proto" }
 
 // Marshal implements encoding.Codec.
 func (Codec) Marshal(v any) ([]byte, error) {
-	if f, ok := v.(*kervipb.Frame); ok {
+	switch f := v.(type) {
+	case Encoded:
+		return f, nil
+	case *kervipb.Frame:
 		return AppendFrame(nil, f)
 	}
 	m, ok := v.(proto.Message)
@@ -68,33 +76,49 @@ const (
 	msgDeadline  = 13
 	msgComponent = 14
 	msgModule    = 15
+	msgCoalesced = 16
 )
 
-// AppendFrame appends the encoding of f to b.
+// AppendFrame appends the encoding of f to b. It fails if a message cannot
+// be encoded (a string that is not valid UTF-8 in a nested message).
 func AppendFrame(b []byte, f *kervipb.Frame) ([]byte, error) {
-	for _, m := range f.Msgs {
-		size, err := msgSize(m)
-		if err != nil {
-			return nil, err
+	var first error
+	b = AppendMsgs(b, f.Msgs, func(_ int, err error) {
+		if first == nil {
+			first = err
 		}
+	})
+	return b, first
+}
+
+// AppendMsgs appends the encoding of a Frame of msgs to b. A message that
+// cannot be encoded is left out, and bad is called with its index and the
+// reason; the others are encoded as if it had not been there.
+func AppendMsgs(b []byte, msgs []*kervipb.Msg, bad func(i int, err error)) []byte {
+	for i, m := range msgs {
+		size := Size(m)
+		start := len(b)
 		b = protowire.AppendTag(b, frameMsgs, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(size))
 		n := len(b)
-		if b, err = appendMsg(b, m); err != nil {
-			return nil, err
+		var err error
+		if b, err = appendMsg(b, m); err == nil && len(b)-n != size {
+			err = errors.New("wirecodec: message size changed while encoding")
 		}
-		if len(b)-n != size {
-			return nil, errors.New("wirecodec: message size changed while encoding")
+		if err != nil {
+			b = b[:start]
+			bad(i, err)
 		}
 	}
-	return b, nil
+	return b
 }
 
 func sizeTagged(num protowire.Number, n int) int {
 	return protowire.SizeTag(num) + protowire.SizeBytes(n)
 }
 
-func msgSize(m *kervipb.Msg) (int, error) {
+// Size returns the encoded size of m.
+func Size(m *kervipb.Msg) int {
 	n := 0
 	varint := func(num protowire.Number, v uint64) {
 		if v != 0 {
@@ -133,7 +157,8 @@ func msgSize(m *kervipb.Msg) (int, error) {
 		n += sizeTagged(msgComponent, proto.Size(m.Component))
 	}
 	str(msgModule, m.Module)
-	return n, nil
+	varint(msgCoalesced, m.Coalesced)
+	return n
 }
 
 func appendMsg(b []byte, m *kervipb.Msg) ([]byte, error) {
@@ -187,53 +212,66 @@ func appendMsg(b []byte, m *kervipb.Msg) ([]byte, error) {
 		sub(msgComponent, m.Component)
 	}
 	str(msgModule, m.Module)
+	varint(msgCoalesced, m.Coalesced)
 	return b, err
 }
 
-var errBad = errors.New("wirecodec: malformed frame")
-
-// DecodeFrame decodes b into f, replacing its messages.
+// DecodeFrame decodes b into f, replacing its messages. A message that
+// cannot be decoded fails alone: it is kept with the fields read so far and
+// Error set to a CODE_MALFORMED error saying why, so that its receiver can
+// answer it (a call) or report it. Bytes that do not even delimit messages
+// end the frame with such a message, of kind KIND_UNSPECIFIED. DecodeFrame
+// never fails; its error is for the gRPC codec's signature.
 func DecodeFrame(b []byte, f *kervipb.Frame) error {
 	f.Msgs = f.Msgs[:0]
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return errBad
+			f.Msgs = append(f.Msgs, brokenFrame(protowire.ParseError(n)))
+			return nil
 		}
 		b = b[n:]
 		if num != frameMsgs || typ != protowire.BytesType {
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return errBad
+				f.Msgs = append(f.Msgs, brokenFrame(protowire.ParseError(n)))
+				return nil
 			}
 			b = b[n:]
 			continue
 		}
 		v, n := protowire.ConsumeBytes(b)
 		if n < 0 {
-			return errBad
+			f.Msgs = append(f.Msgs, brokenFrame(protowire.ParseError(n)))
+			return nil
 		}
 		b = b[n:]
 		m := &kervipb.Msg{}
 		if err := decodeMsg(v, m); err != nil {
-			return err
+			m.Error = &kervipb.Error{Code: kervipb.Code_CODE_MALFORMED, Message: "malformed message: " + err.Error()}
 		}
 		f.Msgs = append(f.Msgs, m)
 	}
 	return nil
 }
 
+func brokenFrame(err error) *kervipb.Msg {
+	return &kervipb.Msg{Error: &kervipb.Error{Code: kervipb.Code_CODE_MALFORMED, Message: "malformed frame: " + err.Error()}}
+}
+
+// decodeMsg decodes b into m; on an error, m keeps what was decoded
+// before it, without the nested message that failed.
 func decodeMsg(b []byte, m *kervipb.Msg) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return errBad
+			return protowire.ParseError(n)
 		}
 		b = b[n:]
 		switch typ {
 		case protowire.VarintType:
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
-				return errBad
+				return protowire.ParseError(n)
 			}
 			b = b[n:]
 			switch num {
@@ -251,11 +289,13 @@ func decodeMsg(b []byte, m *kervipb.Msg) error {
 				m.Ts = int64(v)
 			case msgDeadline:
 				m.Deadline = int64(v)
+			case msgCoalesced:
+				m.Coalesced = v
 			}
 		case protowire.Fixed64Type:
 			v, n := protowire.ConsumeFixed64(b)
 			if n < 0 {
-				return errBad
+				return protowire.ParseError(n)
 			}
 			b = b[n:]
 			if num == msgNumber {
@@ -264,7 +304,7 @@ func decodeMsg(b []byte, m *kervipb.Msg) error {
 		case protowire.BytesType:
 			v, n := protowire.ConsumeBytes(b)
 			if n < 0 {
-				return errBad
+				return protowire.ParseError(n)
 			}
 			b = b[n:]
 			var err error
@@ -277,24 +317,33 @@ func decodeMsg(b []byte, m *kervipb.Msg) error {
 				m.Module = string(v)
 			case msgArgs:
 				d := &kervipb.Data{}
-				err = proto.Unmarshal(v, d)
-				m.Args = append(m.Args, d)
+				if err = proto.Unmarshal(v, d); err == nil {
+					m.Args = append(m.Args, d)
+				} else {
+					m.Args = nil
+				}
 			case msgResult:
-				m.Result = &kervipb.Data{}
-				err = proto.Unmarshal(v, m.Result)
+				d := &kervipb.Data{}
+				if err = proto.Unmarshal(v, d); err == nil {
+					m.Result = d
+				}
 			case msgError:
-				m.Error = &kervipb.Error{}
-				err = proto.Unmarshal(v, m.Error)
+				e := &kervipb.Error{}
+				if err = proto.Unmarshal(v, e); err == nil {
+					m.Error = e
+				}
 			case msgComponent:
-				m.Component = &kervipb.Component{}
-				err = proto.Unmarshal(v, m.Component)
+				c := &kervipb.Component{}
+				if err = proto.Unmarshal(v, c); err == nil {
+					m.Component = c
+				}
 			}
 			if err != nil {
-				return fmt.Errorf("wirecodec: field %d: %w", num, err)
+				return fmt.Errorf("field %d: %w", num, err)
 			}
 		default:
 			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return errBad
+				return protowire.ParseError(n)
 			}
 			b = b[n:]
 		}

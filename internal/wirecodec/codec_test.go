@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/kervi/kervi-go/proto/kervipb"
@@ -14,12 +15,12 @@ func sampleFrame(r *rand.Rand) *kervipb.Frame {
 	f := &kervipb.Frame{}
 	for range r.IntN(20) {
 		m := &kervipb.Msg{
-			Kind: kervipb.Kind(r.IntN(18)), Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
+			Kind: kervipb.Kind(r.IntN(22)), Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
 			Seq: r.Uint64() >> r.IntN(64), Type: kervipb.ValueType(r.IntN(7)),
 			Number: []float64{0, math.Copysign(0, -1), 1.5, -3e300, math.Inf(1)}[r.IntN(5)],
 			Flag:   r.IntN(2) == 1, Text: []string{"", "#ff8000", "hello"}[r.IntN(3)],
 			Instant: r.Int64() - r.Int64(), Ts: r.Int64(), Deadline: r.Int64() >> r.IntN(63),
-			Module: []string{"", "sensors"}[r.IntN(2)],
+			Module: []string{"", "sensors"}[r.IntN(2)], Coalesced: r.Uint64() >> r.IntN(64),
 		}
 		if r.IntN(4) == 0 {
 			m.Args = []*kervipb.Data{{Kind: &kervipb.Data_Int{Int: -5}}, {Kind: &kervipb.Data_String_{String_: "x"}}}
@@ -73,8 +74,8 @@ func FuzzDecodeFrame(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var fr kervipb.Frame
-		if DecodeFrame(b, &fr) != nil {
-			return
+		if err := DecodeFrame(b, &fr); err != nil {
+			t.Fatalf("DecodeFrame failed: %v", err) // it never does: bad messages fail alone
 		}
 		// What decodes must encode and decode to the same.
 		enc, err := AppendFrame(nil, &fr)
@@ -86,6 +87,82 @@ func FuzzDecodeFrame(f *testing.F) {
 			t.Fatalf("round trip: %v, %v vs %v", err, &fr, &again)
 		}
 	})
+}
+
+// A message that cannot be encoded is left out of its frame, and its
+// neighbours are not.
+func TestBadMessageFailsAlone(t *testing.T) {
+	bad := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: 2,
+		Result: &kervipb.Data{Kind: &kervipb.Data_String_{String_: "caf\xe9"}}}
+	msgs := []*kervipb.Msg{
+		{Kind: kervipb.Kind_KIND_EVENT, Id: "a", Number: 1},
+		bad,
+		{Kind: kervipb.Kind_KIND_EVENT, Id: "b", Number: 2},
+	}
+	var failed []int
+	enc := AppendMsgs(nil, msgs, func(i int, err error) {
+		if err == nil {
+			t.Error("no reason given")
+		}
+		failed = append(failed, i)
+	})
+	if len(failed) != 1 || failed[0] != 1 {
+		t.Fatalf("failed %v, want [1]", failed)
+	}
+	var back kervipb.Frame
+	if err := DecodeFrame(enc, &back); err != nil || len(back.Msgs) != 2 ||
+		back.Msgs[0].Id != "a" || back.Msgs[1].Id != "b" {
+		t.Fatalf("decoded %v (%v)", &back, err)
+	}
+	if _, err := AppendFrame(nil, &kervipb.Frame{Msgs: msgs}); err == nil {
+		t.Fatal("AppendFrame hid the failure")
+	}
+}
+
+// A message that cannot be decoded is kept, marked malformed, with what
+// could be read of it; the rest of the frame decodes.
+func TestMalformedMessageDecodesAlone(t *testing.T) {
+	good := func(id string) []byte {
+		b, _ := AppendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{{Kind: kervipb.Kind_KIND_EVENT, Id: id}}})
+		return b
+	}
+	// A call whose argument holds invalid UTF-8, as a module written in
+	// another language might send.
+	var call []byte
+	call = protowire.AppendTag(call, msgKind, protowire.VarintType)
+	call = protowire.AppendVarint(call, uint64(kervipb.Kind_KIND_CALL))
+	call = protowire.AppendTag(call, msgID, protowire.BytesType)
+	call = protowire.AppendString(call, "pump.run")
+	call = protowire.AppendTag(call, msgSeq, protowire.VarintType)
+	call = protowire.AppendVarint(call, 9)
+	arg := protowire.AppendTag(nil, 6, protowire.BytesType) // Data.string
+	arg = protowire.AppendString(arg, "\xff\xfe")
+	call = protowire.AppendTag(call, msgArgs, protowire.BytesType)
+	call = protowire.AppendBytes(call, arg)
+	frame := good("a")
+	frame = protowire.AppendTag(frame, frameMsgs, protowire.BytesType)
+	frame = protowire.AppendBytes(frame, call)
+	frame = append(frame, good("b")...)
+	frame = append(frame, 0xff, 0xff) // then garbage
+
+	var f kervipb.Frame
+	if err := DecodeFrame(frame, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Msgs) != 4 {
+		t.Fatalf("decoded %d messages: %v", len(f.Msgs), &f)
+	}
+	if f.Msgs[0].Id != "a" || f.Msgs[0].Error != nil || f.Msgs[2].Id != "b" || f.Msgs[2].Error != nil {
+		t.Fatalf("neighbours hurt: %v", &f)
+	}
+	c := f.Msgs[1]
+	if c.Kind != kervipb.Kind_KIND_CALL || c.Id != "pump.run" || c.Seq != 9 ||
+		c.GetError().GetCode() != kervipb.Code_CODE_MALFORMED || c.Args != nil {
+		t.Fatalf("malformed call decoded as %v", c)
+	}
+	if e := f.Msgs[3].GetError(); e.GetCode() != kervipb.Code_CODE_MALFORMED || f.Msgs[3].Kind != 0 {
+		t.Fatalf("trailing garbage decoded as %v", f.Msgs[3])
+	}
 }
 
 func BenchmarkFrame(b *testing.B) {

@@ -62,7 +62,10 @@ const (
 	// owned in an earlier process. Sent right after the stream opens, before
 	// KIND_WELCOME; values adopt it as their content when they are created.
 	Kind_KIND_RESTORE Kind = 12
-	// Hub to module: every module is ready; start controllers.
+	// Hub to module: every module is ready (or, for a module restarted
+	// while the application runs, the application is ready): run the start
+	// hooks (controllers' Start), then answer KIND_STARTED. Calls and sets
+	// that reach the module before its start hooks returned wait for them.
 	Kind_KIND_START Kind = 13
 	// Hub to module: stop gracefully, then answer KIND_STOPPED and exit.
 	Kind_KIND_STOP Kind = 14
@@ -75,6 +78,17 @@ const (
 	// the id's events that queued up, which keeps the hub's last value
 	// current without sending changes nobody follows.
 	Kind_KIND_INTEREST Kind = 17
+	// Hub to module: a heartbeat; answer KIND_PONG with the same seq at
+	// once, below user code.
+	Kind_KIND_PING Kind = 18
+	// Module to hub: the answer to KIND_PING seq. coalesced is how many
+	// value events the module's own queues have coalesced so far.
+	Kind_KIND_PONG Kind = 19
+	// Module to hub: the start hooks returned; the module serves calls.
+	Kind_KIND_STARTED Kind = 20
+	// Hub to module: every module has started; the application runs
+	// (app-ready hooks run, controllers receive input changes).
+	Kind_KIND_APP_READY Kind = 21
 )
 
 // Enum value maps for Kind.
@@ -98,6 +112,10 @@ var (
 		15: "KIND_STOPPED",
 		16: "KIND_WELCOME",
 		17: "KIND_INTEREST",
+		18: "KIND_PING",
+		19: "KIND_PONG",
+		20: "KIND_STARTED",
+		21: "KIND_APP_READY",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":  0,
@@ -118,6 +136,10 @@ var (
 		"KIND_STOPPED":      15,
 		"KIND_WELCOME":      16,
 		"KIND_INTEREST":     17,
+		"KIND_PING":         18,
+		"KIND_PONG":         19,
+		"KIND_STARTED":      20,
+		"KIND_APP_READY":    21,
 	}
 )
 
@@ -228,6 +250,10 @@ const (
 	Code_CODE_NOT_SETTABLE      Code = 11
 	Code_CODE_DUPLICATE_ID      Code = 12
 	Code_CODE_SETUP_FAILED      Code = 13
+	Code_CODE_TOO_LARGE         Code = 14
+	Code_CODE_INVALID_ID        Code = 15
+	Code_CODE_MALFORMED         Code = 16
+	Code_CODE_NOT_READY         Code = 17
 )
 
 // Enum value maps for Code.
@@ -247,6 +273,10 @@ var (
 		11: "CODE_NOT_SETTABLE",
 		12: "CODE_DUPLICATE_ID",
 		13: "CODE_SETUP_FAILED",
+		14: "CODE_TOO_LARGE",
+		15: "CODE_INVALID_ID",
+		16: "CODE_MALFORMED",
+		17: "CODE_NOT_READY",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":       0,
@@ -263,6 +293,10 @@ var (
 		"CODE_NOT_SETTABLE":      11,
 		"CODE_DUPLICATE_ID":      12,
 		"CODE_SETUP_FAILED":      13,
+		"CODE_TOO_LARGE":         14,
+		"CODE_INVALID_ID":        15,
+		"CODE_MALFORMED":         16,
+		"CODE_NOT_READY":         17,
 	}
 )
 
@@ -358,7 +392,9 @@ type Msg struct {
 	Deadline  int64      `protobuf:"varint,13,opt,name=deadline,proto3" json:"deadline,omitempty"`
 	Component *Component `protobuf:"bytes,14,opt,name=component,proto3" json:"component,omitempty"`
 	// The module the message is about (filled in by the hub where useful).
-	Module        string `protobuf:"bytes,15,opt,name=module,proto3" json:"module,omitempty"`
+	Module string `protobuf:"bytes,15,opt,name=module,proto3" json:"module,omitempty"`
+	// KIND_PONG: value events coalesced so far (see docs/protocol.md).
+	Coalesced     uint64 `protobuf:"varint,16,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,6 +532,13 @@ func (x *Msg) GetModule() string {
 		return x.Module
 	}
 	return ""
+}
+
+func (x *Msg) GetCoalesced() uint64 {
+	if x != nil {
+		return x.Coalesced
+	}
+	return 0
 }
 
 // Component describes an announced id.
@@ -993,7 +1036,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\n" +
 	"\vkervi.proto\x12\bkervi.v1\"*\n" +
 	"\x05Frame\x12!\n" +
-	"\x04msgs\x18\x01 \x03(\v2\r.kervi.v1.MsgR\x04msgs\"\xb8\x03\n" +
+	"\x04msgs\x18\x01 \x03(\v2\r.kervi.v1.MsgR\x04msgs\"\xd6\x03\n" +
 	"\x03Msg\x12\"\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0e.kervi.v1.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
@@ -1010,7 +1053,8 @@ const file_kervi_proto_rawDesc = "" +
 	"\x05error\x18\f \x01(\v2\x0f.kervi.v1.ErrorR\x05error\x12\x1a\n" +
 	"\bdeadline\x18\r \x01(\x03R\bdeadline\x121\n" +
 	"\tcomponent\x18\x0e \x01(\v2\x13.kervi.v1.ComponentR\tcomponent\x12\x16\n" +
-	"\x06module\x18\x0f \x01(\tR\x06module\"\xf6\x01\n" +
+	"\x06module\x18\x0f \x01(\tR\x06module\x12\x1c\n" +
+	"\tcoalesced\x18\x10 \x01(\x04R\tcoalesced\"\xf6\x01\n" +
 	"\tComponent\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -1047,7 +1091,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1a.kervi.v1.Map.EntriesEntryR\aentries\x1aJ\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xca\x02\n" +
+	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\x8e\x03\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1070,7 +1114,11 @@ const file_kervi_proto_rawDesc = "" +
 	"\tKIND_STOP\x10\x0e\x12\x10\n" +
 	"\fKIND_STOPPED\x10\x0f\x12\x10\n" +
 	"\fKIND_WELCOME\x10\x10\x12\x11\n" +
-	"\rKIND_INTEREST\x10\x11*\xae\x01\n" +
+	"\rKIND_INTEREST\x10\x11\x12\r\n" +
+	"\tKIND_PING\x10\x12\x12\r\n" +
+	"\tKIND_PONG\x10\x13\x12\x10\n" +
+	"\fKIND_STARTED\x10\x14\x12\x12\n" +
+	"\x0eKIND_APP_READY\x10\x15*\xae\x01\n" +
 	"\tValueType\x12\x1a\n" +
 	"\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VALUE_TYPE_NUMBER\x10\x01\x12\x13\n" +
@@ -1078,7 +1126,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\x11VALUE_TYPE_STRING\x10\x03\x12\x13\n" +
 	"\x0fVALUE_TYPE_ENUM\x10\x04\x12\x17\n" +
 	"\x13VALUE_TYPE_DATETIME\x10\x05\x12\x14\n" +
-	"\x10VALUE_TYPE_COLOR\x10\x06*\xb0\x02\n" +
+	"\x10VALUE_TYPE_COLOR\x10\x06*\x81\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCODE_UNKNOWN_ID\x10\x01\x12\x11\n" +
@@ -1095,9 +1143,14 @@ const file_kervi_proto_rawDesc = "" +
 	"\x12\x15\n" +
 	"\x11CODE_NOT_SETTABLE\x10\v\x12\x15\n" +
 	"\x11CODE_DUPLICATE_ID\x10\f\x12\x15\n" +
-	"\x11CODE_SETUP_FAILED\x10\r29\n" +
+	"\x11CODE_SETUP_FAILED\x10\r\x12\x12\n" +
+	"\x0eCODE_TOO_LARGE\x10\x0e\x12\x13\n" +
+	"\x0fCODE_INVALID_ID\x10\x0f\x12\x12\n" +
+	"\x0eCODE_MALFORMED\x10\x10\x12\x12\n" +
+	"\x0eCODE_NOT_READY\x10\x112i\n" +
 	"\x06Module\x12/\n" +
-	"\aConnect\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01B)Z'github.com/kervi/kervi-go/proto/kervipbb\x06proto3"
+	"\aConnect\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01\x12.\n" +
+	"\x06Events\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01B)Z'github.com/kervi/kervi-go/proto/kervipbb\x06proto3"
 
 var (
 	file_kervi_proto_rawDescOnce sync.Once
@@ -1142,9 +1195,11 @@ var file_kervi_proto_depIdxs = []int32{
 	10, // 12: kervi.v1.Map.entries:type_name -> kervi.v1.Map.EntriesEntry
 	7,  // 13: kervi.v1.Map.EntriesEntry.value:type_name -> kervi.v1.Data
 	3,  // 14: kervi.v1.Module.Connect:input_type -> kervi.v1.Frame
-	3,  // 15: kervi.v1.Module.Connect:output_type -> kervi.v1.Frame
-	15, // [15:16] is the sub-list for method output_type
-	14, // [14:15] is the sub-list for method input_type
+	3,  // 15: kervi.v1.Module.Events:input_type -> kervi.v1.Frame
+	3,  // 16: kervi.v1.Module.Connect:output_type -> kervi.v1.Frame
+	3,  // 17: kervi.v1.Module.Events:output_type -> kervi.v1.Frame
+	16, // [16:18] is the sub-list for method output_type
+	14, // [14:16] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
 	14, // [14:14] is the sub-list for extension extendee
 	0,  // [0:14] is the sub-list for field type_name

@@ -28,6 +28,7 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Module_Connect_FullMethodName = "/kervi.v1.Module/Connect"
+	Module_Events_FullMethodName  = "/kervi.v1.Module/Events"
 )
 
 // ModuleClient is the client API for Module service.
@@ -35,10 +36,18 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // Module is served by every module process. The hub is the gRPC client: it
-// opens exactly one Connect stream per module process, and everything the
-// two sides exchange travels on it, batched into Frames.
+// opens exactly one Connect stream and one Events stream per module
+// process, in that order, on one connection. Everything the two sides
+// exchange travels on them, batched into Frames: value events, and the
+// messages that must stay in order with them (KIND_ANNOUNCE,
+// KIND_SUBSCRIBE, KIND_UNSUBSCRIBE, KIND_READY, KIND_SETUP_FAILED,
+// KIND_START, KIND_STARTED, KIND_APP_READY, KIND_STOPPED), on Events;
+// everything else (calls, sets, results, heartbeats, the rest of the life
+// cycle) on Connect. Each stream has its own flow control, so a process
+// that is slow to take value events never holds back calls and control.
 type ModuleClient interface {
 	Connect(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error)
+	Events(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error)
 }
 
 type moduleClient struct {
@@ -62,15 +71,36 @@ func (c *moduleClient) Connect(ctx context.Context, opts ...grpc.CallOption) (gr
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Module_ConnectClient = grpc.BidiStreamingClient[Frame, Frame]
 
+func (c *moduleClient) Events(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[Frame, Frame], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Module_ServiceDesc.Streams[1], Module_Events_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[Frame, Frame]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Module_EventsClient = grpc.BidiStreamingClient[Frame, Frame]
+
 // ModuleServer is the server API for Module service.
 // All implementations must embed UnimplementedModuleServer
 // for forward compatibility.
 //
 // Module is served by every module process. The hub is the gRPC client: it
-// opens exactly one Connect stream per module process, and everything the
-// two sides exchange travels on it, batched into Frames.
+// opens exactly one Connect stream and one Events stream per module
+// process, in that order, on one connection. Everything the two sides
+// exchange travels on them, batched into Frames: value events, and the
+// messages that must stay in order with them (KIND_ANNOUNCE,
+// KIND_SUBSCRIBE, KIND_UNSUBSCRIBE, KIND_READY, KIND_SETUP_FAILED,
+// KIND_START, KIND_STARTED, KIND_APP_READY, KIND_STOPPED), on Events;
+// everything else (calls, sets, results, heartbeats, the rest of the life
+// cycle) on Connect. Each stream has its own flow control, so a process
+// that is slow to take value events never holds back calls and control.
 type ModuleServer interface {
 	Connect(grpc.BidiStreamingServer[Frame, Frame]) error
+	Events(grpc.BidiStreamingServer[Frame, Frame]) error
 	mustEmbedUnimplementedModuleServer()
 }
 
@@ -83,6 +113,9 @@ type UnimplementedModuleServer struct{}
 
 func (UnimplementedModuleServer) Connect(grpc.BidiStreamingServer[Frame, Frame]) error {
 	return status.Error(codes.Unimplemented, "method Connect not implemented")
+}
+func (UnimplementedModuleServer) Events(grpc.BidiStreamingServer[Frame, Frame]) error {
+	return status.Error(codes.Unimplemented, "method Events not implemented")
 }
 func (UnimplementedModuleServer) mustEmbedUnimplementedModuleServer() {}
 func (UnimplementedModuleServer) testEmbeddedByValue()                {}
@@ -112,6 +145,13 @@ func _Module_Connect_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Module_ConnectServer = grpc.BidiStreamingServer[Frame, Frame]
 
+func _Module_Events_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(ModuleServer).Events(&grpc.GenericServerStream[Frame, Frame]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Module_EventsServer = grpc.BidiStreamingServer[Frame, Frame]
+
 // Module_ServiceDesc is the grpc.ServiceDesc for Module service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -123,6 +163,12 @@ var Module_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Connect",
 			Handler:       _Module_Connect_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+		{
+			StreamName:    "Events",
+			Handler:       _Module_Events_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},
