@@ -60,8 +60,8 @@ type Bus struct {
 	waiting  bool // the stop waits for goroutines; start no more
 	started  bool // the start hooks (OnStart) ran
 	ids      map[string]*idState
-	owned    int // ids this process owns
-	followed int // ids this process subscribes to at the hub
+	owned    int                          // ids this process owns
+	followed int                          // ids this process subscribes to at the hub
 	pending  map[uint64]chan *kervipb.Msg // calls and sets this process made
 	serving  map[uint64]context.CancelFunc
 	held     []*kervipb.Msg          // calls and sets that came before the start hooks returned
@@ -344,7 +344,6 @@ func (b *Bus) lookup(id string) *idState {
 // announcement of an id, the markers of the life cycle) go with them;
 // everything else goes ahead of queued events.
 func (b *Bus) send(m *kervipb.Msg) bool { return b.up.push(m, true) }
-
 
 // claimLocked checks that this process may claim one more id.
 func (b *Bus) claimLocked(id string) error {

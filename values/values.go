@@ -66,13 +66,13 @@ type Value interface {
 type Option func(*config) error
 
 type config struct {
-	used    map[string]bool
-	unit    string
-	min     *float64
-	max     *float64
-	delta   float64
-	clamp   bool
-	choices []Choice
+	used     map[string]bool
+	unit     string
+	min      *float64
+	max      *float64
+	delta    float64
+	clamp    bool
+	choices  []Choice
 	initial  any
 	input    bool
 	parent   string
