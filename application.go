@@ -821,10 +821,19 @@ func (a *Application) stopModules(runs map[string]*moduleRun) {
 			defer timer.Stop()
 			switch {
 			case child != nil:
-				select {
-				case <-child.Exited():
-				case <-timer.C:
-					a.log.Warn("module did not stop in time; killing it", "module", name, "pid", child.PID())
+			wait:
+				for {
+					select {
+					case <-child.Exited():
+						break wait
+					case n := <-r.notices:
+						if n.Kind == ipc.NoticeStopped {
+							child.CloseStreams() // it said all it had to say
+						}
+					case <-timer.C:
+						a.log.Warn("module did not stop in time; killing it", "module", name, "pid", child.PID())
+						break wait
+					}
 				}
 				child.Kill()
 			case bus != nil:

@@ -42,17 +42,68 @@
 //     before it is ready, makes Run fail at once with its exit code and the
 //     tail of its stderr. An id claimed by two modules is a start error that
 //     names both.
-//  2. Controllers start, then the app-main hook runs (an action with id
-//     "app_main", callable like any other).
+//  2. Every module runs its app-start hooks (controllers' Start), side by
+//     side; a module serves calls from other processes only once its own
+//     hooks returned. When the hooks of every module returned, the
+//     application runs: OnAppReady callbacks run, controllers receive input
+//     changes, and the app-main hook runs (an action with id "app_main",
+//     callable like any other). A module's setup cannot call another
+//     module: the application is not ready until every setup returned, so
+//     such a call fails at once with ipc.ErrNotReady; call other modules
+//     from a controller's Start, an OnAppReady callback or later.
 //  3. A module process that dies is restarted with exponential backoff; its
 //     components announce themselves again, links and subscriptions are
 //     restored, and the last value of each of its values is published
-//     again. A module that keeps crashing is marked failed; the
+//     again. So is a process that stops answering its heartbeat (it is
+//     stopped or wedged: StateUnresponsive), after it is killed, and one
+//     whose stream to the application broke (StateDisconnected), after it
+//     stopped. A module that keeps crashing is marked failed; the
 //     application stays up.
 //  4. When Run's context ends (Main: SIGINT or SIGTERM), the app-exit hook
 //     ("app_exit") runs and is awaited, with a deadline; then every module
 //     stops gracefully (controllers' Exit hooks, sensors stop) and Run
-//     returns nil.
+//     returns nil. No module is restarted once the application stops. A
+//     module process that gets SIGTERM while its parent runs leaves the
+//     stop to the parent (systemd signals every process of a service at
+//     once). A module process whose parent dies (even by SIGKILL), or
+//     whose stream broke, runs its stop hooks within the stop timeout and
+//     exits, so that an actuator is left in its safe state.
+//
+// # Slow and stopped processes
+//
+// No process can hold the others back for long. Calls, sets, results and
+// the life cycle travel apart from value events, so a busy process still
+// answers calls and still stops. A process that keeps up with the value
+// events it follows gets every one, in order; its publishers are slowed to
+// its pace. One that falls far behind (Limits.QueueEvents), or takes
+// nothing for Limits.StallTimeout (it is stopped or wedged), no longer
+// holds anybody back: its events are coalesced to the latest content of
+// each id, in order per id, until it has caught up, which is logged once
+// when it starts and once when it ends and counted in
+// ModuleStatus.Coalesced. Subscribers within one process are treated the
+// same way: an OnChange callback that is slow gets the latest content
+// rather than a growing backlog. Every queue is bounded (see WithLimits).
+//
+// # Testing
+//
+// InProcess runs an application in the test's process. To test with module
+// processes, the test binary serves them from TestMain, before m.Run
+// (module processes are the test binary again, and must not run the
+// tests):
+//
+//	func TestMain(m *testing.M) {
+//		if kervi.IsModuleProcess() {
+//			app, err := newApp()
+//			if err != nil {
+//				log.Fatal(err)
+//			}
+//			app.Run(context.Background()) // never returns in a module process
+//		}
+//		os.Exit(m.Run())
+//	}
+//
+// A module process started by a test function of a binary without such a
+// TestMain fails its setup with an error that says so.
 //
 // With InProcess the same application runs all its modules in one
 // process, with the same semantics and no child processes: for tests of

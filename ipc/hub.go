@@ -611,6 +611,9 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 	}
 	size := int64(msgSize(m))
 	switch {
+	case o == nil && p.phase == phaseSetup && !h.appReady:
+		fail(newError(CodeNotReady, m.Id, "", "no module owns %q yet: a module's setup cannot call other modules "+
+			"(call them from a controller's Start, an OnAppReady callback or later)", m.Id))
 	case o == nil:
 		fail(newError(CodeUnknownID, m.Id, "", "no module owns %q", m.Id))
 	case o.comp.GetKind() != wantKind:

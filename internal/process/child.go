@@ -181,6 +181,13 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 	go func() {
 		select {
 		case <-b.Done():
+			// Leave once the parent has everything (it closes the streams
+			// when it reads KIND_STOPPED); what is still in gRPC's buffers
+			// when the process exits is lost.
+			select {
+			case <-stream.Context().Done():
+			case <-time.After(time.Second):
+			}
 			s.exit(0)
 		case err := <-s.lost:
 			// The hub is gone: the parent died or dropped us. Put devices
@@ -191,9 +198,12 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 
 	if err := b.RunSetup(s.cfg.Setup); err != nil {
 		s.log.Error("setup failed", "error", err)
-		flushCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_ = b.Flush(flushCtx)
-		cancel()
+		// Wait until the parent has read why (it ends the process then):
+		// exiting at once could lose the message in gRPC's buffers.
+		select {
+		case <-stream.Context().Done():
+		case <-time.After(2 * time.Second):
+		}
 		os.Exit(ExitSetupFailed)
 	}
 	select {} // the goroutine above ends the process

@@ -185,6 +185,14 @@ func (c *Child) Connect(hub *ipc.Hub) (*ipc.Port, error) {
 	return port, nil
 }
 
+// CloseStreams ends the module's streams, as the parent does once it read
+// the module's last message (KIND_STOPPED); the module process then exits.
+func (c *Child) CloseStreams() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
+
 // StreamsDone is closed once both streams of a connected module ended:
 // by then the hub has everything the module sent.
 func (c *Child) StreamsDone() <-chan struct{} {
