@@ -25,8 +25,9 @@ import (
 // and lim.eventBytes bytes; a push past that bound starts an episode of
 // coalescing: the lane keeps only the latest event of each id (in the order
 // of their ids' latest events, so every id's events stay in order) until
-// the consumer has taken everything, and the episode is reported at its
-// start and end. The control lane is bounded by the calls in flight
+// the consumer keeps up again (for lim.stall, each time it took a batch it
+// took everything, and no event was coalesced while it handled the batch
+// before), and the episode is reported at its start and end. The control lane is bounded by the calls in flight
 // (capped elsewhere); past its own generous bound its consumer is taken for
 // gone and the mailbox fails.
 //
@@ -36,9 +37,9 @@ import (
 // until the consumer brought it back under the mark, so that a consumer
 // that keeps up gets every event and its producers go at its pace; but not
 // longer than lim.stall. A consumer that did not manage within that time is
-// stalled (stopped, wedged, or much slower than its producers): nobody
-// waits for it again until it has caught up, and its events coalesce at the
-// bound.
+// stalled (stopped, wedged, or much slower than its producers): an episode
+// of coalescing starts at once, and nobody waits for it until it keeps up
+// again.
 //
 // There are no timers on the way: an idle lane delivers a lone message at
 // once; a busy one batches whatever piled up while the last batch was
@@ -56,6 +57,8 @@ type mailbox struct {
 	total   uint64         // events coalesced, ever
 	began   time.Time      // start of the episode
 	count   uint64         // events coalesced in the episode
+	recent  uint64         // events coalesced since the event lane's consumer last took a batch
+	keptUp  time.Time      // during an episode: since when the consumer keeps up (zero: it does not)
 	room    chan struct{}  // closed when the event lane gets under its soft mark; waiters hold it
 	waiters int
 	dead    bool
@@ -317,20 +320,26 @@ func (q *mailbox) pushEvLocked(it item) {
 }
 
 // coalesceLocked pushes it, starting an episode of coalescing if the lane
-// is at its bound; it returns the start of the episode, if it started one.
+// is at its bound; it returns the start or the end of an episode, if it
+// started or ended one.
 func (q *mailbox) coalesceLocked(it item) (ep *episode) {
+	if q.coal && q.ev.len() == 0 {
+		ep = q.endLocked() // an idle consumer that kept up long enough
+	}
 	k := it.key()
 	if !q.coal && k != "" && (q.ev.len() >= q.lim.events || q.ev.bytes+int64(it.size) > q.lim.eventBytes) {
 		ep = q.startLocked()
 	}
 	if q.coal && k != "" {
-		if pos, ok := q.index[k]; ok {
+		// The latest event of the id is still queued if it was not taken.
+		if pos, ok := q.index[k]; ok && pos >= q.ev.head && pos < len(q.ev.items) {
 			old := &q.ev.items[pos]
 			old.drop()
 			q.ev.bytes += int64(it.size) - int64(old.size)
 			*old = it
 			q.total++
 			q.count++
+			q.recent++
 			return ep
 		}
 	}
@@ -345,6 +354,7 @@ func (q *mailbox) startLocked() *episode {
 	q.coal = true
 	q.began = time.Now()
 	q.count = 0
+	q.keptUp = time.Time{}
 	q.index = make(map[string]int)
 	items := q.ev.items[q.ev.head:]
 	keep := make([]bool, len(items))
@@ -381,6 +391,18 @@ func (q *mailbox) startLocked() *episode {
 	return &episode{start: true, began: q.began, total: q.total}
 }
 
+// endLocked ends the episode of coalescing if the consumer has kept up for
+// lim.stall, and returns its report.
+func (q *mailbox) endLocked() *episode {
+	if !q.coal || q.keptUp.IsZero() || time.Since(q.keptUp) < q.lim.stall {
+		return nil
+	}
+	q.coal = false
+	q.index = nil
+	q.keptUp = time.Time{}
+	return &episode{began: q.began, coalesced: q.count, total: q.total}
+}
+
 func (q *mailbox) wakeWaitersLocked() {
 	if q.waiters > 0 {
 		close(q.room)
@@ -408,13 +430,20 @@ func (q *mailbox) run(l *lane) {
 			batch := l.take(&q.lim)
 			var ep *episode
 			if l == &q.ev {
-				if q.ev.len() == 0 {
+				// The consumer keeps up when it takes everything and
+				// nothing was coalesced since it took the last batch.
+				if q.ev.len() == 0 && q.recent == 0 {
 					q.stalled = false
-					if q.coal {
-						q.coal = false
-						q.index = nil
-						ep = &episode{began: q.began, coalesced: q.count, total: q.total}
+					if q.coal && q.keptUp.IsZero() {
+						q.keptUp = time.Now()
 					}
+					ep = q.endLocked()
+				} else if q.recent > 0 {
+					q.keptUp = time.Time{}
+				}
+				q.recent = 0
+				if q.coal && q.ev.len() == 0 {
+					clear(q.index) // the lane's positions start afresh
 				}
 				if !q.overLocked() {
 					q.wakeWaitersLocked()
@@ -471,9 +500,16 @@ func (q *mailbox) waitRoom(done <-chan struct{}) bool {
 		case <-room:
 		case <-timer.C:
 			q.mu.Lock()
-			q.stalled = true
+			var ep *episode
+			if !q.stalled && !q.dead {
+				q.stalled = true
+				if !q.coal {
+					ep = q.startLocked()
+				}
+			}
 			q.wakeWaitersLocked()
 			q.mu.Unlock()
+			q.tell(ep)
 			return false
 		case <-done:
 			return true
