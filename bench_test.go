@@ -361,6 +361,77 @@ func BenchmarkBaselineUDS100Hz(b *testing.B) {
 	b.ReportMetric(0, "ns/op")
 }
 
+// BenchmarkBaselineUDS100HzTwoHops is the floor under the module-to-module
+// latency: as BenchmarkBaselineUDS100Hz, but through a relay process that
+// copies each timestamp from one unix socket to another, as the hub sits
+// between two modules: two hops, three processes.
+func BenchmarkBaselineUDS100HzTwoHops(b *testing.B) {
+	pair := func() (*os.File, *os.File) {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
+	}
+	for b.Loop() {
+		mine, relayIn := pair()
+		relayOut, sinkIn := pair()
+		sink := exec.Command(os.Args[0], "-test.run=^$")
+		sink.Env = append(os.Environ(), envRole+"=uds-sink")
+		sink.ExtraFiles = []*os.File{sinkIn}
+		out, _ := sink.StdoutPipe()
+		relay := exec.Command(os.Args[0], "-test.run=^$")
+		relay.Env = append(os.Environ(), envRole+"=uds-relay")
+		relay.ExtraFiles = []*os.File{relayIn, relayOut}
+		if err := sink.Start(); err != nil {
+			b.Fatal(err)
+		}
+		if err := relay.Start(); err != nil {
+			b.Fatal(err)
+		}
+		relayIn.Close()
+		relayOut.Close()
+		sinkIn.Close()
+		tick := time.NewTicker(10 * time.Millisecond)
+		buf := make([]byte, 8)
+		for range 500 {
+			<-tick.C
+			binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
+			if _, err := mine.Write(buf); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tick.Stop()
+		mine.Close()
+		var p50, p99 float64
+		if _, err := fmt.Fscan(out, &p50, &p99); err != nil {
+			b.Fatal(err)
+		}
+		relay.Wait()
+		sink.Wait()
+		b.ReportMetric(p50, "p50-µs")
+		b.ReportMetric(p99, "p99-µs")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// udsRelay is the middle of BenchmarkBaselineUDS100HzTwoHops: it copies
+// 8-byte timestamps from fd 3 to fd 4, one write per timestamp.
+func udsRelay() {
+	in, out := os.NewFile(3, "in"), os.NewFile(4, "out")
+	buf := make([]byte, 8)
+	for {
+		if _, err := io.ReadFull(in, buf); err != nil {
+			break
+		}
+		if _, err := out.Write(buf); err != nil {
+			break
+		}
+	}
+	out.Close()
+	os.Exit(0)
+}
+
 // udsSink is the other end of BenchmarkBaselineUDS100Hz: it prints the
 // p50 and p99 one-way latency, in µs, of the timestamps it reads on fd 3.
 func udsSink() {

@@ -46,6 +46,8 @@ func TestMain(m *testing.M) {
 		runParent()
 	case "uds-sink":
 		udsSink()
+	case "uds-relay":
+		udsRelay()
 	}
 	os.Exit(m.Run())
 }
