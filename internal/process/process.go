@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -59,8 +60,8 @@ const pluginName = "module"
 // FormatLimits encodes l for EnvLimits.
 func FormatLimits(l ipc.Limits) string {
 	l = l.WithDefaults()
-	return fmt.Sprintf("max_message=%d,queue_events=%d,queue_bytes=%d,max_calls=%d,max_ids=%d",
-		l.MaxMessageSize, l.QueueEvents, l.QueueBytes, l.MaxCalls, l.MaxIDs)
+	return fmt.Sprintf("max_message=%d,queue_events=%d,queue_bytes=%d,max_calls=%d,max_ids=%d,stall=%s",
+		l.MaxMessageSize, l.QueueEvents, l.QueueBytes, l.MaxCalls, l.MaxIDs, l.StallTimeout)
 }
 
 // ParseLimits decodes what FormatLimits encoded; what it cannot read keeps
@@ -69,6 +70,12 @@ func ParseLimits(s string) ipc.Limits {
 	var l ipc.Limits
 	for _, kv := range strings.Split(s, ",") {
 		k, v, _ := strings.Cut(kv, "=")
+		if k == "stall" {
+			if d, err := time.ParseDuration(v); err == nil && d > 0 {
+				l.StallTimeout = d
+			}
+			continue
+		}
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
 			continue

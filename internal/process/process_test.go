@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/ipc"
 )
 
 func TestHandshakeLine(t *testing.T) {
@@ -104,5 +106,15 @@ func TestStderrLineKeepsReadableText(t *testing.T) {
 		if !strings.Contains(parent.String(), s) {
 			t.Errorf("parent's log lacks %q:\n%s", s, parent.String())
 		}
+	}
+}
+
+func TestLimitsRoundTrip(t *testing.T) {
+	l := ipc.Limits{MaxMessageSize: 1 << 20, QueueEvents: 100, QueueBytes: 1 << 22, MaxCalls: 7, MaxIDs: 9, StallTimeout: 1500 * time.Millisecond}
+	if got := ParseLimits(FormatLimits(l)); got != l {
+		t.Fatalf("round trip: %+v, want %+v", got, l)
+	}
+	if got := ParseLimits("garbage,max_calls=-3,stall=x"); got != (ipc.Limits{}).WithDefaults() {
+		t.Fatalf("bad input: %+v", got)
 	}
 }
