@@ -67,6 +67,12 @@ func Serve(cfg ChildConfig) {
 		limits: ParseLimits(os.Getenv(EnvLimits)), stopTimeout: stopTimeout,
 		sockDir: os.Getenv(plugin.EnvUnixSocketDir),
 		events:  make(chan kervipb.Module_EventsServer, 1), lost: make(chan error, 2)}
+	// stdout and stderr are pipes to the parent. Once it died, a write to
+	// them (the log of the stop below, a hook's output) would end the
+	// process by SIGPIPE before its stop hooks ran: asking for SIGPIPE
+	// makes such writes fail with EPIPE instead. (Unlike signal.Ignore,
+	// this is not inherited by programs the module runs.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// SIGINT is left to the parent too: go-plugin ignores it here.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
