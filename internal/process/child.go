@@ -230,9 +230,24 @@ func (s *server) shutdown(reason string, code int) {
 // left of the application's socket directory, which the parent would
 // have removed.
 func (s *server) exit(code int) {
-	if s.sockDir != "" && parentAlive() != nil {
+	if s.sockDir != "" && s.parentGone() {
 		_ = os.RemoveAll(s.sockDir)
 		_ = os.Remove(filepath.Dir(s.sockDir)) // the application's, once empty
 	}
 	os.Exit(code)
+}
+
+// parentGone reports whether the parent has died. A parent that is killed
+// closes its end of the streams a moment before the kernel gives its
+// children to another process (only then does getppid change), so a
+// module whose stream broke gives it up to a second.
+func (s *server) parentGone() bool {
+	deadline := time.Now().Add(time.Second)
+	for parentAlive() == nil {
+		if !s.broken.Load() || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond) // the kernel tells of it in no other way
+	}
+	return true
 }
