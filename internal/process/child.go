@@ -67,6 +67,12 @@ func Serve(cfg ChildConfig) {
 		limits: ParseLimits(os.Getenv(EnvLimits)), stopTimeout: stopTimeout,
 		sockDir: os.Getenv(plugin.EnvUnixSocketDir),
 		events:  make(chan kervipb.Module_EventsServer, 1), lost: make(chan error, 2)}
+	// stdout and stderr are pipes to the parent. Once it died, a write to
+	// them (the log of the stop below, a hook's output) would end the
+	// process by SIGPIPE before its stop hooks ran: asking for SIGPIPE
+	// makes such writes fail with EPIPE instead. (Unlike signal.Ignore,
+	// this is not inherited by programs the module runs.)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	// SIGINT is left to the parent too: go-plugin ignores it here.
 	term := make(chan os.Signal, 1)
 	signal.Notify(term, syscall.SIGTERM)
@@ -234,9 +240,24 @@ func (s *server) shutdown(reason string, code int) {
 // left of the application's socket directory, which the parent would
 // have removed.
 func (s *server) exit(code int) {
-	if s.sockDir != "" && parentAlive() != nil {
+	if s.sockDir != "" && s.parentGone() {
 		_ = os.RemoveAll(s.sockDir)
 		_ = os.Remove(filepath.Dir(s.sockDir)) // the application's, once empty
 	}
 	os.Exit(code)
+}
+
+// parentGone reports whether the parent has died. A parent that is killed
+// closes its end of the streams a moment before the kernel gives its
+// children to another process (only then does getppid change), so a
+// module whose stream broke gives it up to a second.
+func (s *server) parentGone() bool {
+	deadline := time.Now().Add(time.Second)
+	for parentAlive() == nil {
+		if !s.broken.Load() || time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(5 * time.Millisecond) // the kernel tells of it in no other way
+	}
+	return true
 }
