@@ -18,6 +18,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -59,8 +60,8 @@ const pluginName = "module"
 // FormatLimits encodes l for EnvLimits.
 func FormatLimits(l ipc.Limits) string {
 	l = l.WithDefaults()
-	return fmt.Sprintf("max_message=%d,queue_events=%d,queue_bytes=%d,max_calls=%d,max_ids=%d",
-		l.MaxMessageSize, l.QueueEvents, l.QueueBytes, l.MaxCalls, l.MaxIDs)
+	return fmt.Sprintf("max_message=%d,queue_events=%d,queue_bytes=%d,max_calls=%d,max_ids=%d,stall_ns=%d",
+		l.MaxMessageSize, l.QueueEvents, l.QueueBytes, l.MaxCalls, l.MaxIDs, int64(l.StallTimeout))
 }
 
 // ParseLimits decodes what FormatLimits encoded; what it cannot read keeps
@@ -84,6 +85,8 @@ func ParseLimits(s string) ipc.Limits {
 			l.MaxCalls = int(n)
 		case "max_ids":
 			l.MaxIDs = int(n)
+		case "stall_ns":
+			l.StallTimeout = time.Duration(n)
 		}
 	}
 	return l.WithDefaults()

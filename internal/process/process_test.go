@@ -11,8 +11,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/ipc"
 )
 
 func TestHandshakeLine(t *testing.T) {
@@ -104,5 +106,16 @@ func TestStderrLineKeepsReadableText(t *testing.T) {
 		if !strings.Contains(parent.String(), s) {
 			t.Errorf("parent's log lacks %q:\n%s", s, parent.String())
 		}
+	}
+}
+
+// Module processes get every limit of the application.
+func TestLimitsRoundTrip(t *testing.T) {
+	l := ipc.Limits{MaxMessageSize: 1 << 20, QueueEvents: 100, QueueBytes: 1 << 22, MaxCalls: 7, MaxIDs: 9, StallTimeout: 150 * time.Millisecond}
+	if got := ParseLimits(FormatLimits(l)); got != l {
+		t.Fatalf("ParseLimits(FormatLimits(%+v)) = %+v", l, got)
+	}
+	if got, want := ParseLimits(""), (ipc.Limits{}).WithDefaults(); got != want {
+		t.Fatalf("ParseLimits(\"\") = %+v, want the defaults %+v", got, want)
 	}
 }
