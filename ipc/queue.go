@@ -23,10 +23,16 @@ import (
 //
 // Both lanes are bounded. The event lane holds at most lim.events messages
 // and lim.eventBytes bytes; a push past that bound starts an episode of
-// coalescing: the lane keeps only the latest event of each id (in the order
-// of their ids' latest events, so every id's events stay in order) until
-// the consumer has taken everything, and the episode is reported at its
-// start and end. The control lane is bounded by the calls in flight
+// coalescing: the lane keeps only the latest event of each id until the
+// consumer has taken everything, and the episode is reported at its start
+// and end. When the episode starts, each id keeps the place of its latest
+// queued event; a later event of the id takes that place instead of going
+// to the back, so that an id that changes all the time is not put off for
+// ever. So every id's events stay in order, and markers are never dropped,
+// but events of different ids may leave in another order than they came,
+// and a coalesced event may cross a marker (an id's events never cross the
+// marker that announced it: no event of the id was queued before it). The
+// control lane is bounded by the calls in flight
 // (capped elsewhere); past its own generous bound its consumer is taken for
 // gone and the mailbox fails.
 //
