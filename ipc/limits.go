@@ -107,6 +107,7 @@ func (l Limits) box() boxLimits {
 		soft:       min(softQueue, l.QueueEvents/2),
 		softBytes:  min(softBytes, l.QueueBytes/2),
 		stall:      l.StallTimeout,
+		calm:       l.StallTimeout,
 		// Control messages are bounded by the calls in flight; this bound
 		// only catches a process that stopped reading altogether.
 		ctrl:       4*l.MaxCalls + 4096,

@@ -23,11 +23,18 @@ import (
 //
 // Both lanes are bounded. The event lane holds at most lim.events messages
 // and lim.eventBytes bytes; a push past that bound starts an episode of
-// coalescing: the lane keeps only the latest event of each id (in the order
-// of their ids' latest events, so every id's events stay in order) until
-// the consumer keeps up again (for lim.stall, each time it took a batch it
-// took everything, and no event was coalesced while it handled the batch
-// before), and the episode is reported at its start and end. The control lane is bounded by the calls in flight
+// coalescing: the lane keeps only the latest event of each id until the
+// consumer keeps up again (for lim.calm, each time it took a batch it took
+// everything, and no event was coalesced while it handled the batch
+// before), and the episode is reported at its start and end. When the
+// episode starts, each id keeps the place of its latest
+// queued event; a later event of the id takes that place instead of going
+// to the back, so that an id that changes all the time is not put off for
+// ever. So every id's events stay in order, and markers are never dropped,
+// but events of different ids may leave in another order than they came,
+// and a coalesced event may cross a marker (an id's events never cross the
+// marker that announced it: no event of the id was queued before it). The
+// control lane is bounded by the calls in flight
 // (capped elsewhere); past its own generous bound its consumer is taken for
 // gone and the mailbox fails.
 //
@@ -72,6 +79,7 @@ type boxLimits struct {
 	soft       int           // events past which producers that may wait do
 	softBytes  int64         //
 	stall      time.Duration // how long a waiting producer waits at most
+	calm       time.Duration // how long a consumer keeps up before an episode ends
 	ctrl       int           // control messages: past it the mailbox fails
 	ctrlBytes  int64         //
 	frame      int           // messages per delivery
@@ -392,9 +400,9 @@ func (q *mailbox) startLocked() *episode {
 }
 
 // endLocked ends the episode of coalescing if the consumer has kept up for
-// lim.stall, and returns its report.
+// lim.calm, and returns its report.
 func (q *mailbox) endLocked() *episode {
-	if !q.coal || q.keptUp.IsZero() || time.Since(q.keptUp) < q.lim.stall {
+	if !q.coal || q.keptUp.IsZero() || time.Since(q.keptUp) < q.lim.calm {
 		return nil
 	}
 	q.coal = false
@@ -450,6 +458,15 @@ func (q *mailbox) run(l *lane) {
 				}
 			}
 			if len(batch) == 0 {
+				if ep != nil { // report it before flush returns
+					q.mu.Unlock()
+					q.tell(ep)
+					q.mu.Lock()
+					if l.len() > 0 && !q.dead {
+						q.mu.Unlock()
+						continue
+					}
+				}
 				l.busy = false
 				close(l.idle)
 				l.idle = make(chan struct{})

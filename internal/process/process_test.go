@@ -109,10 +109,14 @@ func TestStderrLineKeepsReadableText(t *testing.T) {
 	}
 }
 
+// Module processes get every limit of the application.
 func TestLimitsRoundTrip(t *testing.T) {
-	l := ipc.Limits{MaxMessageSize: 1 << 20, QueueEvents: 100, QueueBytes: 1 << 22, MaxCalls: 7, MaxIDs: 9, StallTimeout: 1500 * time.Millisecond}
+	l := ipc.Limits{MaxMessageSize: 1 << 20, QueueEvents: 100, QueueBytes: 1 << 22, MaxCalls: 7, MaxIDs: 9, StallTimeout: 150 * time.Millisecond}
 	if got := ParseLimits(FormatLimits(l)); got != l {
-		t.Fatalf("round trip: %+v, want %+v", got, l)
+		t.Fatalf("ParseLimits(FormatLimits(%+v)) = %+v", l, got)
+	}
+	if got, want := ParseLimits(""), (ipc.Limits{}).WithDefaults(); got != want {
+		t.Fatalf("ParseLimits(\"\") = %+v, want the defaults %+v", got, want)
 	}
 	if got := ParseLimits("garbage,max_calls=-3,stall=x"); got != (ipc.Limits{}).WithDefaults() {
 		t.Fatalf("bad input: %+v", got)
