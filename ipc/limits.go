@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -137,13 +138,25 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// validText makes s valid UTF-8, for text the runtime sends on its own
-// (such as the message of an error that user code returned).
+// maxText bounds text the runtime sends on its own: longer text is cut,
+// so that an error message always fits in a message, whatever the limits.
+const maxText = 64 << 10
+
+// validText makes s valid UTF-8 of at most maxText bytes, for text the
+// runtime sends on its own (such as the message of an error that user code
+// returned). Cut text ends with its length: "...…(2097152 bytes)".
 func validText(s string) string {
-	if utf8.ValidString(s) {
-		return s
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > maxText {
+		cut := maxText - 32
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	}
+	return s
 }
 
 // checkText refuses text that is not valid UTF-8; what names it.
