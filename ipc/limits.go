@@ -19,7 +19,8 @@ import (
 // and in-process mode alike. A zero field means its default.
 type Limits struct {
 	// MaxMessageSize bounds one message: a value's content, or an action's
-	// arguments or result, with its id. A larger one is refused where it is
+	// arguments or result, or the description of a component (its name,
+	// unit, options), with its id. A larger one is refused where it is
 	// made, with ErrTooLarge naming the id and the size. Default 4 MiB.
 	MaxMessageSize int
 	// QueueEvents and QueueBytes bound the value events waiting for one
@@ -188,6 +189,16 @@ func checkComponent(c *kervipb.Component) error {
 	}
 	if c.Min != nil && math.IsNaN(*c.Min) || c.Max != nil && math.IsNaN(*c.Max) {
 		return fmt.Errorf("range bound is NaN")
+	}
+	return nil
+}
+
+// checkDescription refuses the description of id if its announcement
+// would be larger than maxSize.
+func checkDescription(id, module string, c *kervipb.Component, maxSize int) error {
+	if n := proto.Size(c) + len(id); n > maxSize {
+		return &Error{Code: CodeTooLarge, ID: id, Module: module,
+			Msg: fmt.Sprintf("a description of %d bytes is larger than the limit of %d bytes", n, maxSize)}
 	}
 	return nil
 }
