@@ -118,6 +118,12 @@ func srcModule() kervi.Module {
 		reg("src.big_result", func(n int) string { return strings.Repeat("x", n) })
 		reg("src.big_error", func(n int) error { return errors.New(strings.Repeat("x", n)) })
 		reg("src.big_panic", func(n int) { panic(strings.Repeat("x", n)) })
+		reg("src.print", func(n int, tag string) {
+			fmt.Println(strings.Repeat("x", n))
+			fmt.Fprintln(os.Stderr, strings.Repeat("y", n))
+			fmt.Println(tag)
+			fmt.Fprintln(os.Stderr, tag+" on stderr")
+		})
 		reg("src.fill", func(n int) error { return text.Set(strings.Repeat("x", n)) })
 		// burst publishes an event, makes a call and a write that must be
 		// refused, and publishes another event, all in one go: the
@@ -577,6 +583,21 @@ func TestErrorTextCutsAtRunes(t *testing.T) {
 	if got := r.call(t, "src.add", 2, 3); got != int64(5) {
 		t.Fatalf("src.add = %v", got)
 	}
+}
+
+// A module that prints a line longer than the parent read at once (1 MiB)
+// keeps running: the parent read nothing more of its stdout after such a
+// line, so the module's next write blocked for ever.
+func TestLongOutputLines(t *testing.T) {
+	r := startApp(t, "badinput")
+	pid := r.pids()["src"]
+	for i := range 3 {
+		tag := fmt.Sprintf("printed %d", i)
+		r.call(t, "src.print", 2<<20, tag)
+		r.logs.waitFor(t, "INFO "+tag, "module=src", "stream=stdout")
+		r.logs.waitFor(t, tag+" on stderr", "module=src", "stream=stderr")
+	}
+	r.checkUp(t, "src", pid)
 }
 
 // sizeIn returns the sizes in bytes err names.
