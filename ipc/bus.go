@@ -379,8 +379,9 @@ type Publisher struct {
 
 // RegisterValue claims id for a value owned by this process and announces
 // it to the application. It fails if id is invalid or already registered in
-// this process, or if the spec's texts are not valid UTF-8; a claim of an
-// id another module owns is reported by the hub, and makes the
+// this process, if the spec's texts are not valid UTF-8, or if its
+// announcement would be larger than Limits.MaxMessageSize (ErrTooLarge); a
+// claim of an id another module owns is reported by the hub, and makes the
 // application's start fail.
 func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 	if err := ValidateID(id); err != nil {
@@ -392,6 +393,9 @@ func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 	}
 	if err := checkComponent(comp); err != nil {
 		return nil, fmt.Errorf("kervi: value %s: %w", quoteID(id), err)
+	}
+	if err := checkDescription(id, b.module, comp, b.lim.MaxMessageSize); err != nil {
+		return nil, err
 	}
 	b.mu.Lock()
 	st := b.stateLocked(id)
@@ -636,7 +640,8 @@ type ActionSpec struct {
 	Handler func(ctx context.Context, args Args) (any, error)
 }
 
-// RegisterAction claims id for an action owned by this process.
+// RegisterAction claims id for an action owned by this process. It fails
+// as RegisterValue does.
 func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 	if err := ValidateID(id); err != nil {
 		return err
@@ -647,6 +652,9 @@ func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 	comp := &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}
 	if err := checkComponent(comp); err != nil {
 		return fmt.Errorf("kervi: action %s: %w", quoteID(id), err)
+	}
+	if err := checkDescription(id, b.module, comp, b.lim.MaxMessageSize); err != nil {
+		return err
 	}
 	b.mu.Lock()
 	st := b.stateLocked(id)

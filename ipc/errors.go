@@ -107,7 +107,9 @@ var codeSentinels = map[Code]error{
 // that returns the error of a call it made itself fails with
 // CodeActionFailed too (with the inner error's message), not with the inner
 // call's code: the action exists, it failed. Only the context errors keep
-// their meaning, and an error made with Errorf keeps its code.
+// their meaning, and an error made with Errorf keeps its code. The message
+// is made valid UTF-8, and one over 64 KiB is cut (ending with its length
+// in bytes), so that any error can be sent.
 type Error struct {
 	Code   Code
 	ID     string

@@ -3,6 +3,7 @@ package ipc
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -18,7 +19,8 @@ import (
 // and in-process mode alike. A zero field means its default.
 type Limits struct {
 	// MaxMessageSize bounds one message: a value's content, or an action's
-	// arguments or result, with its id. A larger one is refused where it is
+	// arguments or result, or the description of a component (its name,
+	// unit, options), with its id. A larger one is refused where it is
 	// made, with ErrTooLarge naming the id and the size. Default 4 MiB.
 	MaxMessageSize int
 	// QueueEvents and QueueBytes bound the value events waiting for one
@@ -138,13 +140,25 @@ func ValidateID(id string) error {
 	return nil
 }
 
-// validText makes s valid UTF-8, for text the runtime sends on its own
-// (such as the message of an error that user code returned).
+// maxText bounds text the runtime sends on its own: longer text is cut,
+// so that an error message always fits in a message, whatever the limits.
+const maxText = 64 << 10
+
+// validText makes s valid UTF-8 of at most maxText bytes, for text the
+// runtime sends on its own (such as the message of an error that user code
+// returned). Cut text ends with its length: "...…(2097152 bytes)".
 func validText(s string) string {
-	if utf8.ValidString(s) {
-		return s
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	return strings.ToValidUTF8(s, "\uFFFD")
+	if len(s) > maxText {
+		cut := maxText - 32
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "…(" + strconv.Itoa(len(s)) + " bytes)"
+	}
+	return s
 }
 
 // checkText refuses text that is not valid UTF-8; what names it.
@@ -176,6 +190,16 @@ func checkComponent(c *kervipb.Component) error {
 	}
 	if c.Min != nil && math.IsNaN(*c.Min) || c.Max != nil && math.IsNaN(*c.Max) {
 		return fmt.Errorf("range bound is NaN")
+	}
+	return nil
+}
+
+// checkDescription refuses the description of id if its announcement
+// would be larger than maxSize.
+func checkDescription(id, module string, c *kervipb.Component, maxSize int) error {
+	if n := proto.Size(c) + len(id); n > maxSize {
+		return &Error{Code: CodeTooLarge, ID: id, Module: module,
+			Msg: fmt.Sprintf("a description of %d bytes is larger than the limit of %d bytes", n, maxSize)}
 	}
 	return nil
 }

@@ -1,7 +1,6 @@
 package process
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -318,18 +317,21 @@ func (r *cmdRunner) Start(context.Context) error {
 	pr, pw := io.Pipe()
 	r.stdout = pr
 	go func() {
-		sc := bufio.NewScanner(out)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		// Read to the end whatever the module prints: a line the reader
+		// gave up on would leave the pipe unread, and the module's next
+		// write to stdout would block for ever. Very long lines come in
+		// pieces (see logx.LineWriter).
 		handshook := false
-		for sc.Scan() {
-			line := sc.Bytes()
+		lines := logx.NewLineWriter(func(line []byte) {
 			if !handshook && handshakeLine.Match(line) {
 				handshook = true
 				_, _ = pw.Write(append(append([]byte(nil), line...), '\n'))
-				continue
+				return
 			}
 			_, _ = r.onLine.Write(append(append([]byte(nil), line...), '\n'))
-		}
+		})
+		_, _ = io.Copy(lines, out)
+		_ = lines.Close()
 		pw.Close()
 	}()
 	return nil
