@@ -52,18 +52,6 @@ func init() {
 	}
 }
 
-// register registers actions until one fails; err keeps the first error.
-type register struct {
-	b   *ipc.Bus
-	err error
-}
-
-func (r *register) action(id string, fn any, opts ...actions.Option) {
-	if r.err == nil {
-		_, r.err = actions.Register(r.b, id, fn, opts...)
-	}
-}
-
 // note appends a line to the file name in $KERVI_TEST_DIR, for what tests
 // check after a process ended.
 func note(name, line string) {
@@ -89,11 +77,12 @@ func sourceModule(name string) kervi.Module {
 		var mu sync.Mutex
 		done := make(chan struct{})
 		close(done)
-		reg := &register{b: b}
+		var regErr error
+		reg := register(b, &regErr)
 		// run publishes from, from+1, ... (count events) at rate per
 		// second, each with pad bytes of padding: every millisecond, the
 		// events that are due (at most 200, after a pause).
-		reg.action(name+".run", func(rate float64, from, count, pad int) {
+		reg(name+".run", func(rate float64, from, count, pad int) {
 			mu.Lock()
 			defer mu.Unlock()
 			<-done // one run at a time
@@ -125,7 +114,7 @@ func sourceModule(name string) kervi.Module {
 		})
 		// wait returns how many events the current run published, once it
 		// is over.
-		reg.action(name+".wait", func(ctx context.Context) (int64, error) {
+		reg(name+".wait", func(ctx context.Context) (int64, error) {
 			mu.Lock()
 			finished := done
 			mu.Unlock()
@@ -136,8 +125,8 @@ func sourceModule(name string) kervi.Module {
 				return published.Load(), ctx.Err()
 			}
 		}, actions.WithMode(actions.Concurrent))
-		reg.action(name+".count", func() int64 { return published.Load() }, actions.WithMode(actions.Concurrent))
-		return reg.err
+		reg(name+".count", func() int64 { return published.Load() }, actions.WithMode(actions.Concurrent))
+		return regErr
 	}}
 }
 
@@ -212,9 +201,10 @@ func followerModule(name, source string) kervi.Module {
 		if _, err := b.Subscribe(source, func(ev ipc.Event) { f.see(counter(ev)) }); err != nil {
 			return err
 		}
-		reg := &register{b: b}
-		reg.action(name+".wait", f.until, actions.WithMode(actions.Concurrent))
-		return reg.err
+		var regErr error
+		reg := register(b, &regErr)
+		reg(name+".wait", f.until, actions.WithMode(actions.Concurrent))
+		return regErr
 	}}
 }
 
@@ -238,10 +228,11 @@ func slowModule(name string) kervi.Module {
 			note(name+"-stop", fmt.Sprintf("stop hook ran in %d", os.Getpid()))
 			return nil
 		})
-		reg := &register{b: b}
-		reg.action(name+".pid", func() int { return os.Getpid() })
-		reg.action(name+".handled", func() int64 { return handled.Load() }, actions.WithMode(actions.Concurrent))
-		return reg.err
+		var regErr error
+		reg := register(b, &regErr)
+		reg(name+".pid", func() int { return os.Getpid() })
+		reg(name+".handled", func() int64 { return handled.Load() }, actions.WithMode(actions.Concurrent))
+		return regErr
 	}}
 }
 
@@ -256,12 +247,13 @@ func victimModule(name string) kervi.Module {
 		if _, err := b.Subscribe("parent.level", func(ev ipc.Event) { level.see(ev.Value.Number()) }); err != nil {
 			return err
 		}
-		reg := &register{b: b}
-		reg.action(name+".pid", func() int { return os.Getpid() })
-		reg.action(name+".wait_source", source.until, actions.WithMode(actions.Concurrent))
-		reg.action(name+".wait_level", level.until, actions.WithMode(actions.Concurrent))
-		reg.action(name+".stall_timeout", func() string { return b.Limits().StallTimeout.String() })
-		return reg.err
+		var regErr error
+		reg := register(b, &regErr)
+		reg(name+".pid", func() int { return os.Getpid() })
+		reg(name+".wait_source", source.until, actions.WithMode(actions.Concurrent))
+		reg(name+".wait_level", level.until, actions.WithMode(actions.Concurrent))
+		reg(name+".stall_timeout", func() string { return b.Limits().StallTimeout.String() })
+		return regErr
 	}}
 }
 
@@ -289,13 +281,14 @@ func sleepyModule(name string) kervi.Module {
 			busyResult.Store(int64(x))
 			spun <- struct{}{}
 		})
-		reg := &register{b: b}
-		reg.action(name+".pid", func() int { return os.Getpid() })
-		reg.action(name+".sleep", func(ms int) {
+		var regErr error
+		reg := register(b, &regErr)
+		reg(name+".pid", func() int { return os.Getpid() })
+		reg(name+".sleep", func(ms int) {
 			time.Sleep(time.Duration(ms) * time.Millisecond) // the slow action under test
 		})
-		reg.action(name+".spin", func(ms float64) error { return load.Set(ms) })
-		reg.action(name+".spun", func(ctx context.Context) error {
+		reg(name+".spin", func(ms float64) error { return load.Set(ms) })
+		reg(name+".spun", func(ctx context.Context) error {
 			select {
 			case <-spun:
 				return nil
@@ -303,7 +296,7 @@ func sleepyModule(name string) kervi.Module {
 				return ctx.Err()
 			}
 		}, actions.WithMode(actions.Concurrent))
-		return reg.err
+		return regErr
 	}}
 }
 
@@ -317,9 +310,10 @@ func cutterModule(name string) kervi.Module {
 			<-ctx.Done()
 			return nil
 		})
-		reg := &register{b: b}
-		reg.action(name+".pid", func() int { return os.Getpid() })
-		reg.action(name+".cut", func() (int, error) {
+		var regErr error
+		reg := register(b, &regErr)
+		reg(name+".pid", func() int { return os.Getpid() })
+		reg(name+".cut", func() (int, error) {
 			fds, err := connectedUnixSockets()
 			if err != nil {
 				return 0, err
@@ -335,7 +329,7 @@ func cutterModule(name string) kervi.Module {
 			}
 			return len(fds), nil
 		})
-		return reg.err
+		return regErr
 	}}
 }
 
