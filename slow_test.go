@@ -471,12 +471,11 @@ func TestSlowSubscriberStaysBounded(t *testing.T) {
 		seconds = 6
 		events  = rate * seconds
 		pad     = 300 // bytes of padding in each event
-		// The slow module's queue holds at most queueEvents events: about
-		// 10 MiB of them. Before the fix it grew without bound, by about
-		// 13 MiB/s under this load (81 MiB in 6 s; 363 MB in 60 s in the
-		// issue, with smaller events). The default bound (65536) would
-		// take longer to tell apart from a backlog.
-		queueEvents = 16384
+		// With the default limits the slow module's events are coalesced
+		// once it fails to keep up for the stall timeout. Before the fix
+		// its backlog grew without bound, by about 13 MiB/s under this
+		// load (81 MiB in 6 s; 363 MB in 60 s in the issue, with smaller
+		// events).
 		maxGrowth   = 40 << 20
 		stopTimeout = 5 * time.Second
 	)
@@ -485,8 +484,7 @@ func TestSlowSubscriberStaysBounded(t *testing.T) {
 		growth *= 3
 	}
 	dir := t.TempDir()
-	r := startApp(t, "slow-subscriber", kervi.WithModuleEnv(envDir+"="+dir), kervi.WithStopTimeout(stopTimeout),
-		kervi.WithLimits(ipc.Limits{QueueEvents: queueEvents}))
+	r := startApp(t, "slow-subscriber", kervi.WithModuleEnv(envDir+"="+dir), kervi.WithStopTimeout(stopTimeout))
 	slow := r.module(t, "slow")
 	rss0 := procStatus(t, slow.PID, "VmRSS")
 
