@@ -433,6 +433,8 @@ func (p *Port) checkEvent(e *entry, m *kervipb.Msg) error {
 		return errors.New("no module owns the id")
 	case e.owner.port != p:
 		return fmt.Errorf("the id is owned by module %q", e.owner.module)
+	case e.owner.comp.GetKind() != "value":
+		return fmt.Errorf("the id is an %s, not a value", e.owner.comp.GetKind())
 	case m.Type != e.owner.comp.GetType():
 		return fmt.Errorf("a %s value cannot publish a %s", Type(e.owner.comp.GetType()), Type(m.Type))
 	case m.Type == kervipb.ValueType_VALUE_TYPE_NUMBER && math.IsNaN(m.Number):

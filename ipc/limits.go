@@ -27,7 +27,12 @@ type Limits struct {
 	// process: in the hub, for a process that is slow to read them, and in
 	// the process, for subscribers that are slow to handle them. Past the
 	// bound the waiting events are coalesced to the latest of each id (see
-	// the package doc). Defaults 65536 events and 64 MiB.
+	// the package doc). Defaults 65536 events and 64 MiB. A consumer that
+	// keeps up, or that is coalesced because it stalled, holds far less:
+	// its producers wait once 4096 events or 4 MiB wait for it. The bound
+	// is for producers that never wait (a publisher's subscribers in its
+	// own process); a process's queues hold at most about twice
+	// QueueBytes, and the hub about QueueBytes per module.
 	QueueEvents int
 	QueueBytes  int64
 	// MaxCalls bounds the calls and sets in flight to one module, and from

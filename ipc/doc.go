@@ -1,0 +1,48 @@
+// Package ipc is how the processes of a kervi application talk: the Bus of
+// each process, on which its components register their ids, publish and
+// follow value events and call actions by id, and the Hub in the
+// application's parent process, which routes all of it between the
+// processes. It also holds the errors every kervi package shares, matched
+// with errors.Is (ErrUnknownID, ErrBusy, ...), and the wire forms of values
+// (Value) and action arguments (Encode, DecodeTo).
+//
+// Applications get their buses from kervi; NewBus, NewHub and Hub.Connect
+// are plumbing for the runtime and for tests of components.
+//
+// # Order
+//
+// The events of one id reach every subscriber in the order they were
+// published. Calls, sets, results and the life cycle travel apart from
+// value events (on a stream of their own between processes), so they never
+// wait behind value events; a value event may be overtaken by a result or
+// a call sent after it.
+//
+// # Slow subscribers
+//
+// Every queue is bounded (Limits). A subscriber that keeps up, within a
+// process or across processes, gets every event in order; when more than
+// 4096 events (or 4 MiB) wait for it, its publishers wait for it, so they
+// go at its pace. A subscriber that does not catch up within
+// Limits.StallTimeout (it is stopped, wedged, or much slower than its
+// publishers) no longer holds anybody back: its events are coalesced, so
+// that only the latest event of each id waits for it, until it keeps up
+// again for that long. The same happens when Limits.QueueEvents or
+// Limits.QueueBytes of them wait. Every id's events stay in order, and the
+// subscriber always works on the current state, never on a growing
+// backlog: a slow OnChange callback sees the latest content of its value.
+// Each such episode is logged once when it starts and once when it ends,
+// with the count of events coalesced (Bus.Coalesced, and the module's
+// status in kervi). NATS's slow-consumer handling and MQTT's retained
+// state are the models: the latest value is what a value means.
+//
+// Calls and sets in flight are capped (Limits.MaxCalls): more are refused
+// with ErrBusy. Results and control messages are never dropped.
+//
+// # Input
+//
+// What enters is checked where it enters: ids (ValidateID, on every path),
+// text (valid UTF-8: ErrWrongType for a value's content, ErrBadArgs for an
+// argument), sizes (Limits.MaxMessageSize: ErrTooLarge). A message that
+// cannot cross processes fails alone, never a stream or its neighbours.
+// The hub accepts a value event only from the module that owns its id.
+package ipc
