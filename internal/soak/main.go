@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -212,7 +213,7 @@ loop:
 		case <-end.C:
 			break loop
 		case err := <-errc:
-			return fmt.Errorf("Run ended: %v", err)
+			return fmt.Errorf("the application ended early: %v", err)
 		}
 	}
 	killT.Stop()
@@ -290,7 +291,7 @@ func settled(app *kervi.Application) snapshot {
 		}
 		time.Sleep(10 * time.Millisecond) // polling states that announce themselves elsewhere
 	}
-	runtime.GC()
+	debug.FreeOSMemory() // a collection, and memory returned: RSS is what is held
 	s := sample()
 	for range 20 { // goroutines of a restart may still be winding down
 		time.Sleep(50 * time.Millisecond)
