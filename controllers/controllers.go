@@ -27,15 +27,18 @@
 //
 // A controller's Start, InputChanged, Exit and the actions created with
 // Controller.Action never run at the same time, so they may share the
-// controller's state without locks. InputChanged is called only once every
-// module of the application is ready and Start has returned, after each
-// change of an input, in order. The input holds its latest content: changes
-// that arrive while the controller is busy are coalesced per input, so a
-// slow controller works on the current state, never a backlog of stale
-// ones (use the value's OnChange to see every change). A change that
-// arrives while InputChanged reads the input may be reported once more. Exit is called when
-// the module stops, if Start was called. An action that must run while the controller is busy
-// can be registered with actions.Register directly; it then shares no lock.
+// controller's state without locks. Start runs when every module of the
+// application is ready; calls from other processes wait until it returned.
+// InputChanged is called only once the Start of every controller of the
+// application returned, after each change of an input, in order. The input
+// holds its latest content: changes that arrive while the controller is
+// busy are coalesced per input, so a slow controller works on the current
+// state, never a backlog of stale ones (use the value's OnChange to see
+// every change). A change that arrives while InputChanged reads the input
+// may be reported once more. Exit is called when the module stops, if Start
+// was called, also when the module's parent process died. An action that
+// must run while the controller is busy can be registered with
+// actions.Register directly; it then shares no lock.
 package controllers
 
 import (

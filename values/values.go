@@ -373,7 +373,11 @@ func (b *base[T]) store(v T, ts time.Time) error {
 
 // OnChange calls fn with every change of the value, including changes made
 // in this process. Callbacks run on the bus's dispatch goroutine, one at a
-// time, in the order of the changes; fn's ctx carries the bus.
+// time, in the order of the changes; fn's ctx carries the bus. A callback
+// that keeps up sees every change; one too slow for the rate of changes
+// (it cannot catch up within the stall timeout) sees the latest content
+// instead of a growing backlog, still in order, until it keeps up again
+// (see the ipc package doc).
 func (b *base[T]) OnChange(fn func(ctx context.Context, v T)) *ipc.Subscription {
 	s, _ := b.bus.Subscribe(b.id, func(ev ipc.Event) {
 		if x, err := b.fromWire(ev.Value); err == nil {
