@@ -186,6 +186,7 @@ func soak(app *kervi.Application) error {
 	refAt := min(time.Minute, *duration/3)
 	var ref snapshot
 	kills, stops := 0, 0
+	var stopped []int // pids of the sleepers stopped
 	killT := time.NewTicker(*killEvery)
 	stopT := time.NewTicker(*stopEvery)
 	refT := time.NewTimer(refAt)
@@ -204,11 +205,11 @@ loop:
 			if pid := pidOf(app, "sleeper"); pid > 0 {
 				_ = syscall.Kill(pid, syscall.SIGSTOP)
 				stops++
-				pid := pid
+				stopped = append(stopped, pid)
 				time.AfterFunc(*stopFor, func() { _ = syscall.Kill(pid, syscall.SIGCONT) }) // if it still exists
 			}
 		case <-refT.C:
-			ref = settled(app)
+			ref = settled(app, stopped)
 			fmt.Printf("soak: after %v: %s\n", refAt, ref)
 		case <-end.C:
 			break loop
@@ -218,7 +219,7 @@ loop:
 	}
 	killT.Stop()
 	stopT.Stop()
-	final := settled(app)
+	final := settled(app, stopped)
 	fmt.Printf("soak: after %v: %s\n", time.Since(start).Round(time.Second), final)
 
 	var failures []string
@@ -278,13 +279,17 @@ func sample() snapshot {
 }
 
 // settled waits until every module is ready again (none is between a
-// fault and its restart) and takes a snapshot then, the lowest of a few.
-func settled(app *kervi.Application) snapshot {
+// fault and its restart, and every stopped process was replaced) and takes
+// a snapshot then, the lowest of a few.
+func settled(app *kervi.Application, stopped []int) snapshot {
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		ready := true
 		for _, m := range app.Modules() {
 			ready = ready && m.State == kervi.StateReady
+		}
+		for _, pid := range stopped {
+			ready = ready && pidOf(app, "sleeper") != pid
 		}
 		if ready {
 			break
