@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"time"
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/actions"
@@ -71,4 +72,32 @@ func ExampleIsModuleProcess() {
 	// server... Once, in the parent only.
 	go func() { _ = app.Run(ctx) }()
 	<-app.Ready()
+}
+
+// An application tuned for a small board with a slow subscriber: smaller
+// queues, a longer heartbeat, and a log line when a module falls behind or
+// catches up with its value events.
+func ExampleWithLimits() {
+	dashboard := kervi.Module{Name: "dashboard", Setup: func(ctx context.Context, bus *ipc.Bus) error {
+		// A subscriber that may be slow: it gets the latest content of the
+		// value, never a backlog.
+		_, err := bus.Subscribe("room.temp", func(ev ipc.Event) { /* draw it */ })
+		return err
+	}}
+	app, err := kervi.NewApplication([]kervi.Module{dashboard},
+		kervi.WithLimits(ipc.Limits{
+			MaxMessageSize: 1 << 20, // 1 MiB
+			QueueEvents:    4096,
+			QueueBytes:     8 << 20,
+		}),
+		kervi.WithHeartbeat(2*time.Second, 10*time.Second),
+		kervi.OnModuleState(func(s kervi.ModuleStatus) {
+			if s.Behind {
+				log.Printf("%s is behind; %d events coalesced so far", s.Name, s.Coalesced)
+			}
+		}))
+	if err != nil {
+		log.Fatal(err)
+	}
+	app.Main()
 }
