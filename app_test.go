@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -67,7 +68,17 @@ func (s *logSink) lines() []string {
 // waitFor waits until a record contains every one of parts.
 func (s *logSink) waitFor(t *testing.T, parts ...string) string {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
+	l, ok := s.wait(10*time.Second, parts...)
+	if !ok {
+		t.Fatalf("no log record with %q", parts)
+	}
+	return l
+}
+
+// wait waits up to d until a record contains every one of parts, and
+// returns it.
+func (s *logSink) wait(d time.Duration, parts ...string) (string, bool) {
+	deadline := time.After(d)
 	for {
 		for _, l := range s.lines() {
 			ok := true
@@ -75,13 +86,13 @@ func (s *logSink) waitFor(t *testing.T, parts ...string) string {
 				ok = ok && strings.Contains(l, p)
 			}
 			if ok {
-				return l
+				return l, true
 			}
 		}
 		select {
 		case <-s.added:
 		case <-deadline:
-			t.Fatalf("no log record with %q", parts)
+			return "", false
 		}
 	}
 }
@@ -97,8 +108,19 @@ type running struct {
 
 func startApp(t *testing.T, name string, opts ...kervi.Option) *running {
 	t.Helper()
+	return startAppStates(t, name, nil, opts...)
+}
+
+// startAppStates is startApp with a function that sees each status as
+// OnModuleState reports it, in the callback (onState may be nil).
+func startAppStates(t *testing.T, name string, onState func(app *kervi.Application, s kervi.ModuleStatus), opts ...kervi.Option) *running {
+	t.Helper()
 	r := &running{logs: newLogSink(), states: make(chan kervi.ModuleStatus, 1000)}
+	var current atomic.Pointer[kervi.Application]
 	opts = append(opts, kervi.WithLogger(slog.New(r.logs)), kervi.OnModuleState(func(s kervi.ModuleStatus) {
+		if onState != nil {
+			onState(current.Load(), s)
+		}
 		select {
 		case r.states <- s:
 		default:
@@ -108,6 +130,7 @@ func startApp(t *testing.T, name string, opts ...kervi.Option) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
+	current.Store(app)
 	r.app = app
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)

@@ -554,7 +554,7 @@ func (a *Application) runInProcess(r *moduleRun, hub *ipc.Hub, first chan<- erro
 	r.set(port, nil, bus, false)
 	a.setState(name, StateStarting, nil)
 	go func() { _ = bus.RunSetup(r.m.Setup) }()
-	err = a.awaitReady(r, nil, port, time.Now().Add(a.opts.startTimeout))
+	err = a.awaitReady(r, nil, time.Now().Add(a.opts.startTimeout))
 	if err != nil {
 		first <- &ModuleError{Module: name, ExitCode: -1, Err: err}
 		return
@@ -566,22 +566,28 @@ func (a *Application) runInProcess(r *moduleRun, hub *ipc.Hub, first chan<- erro
 
 // awaitReady waits for the module's setup to finish, its process to end
 // (child != nil), the start deadline, or the application to stop it.
-func (a *Application) awaitReady(r *moduleRun, child *process.Child, port *ipc.Port, deadline time.Time) error {
+func (a *Application) awaitReady(r *moduleRun, child *process.Child, deadline time.Time) error {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	var exited <-chan struct{}
 	if child != nil {
 		exited = child.Exited()
 	}
-	setupFailed := func(n ipc.Notice) error { return fmt.Errorf("%w: %v", ErrSetupFailed, n.Err) }
+	// verdict tells what a notice says of the setup, if anything.
+	verdict := func(n ipc.Notice) (bool, error) {
+		switch n.Kind {
+		case ipc.NoticeReady:
+			return true, nil
+		case ipc.NoticeSetupFailed:
+			return true, fmt.Errorf("%w: %v", ErrSetupFailed, n.Err)
+		}
+		return false, nil
+	}
 	for {
 		select {
 		case n := <-r.notices:
-			switch n.Kind {
-			case ipc.NoticeReady:
-				return nil
-			case ipc.NoticeSetupFailed:
-				return setupFailed(n)
+			if done, err := verdict(n); done {
+				return err
 			}
 		case <-exited:
 			// The streams end after the process; what the module said
@@ -590,19 +596,16 @@ func (a *Application) awaitReady(r *moduleRun, child *process.Child, port *ipc.P
 			case <-child.StreamsDone():
 			case <-time.After(time.Second):
 			}
+		drain:
 			for {
 				select {
 				case n := <-r.notices:
-					switch n.Kind {
-					case ipc.NoticeReady:
-						return nil
-					case ipc.NoticeSetupFailed:
-						return setupFailed(n)
+					if done, err := verdict(n); done {
+						return err
 					}
-					continue
 				default:
+					break drain
 				}
-				break
 			}
 			if child.ExitCode() == process.ExitSetupFailed {
 				return fmt.Errorf("%w (the module's process exited with status %d; its log says why)", ErrSetupFailed, process.ExitSetupFailed)
@@ -651,7 +654,7 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 			r.set(port, child, nil, false)
 			a.setState(name, StateStarting, func(s *ModuleStatus) { s.PID = child.PID(); s.Restarts = restarts })
 			a.log.Info("module process started", "module", name, "pid", child.PID())
-			err = a.awaitReady(r, child, port, cfg.Deadline)
+			err = a.awaitReady(r, child, cfg.Deadline)
 		}
 		if errors.Is(err, errStopped) {
 			child.Kill()

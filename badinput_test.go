@@ -701,7 +701,7 @@ func TestBurstOfLargeEvents(t *testing.T) {
 	// The subscriber stays blocked until its backlog reached the bound and
 	// is coalesced (by its own process or by the hub), for 2 s at most:
 	// without a bound, the hub sent the burst as one frame then.
-	coalesced := waitLog(r.logs, 2*time.Second, "coalescing", "module=watch")
+	_, coalesced := r.logs.wait(2*time.Second, "coalescing", "module=watch")
 	r.call(t, "watch.release")
 	h := r.call(t, "watch.wait_text", "src.big", fmt.Sprintf("%05d", n-1)).([]any)
 	for i := 1; i < len(h); i++ { // coalesced, but in order
@@ -719,27 +719,6 @@ func TestBurstOfLargeEvents(t *testing.T) {
 	}
 	if !coalesced {
 		t.Fatal("the subscriber's events were not coalesced while it was blocked")
-	}
-}
-
-// waitLog waits up to d until a record contains every one of parts.
-func waitLog(s *logSink, d time.Duration, parts ...string) bool {
-	deadline := time.After(d)
-	for {
-		for _, l := range s.lines() {
-			ok := true
-			for _, p := range parts {
-				ok = ok && strings.Contains(l, p)
-			}
-			if ok {
-				return true
-			}
-		}
-		select {
-		case <-s.added:
-		case <-deadline:
-			return false
-		}
 	}
 }
 
@@ -839,61 +818,6 @@ func TestSpoofedEventsAreRefused(t *testing.T) {
 		t.Fatalf("set of a module state value from the parent: %v", err)
 	}
 	r.remote(t, "not_settable", []string{`"` + kervi.ModuleStateID("src") + `"`}, "watch.set", kervi.ModuleStateID("src"), "failed")
-}
-
-// startAppStates is startApp with a function that sees each status as
-// OnModuleState reports it, in the callback.
-func startAppStates(t *testing.T, name string, onState func(app *kervi.Application, s kervi.ModuleStatus), opts ...kervi.Option) *running {
-	t.Helper()
-	r := &running{logs: newLogSink(), states: make(chan kervi.ModuleStatus, 1000)}
-	var app atomic.Pointer[kervi.Application]
-	opts = append(opts, kervi.WithLogger(slog.New(r.logs)), kervi.OnModuleState(func(s kervi.ModuleStatus) {
-		onState(app.Load(), s)
-		select {
-		case r.states <- s:
-		default:
-		}
-	}))
-	a, err := buildApp(name, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	app.Store(a)
-	r.app = a
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(ctx) }()
-	var once sync.Once
-	var runErr error
-	r.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-errc:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("Run did not return")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() {
-		if err := r.stop(); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-		if t.Failed() {
-			t.Log("application log:\n" + strings.Join(r.logs.lines(), "\n"))
-		}
-	})
-	select {
-	case <-a.Ready():
-	case err := <-errc:
-		errc <- nil
-		t.Fatalf("Run returned before ready: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("application not ready")
-	}
-	r.ctx = ipc.NewContext(context.Background(), a.Bus())
-	return r
 }
 
 // The module state values agree with Modules after every transition.

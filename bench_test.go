@@ -324,48 +324,18 @@ func BenchmarkLatency100HzOneHop(b *testing.B) {
 // BenchmarkBaselineUDS100Hz is the floor under the latency figures: 8-byte
 // timestamps written every 10 ms by one process to another over a unix
 // socket pair, with nothing else in the way.
-func BenchmarkBaselineUDS100Hz(b *testing.B) {
-	for b.Loop() {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			b.Fatal(err)
-		}
-		mine, theirs := os.NewFile(uintptr(fds[0]), "mine"), os.NewFile(uintptr(fds[1]), "theirs")
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), envRole+"=uds-sink")
-		cmd.ExtraFiles = []*os.File{theirs}
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		theirs.Close()
-		tick := time.NewTicker(10 * time.Millisecond)
-		buf := make([]byte, 8)
-		for range 500 {
-			<-tick.C
-			binary.LittleEndian.PutUint64(buf, uint64(time.Now().UnixNano()))
-			if _, err := mine.Write(buf); err != nil {
-				b.Fatal(err)
-			}
-		}
-		tick.Stop()
-		mine.Close()
-		var p50, p99 float64
-		if _, err := fmt.Fscan(out, &p50, &p99); err != nil {
-			b.Fatal(err)
-		}
-		cmd.Wait()
-		b.ReportMetric(p50, "p50-µs")
-		b.ReportMetric(p99, "p99-µs")
-	}
-	b.ReportMetric(0, "ns/op")
-}
+func BenchmarkBaselineUDS100Hz(b *testing.B) { udsFloor(b, 1) }
 
 // BenchmarkBaselineUDS100HzTwoHops is the floor under the module-to-module
 // latency: as BenchmarkBaselineUDS100Hz, but through a relay process that
 // copies each timestamp from one unix socket to another, as the hub sits
 // between two modules: two hops, three processes.
-func BenchmarkBaselineUDS100HzTwoHops(b *testing.B) {
+func BenchmarkBaselineUDS100HzTwoHops(b *testing.B) { udsFloor(b, 2) }
+
+// udsFloor measures timestamps sent at 100 Hz through hops unix socket
+// pairs: from this process, through hops-1 relay processes (udsRelay), to a
+// sink process (udsSink) that reports the one-way latency.
+func udsFloor(b *testing.B, hops int) {
 	pair := func() (*os.File, *os.File) {
 		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 		if err != nil {
@@ -373,25 +343,31 @@ func BenchmarkBaselineUDS100HzTwoHops(b *testing.B) {
 		}
 		return os.NewFile(uintptr(fds[0]), "a"), os.NewFile(uintptr(fds[1]), "b")
 	}
+	start := func(role string, files ...*os.File) *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), envRole+"="+role)
+		cmd.ExtraFiles = files
+		return cmd
+	}
 	for b.Loop() {
-		mine, relayIn := pair()
-		relayOut, sinkIn := pair()
-		sink := exec.Command(os.Args[0], "-test.run=^$")
-		sink.Env = append(os.Environ(), envRole+"=uds-sink")
-		sink.ExtraFiles = []*os.File{sinkIn}
+		mine, in := pair()
+		var procs []*exec.Cmd
+		for range hops - 1 {
+			out, next := pair()
+			procs = append(procs, start("uds-relay", in, out))
+			in = next
+		}
+		sink := start("uds-sink", in)
 		out, _ := sink.StdoutPipe()
-		relay := exec.Command(os.Args[0], "-test.run=^$")
-		relay.Env = append(os.Environ(), envRole+"=uds-relay")
-		relay.ExtraFiles = []*os.File{relayIn, relayOut}
-		if err := sink.Start(); err != nil {
-			b.Fatal(err)
+		procs = append(procs, sink)
+		for _, cmd := range procs {
+			if err := cmd.Start(); err != nil {
+				b.Fatal(err)
+			}
+			for _, f := range cmd.ExtraFiles {
+				f.Close()
+			}
 		}
-		if err := relay.Start(); err != nil {
-			b.Fatal(err)
-		}
-		relayIn.Close()
-		relayOut.Close()
-		sinkIn.Close()
 		tick := time.NewTicker(10 * time.Millisecond)
 		buf := make([]byte, 8)
 		for range 500 {
@@ -407,8 +383,9 @@ func BenchmarkBaselineUDS100HzTwoHops(b *testing.B) {
 		if _, err := fmt.Fscan(out, &p50, &p99); err != nil {
 			b.Fatal(err)
 		}
-		relay.Wait()
-		sink.Wait()
+		for _, cmd := range procs {
+			cmd.Wait()
+		}
 		b.ReportMetric(p50, "p50-µs")
 		b.ReportMetric(p99, "p99-µs")
 	}

@@ -234,14 +234,22 @@ func TestSystemdStop(t *testing.T) {
 			for _, pid := range p.pids {
 				waitGone(t, pid, 10*time.Second)
 			}
-			for _, module := range []string{"notes", "pump"} {
-				if got := readNotes(dir, module); got != "app_main\napp_exit\nexit\n" {
-					t.Errorf("%s noted %q", module, got)
-				}
-			}
-			checkCleanStop(t, p)
+			checkStoppedInOrder(t, dir, p)
 		})
 	}
+}
+
+// checkStoppedInOrder checks that the "service" app stopped as after one
+// SIGINT: app_exit ran with both modules alive, each stop hook once, and
+// nothing died or restarted.
+func checkStoppedInOrder(t *testing.T, dir string, p *parentProcess) {
+	t.Helper()
+	for _, module := range []string{"notes", "pump"} {
+		if got := readNotes(dir, module); got != "app_main\napp_exit\nexit\n" {
+			t.Errorf("%s noted %q", module, got)
+		}
+	}
+	checkCleanStop(t, p)
 }
 
 // TestSystemdMixedStop stops an application as systemd does with
@@ -269,12 +277,7 @@ func TestSystemdMixedStop(t *testing.T) {
 			_ = syscall.Kill(pid, syscall.SIGKILL) // what systemd would do
 		}
 	}
-	for _, module := range []string{"notes", "pump"} {
-		if got := readNotes(dir, module); got != "app_main\napp_exit\nexit\n" {
-			t.Errorf("%s noted %q", module, got)
-		}
-	}
-	checkCleanStop(t, p)
+	checkStoppedInOrder(t, dir, p)
 }
 
 // TestKilledParentModulesRunStopHooks kills the parent with SIGKILL: its
