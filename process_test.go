@@ -84,6 +84,14 @@ func startParent(t *testing.T, app string, env ...string) *parentProcess {
 	return p
 }
 
+// waitAppMain waits until the parent's app_main hook said it is done.
+func (p *parentProcess) waitAppMain(t *testing.T) {
+	t.Helper()
+	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
+		t.Fatalf("parent printed %q", line)
+	}
+}
+
 // waitGone waits until the process pid has ended.
 func waitGone(t *testing.T, pid int, within time.Duration) {
 	t.Helper()
@@ -130,9 +138,7 @@ func TestSignalStopsInOrder(t *testing.T) {
 	p := startParent(t, "shutdown", envDir+"="+dir)
 	notes := filepath.Join(dir, "notes")
 	read := func() string { b, _ := os.ReadFile(notes); return string(b) }
-	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
-		t.Fatalf("parent printed %q", line)
-	}
+	p.waitAppMain(t)
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}

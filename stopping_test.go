@@ -24,7 +24,6 @@ import (
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/controllers"
-	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 )
 
@@ -214,9 +213,7 @@ func TestSystemdStop(t *testing.T) {
 			if len(p.pids) != 2 {
 				t.Fatalf("pids %v", p.pids)
 			}
-			if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
-				t.Fatalf("parent printed %q", line)
-			}
+			p.waitAppMain(t)
 			cgroup := append([]int{p.cmd.Process.Pid}, p.pids...)
 			if order == "modules first" {
 				cgroup = append(p.pids[:len(p.pids):len(p.pids)], p.cmd.Process.Pid)
@@ -260,9 +257,7 @@ func checkStoppedInOrder(t *testing.T, dir string, p *parentProcess) {
 func TestSystemdMixedStop(t *testing.T) {
 	dir := t.TempDir()
 	p := startParent(t, "service", envDir+"="+dir)
-	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
-		t.Fatalf("parent printed %q", line)
-	}
+	p.waitAppMain(t)
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGCONT} {
 		if err := p.cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
@@ -286,9 +281,7 @@ func TestSystemdMixedStop(t *testing.T) {
 func TestKilledParentModulesRunStopHooks(t *testing.T) {
 	dir := t.TempDir()
 	p := startParent(t, "shutdown", envDir+"="+dir)
-	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
-		t.Fatalf("parent printed %q", line)
-	}
+	p.waitAppMain(t)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -307,9 +300,7 @@ func TestKilledParentModulesRunStopHooks(t *testing.T) {
 func TestKilledParentHungStopHook(t *testing.T) {
 	dir := t.TempDir()
 	p := startParent(t, "shutdown-hang", envDir+"="+dir)
-	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
-		t.Fatalf("parent printed %q", line)
-	}
+	p.waitAppMain(t)
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -328,9 +319,7 @@ func TestKilledParentHungStopHook(t *testing.T) {
 func TestSecondInterruptModulesStillStop(t *testing.T) {
 	dir := t.TempDir()
 	p := startParent(t, "shutdown-slow-exit", envDir+"="+dir)
-	if line := testbus.Wait(t, p.lines, "app_main"); line != "APP_MAIN DONE" {
-		t.Fatalf("parent printed %q", line)
-	}
+	p.waitAppMain(t)
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
