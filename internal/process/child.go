@@ -196,6 +196,11 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 			}
 			s.exit(0)
 		case err := <-s.lost:
+			select {
+			case <-b.Done(): // stopped as told; the parent closed the streams
+				s.exit(0)
+			default:
+			}
 			// The hub is gone: the parent died or dropped us. Put devices
 			// in their safe state (stop hooks), within the stop timeout.
 			s.shutdown("the connection to the application was lost: "+err.Error(), 1)
