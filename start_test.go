@@ -144,34 +144,19 @@ func TestAppMainRunsAfterEveryStart(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			for i := range tc.runs {
 				seen := make(chan string, 1)
-				app, err := buildApp(tc.name, kervi.WithLogger(slog.New(newLogSink())),
-					kervi.WithAppMain(func(ctx context.Context) error {
-						ok, err := actions.CallAs[bool](ctx, "device.started")
-						seen <- fmt.Sprint(ok, err)
-						return err
-					}))
-				if err != nil {
-					t.Fatal(err)
-				}
-				ctx, cancel := context.WithCancel(context.Background())
-				errc := make(chan error, 1)
-				go func() { errc <- app.Run(ctx) }()
-				select {
-				case <-app.Ready():
-				case err := <-errc:
-					t.Fatalf("run %d: Run returned before ready: %v", i, err)
-				case <-time.After(30 * time.Second):
-					t.Fatalf("run %d: not ready", i)
-				}
+				r := startApp(t, tc.name, kervi.WithAppMain(func(ctx context.Context) error {
+					ok, err := actions.CallAs[bool](ctx, "device.started")
+					seen <- fmt.Sprint(ok, err)
+					return err
+				}))
 				if got := waitFor(t, seen, "app_main's call"); got != "true <nil>" {
 					t.Fatalf("run %d: app_main's call reached the controller before its Start: %s", i, got)
 				}
-				bctx := ipc.NewContext(ctx, app.Bus())
-				if ok, err := actions.CallAs[bool](bctx, "device.started"); !ok || err != nil {
+				if ok, err := actions.CallAs[bool](r.ctx, "device.started"); !ok || err != nil {
 					t.Fatalf("run %d: a call after ready: %v, %v", i, ok, err)
 				}
 				for {
-					got, err := actions.CallAs[string](bctx, "watcher.seen")
+					got, err := actions.CallAs[string](r.ctx, "watcher.seen")
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -183,8 +168,7 @@ func TestAppMainRunsAfterEveryStart(t *testing.T) {
 					}
 					// The callback runs on its own goroutine; ask again.
 				}
-				cancel()
-				if err := <-errc; err != nil {
+				if err := r.stop(); err != nil {
 					t.Fatalf("run %d: %v", i, err)
 				}
 			}

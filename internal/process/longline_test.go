@@ -4,15 +4,11 @@ package process
 
 import (
 	"context"
-	"io"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/kervi/kervi-go/internal/logx"
 )
 
 // A line longer than any buffer does not stop the runner from reading the
@@ -24,23 +20,10 @@ func TestRunnerReadsPastLongLines(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "sh", "-c", `echo "1|1|unix|/tmp/s|grpc|"; head -c 3000000 /dev/zero | tr '\0' x; echo; echo after`)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	var mu sync.Mutex
-	var output []string
-	r := &cmdRunner{cmd: cmd, module: "m", tail: logx.NewTail(5), exited: make(chan struct{}),
-		onLine: logx.NewLineWriter(func(l []byte) { mu.Lock(); output = append(output, string(l)); mu.Unlock() })}
-	if err := r.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	handshake, _ := io.ReadAll(r.Stdout())
-	io.Copy(io.Discard, r.Stderr())
-	if err := r.Wait(context.Background()); err != nil {
-		t.Fatalf("the command: %v", err)
-	}
+	handshake, output, _ := runFiltered(t, cmd)
 	if string(handshake) != "1|1|unix|/tmp/s|grpc|\n" {
 		t.Fatalf("go-plugin would read %q", handshake)
 	}
-	mu.Lock()
-	defer mu.Unlock()
 	n := 0
 	for _, l := range output[:len(output)-1] {
 		if strings.Trim(l, "x") != "" {

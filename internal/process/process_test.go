@@ -31,27 +31,34 @@ func TestHandshakeLine(t *testing.T) {
 	}
 }
 
-// The runner hands go-plugin only the handshake line of the child's
-// stdout; the rest is the module's output.
-func TestRunnerFiltersStdout(t *testing.T) {
-	cmd := exec.Command("sh", "-c", `echo banner; echo "1|1|unix|/tmp/s|grpc|"; echo after; echo "1|1|unix|/tmp/t|grpc|"`)
+// runFiltered runs cmd through the runner, and returns what go-plugin
+// would read of its stdout and the lines logged as the module's output.
+func runFiltered(t *testing.T, cmd *exec.Cmd) (handshake []byte, output []string, r *cmdRunner) {
+	t.Helper()
 	var mu sync.Mutex
-	var output []string
-	r := &cmdRunner{cmd: cmd, module: "m", tail: logx.NewTail(5), exited: make(chan struct{}),
+	r = &cmdRunner{cmd: cmd, module: "m", tail: logx.NewTail(5), exited: make(chan struct{}),
 		onLine: logx.NewLineWriter(func(l []byte) { mu.Lock(); output = append(output, string(l)); mu.Unlock() })}
 	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	handshake, _ := io.ReadAll(r.Stdout())
+	handshake, _ = io.ReadAll(r.Stdout())
 	io.Copy(io.Discard, r.Stderr())
 	if err := r.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	if string(handshake) != "1|1|unix|/tmp/s|grpc|\n" {
-		t.Fatalf("go-plugin would read %q", handshake)
+		t.Fatalf("the command: %v", err)
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	return handshake, append([]string(nil), output...), r
+}
+
+// The runner hands go-plugin only the handshake line of the child's
+// stdout; the rest is the module's output.
+func TestRunnerFiltersStdout(t *testing.T) {
+	cmd := exec.Command("sh", "-c", `echo banner; echo "1|1|unix|/tmp/s|grpc|"; echo after; echo "1|1|unix|/tmp/t|grpc|"`)
+	handshake, output, r := runFiltered(t, cmd)
+	if string(handshake) != "1|1|unix|/tmp/s|grpc|\n" {
+		t.Fatalf("go-plugin would read %q", handshake)
+	}
 	if strings.Join(output, "|") != "banner|after|1|1|unix|/tmp/t|grpc|" {
 		t.Fatalf("module output %q", output)
 	}
