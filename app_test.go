@@ -282,12 +282,21 @@ func TestStartupOrderDoesNotMatter(t *testing.T) {
 	}
 }
 
-func TestDuplicateIDFailsStart(t *testing.T) {
-	app, err := buildApp("duplicate", kervi.WithLogger(slog.New(newLogSink())))
+// runToEnd runs the named application, expected not to start, and returns
+// what Run returned (within 30 s).
+func runToEnd(t *testing.T, name string, opts ...kervi.Option) error {
+	t.Helper()
+	app, err := buildApp(name, append([]kervi.Option{kervi.WithLogger(slog.New(newLogSink()))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = app.Run(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return app.Run(ctx)
+}
+
+func TestDuplicateIDFailsStart(t *testing.T) {
+	err := runToEnd(t, "duplicate")
 	if !errors.Is(err, ipc.ErrDuplicateID) {
 		t.Fatalf("Run = %v, want a duplicate id error", err)
 	}
@@ -299,11 +308,7 @@ func TestDuplicateIDFailsStart(t *testing.T) {
 }
 
 func TestModuleDyingBeforeReadyFailsRun(t *testing.T) {
-	app, err := buildApp("exits-in-setup", kervi.WithLogger(slog.New(newLogSink())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = app.Run(context.Background())
+	err := runToEnd(t, "exits-in-setup")
 	var me *kervi.ModuleError
 	if !errors.As(err, &me) {
 		t.Fatalf("Run = %v, want a *ModuleError", err)
@@ -315,8 +320,7 @@ func TestModuleDyingBeforeReadyFailsRun(t *testing.T) {
 		t.Fatalf("error lacks the stderr tail or exit status: %v", err)
 	}
 
-	app, _ = buildApp("setup-error", kervi.WithLogger(slog.New(newLogSink())))
-	err = app.Run(context.Background())
+	err = runToEnd(t, "setup-error")
 	if !errors.As(err, &me) || me.Module != "broken" || !strings.Contains(err.Error(), "sensor bme280 not found") {
 		t.Fatalf("setup error: %v", err)
 	}

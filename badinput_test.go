@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"os"
 	"regexp"
@@ -545,13 +544,7 @@ func TestInvalidUTF8IsRefusedWhereItEnters(t *testing.T) {
 func TestBadComponentFailsSetup(t *testing.T) {
 	for _, name := range []string{"value-name", "value-unit", "enum-option", "action-name", "string-initial", "enum-size"} {
 		t.Run(name, func(t *testing.T) {
-			app, err := buildApp("bad-"+name, kervi.WithLogger(slog.New(newLogSink())))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			err = app.Run(ctx)
+			err := runToEnd(t, "bad-"+name)
 			var me *kervi.ModuleError
 			if !errors.As(err, &me) || me.Module != "gadget" || !errors.Is(err, kervi.ErrSetupFailed) {
 				t.Fatalf("Run = %v, want a *ModuleError of module gadget matching ErrSetupFailed", err)

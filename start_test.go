@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -211,12 +210,8 @@ func TestCallFromSetupFailsAtOnce(t *testing.T) {
 // WithStartTimeout(d) fails the start after d, and says d.
 func TestStartTimeoutIsOneDeadline(t *testing.T) {
 	const d = time.Second
-	app, err := buildApp("hangs-in-setup", kervi.WithLogger(slog.New(newLogSink())), kervi.WithStartTimeout(d))
-	if err != nil {
-		t.Fatal(err)
-	}
 	t0 := time.Now()
-	err = app.Run(context.Background())
+	err := runToEnd(t, "hangs-in-setup", kervi.WithStartTimeout(d))
 	took := time.Since(t0)
 	if !errors.Is(err, kervi.ErrNotReady) || !strings.Contains(err.Error(), "(1s)") {
 		t.Fatalf("Run = %v, want ErrNotReady saying 1s", err)
@@ -232,8 +227,7 @@ func TestStartTimeoutIsOneDeadline(t *testing.T) {
 // does not.
 func TestSetupFailedIsNamedEveryTime(t *testing.T) {
 	for i := range 15 {
-		app, _ := buildApp("setup-error", kervi.WithLogger(slog.New(newLogSink())))
-		err := app.Run(context.Background())
+		err := runToEnd(t, "setup-error")
 		var me *kervi.ModuleError
 		if !errors.Is(err, kervi.ErrSetupFailed) || !errors.As(err, &me) || me.Module != "broken" ||
 			!strings.Contains(err.Error(), "setup failed: sensor bme280 not found on i2c bus 1") {
@@ -243,12 +237,10 @@ func TestSetupFailedIsNamedEveryTime(t *testing.T) {
 			t.Fatalf("run %d: %q repeats kervi:", i, err)
 		}
 	}
-	app, _ := buildApp("panics-in-setup", kervi.WithLogger(slog.New(newLogSink())))
-	if err := app.Run(context.Background()); !errors.Is(err, kervi.ErrSetupFailed) || !strings.Contains(err.Error(), "setup panicked: i2c bus 1 is gone") {
+	if err := runToEnd(t, "panics-in-setup"); !errors.Is(err, kervi.ErrSetupFailed) || !strings.Contains(err.Error(), "setup panicked: i2c bus 1 is gone") {
 		t.Fatalf("panicking setup: %v", err)
 	}
-	app, _ = buildApp("exits-in-setup", kervi.WithLogger(slog.New(newLogSink())))
-	if err := app.Run(context.Background()); errors.Is(err, kervi.ErrSetupFailed) || !errors.Is(err, kervi.ErrExitedBeforeReady) {
+	if err := runToEnd(t, "exits-in-setup"); errors.Is(err, kervi.ErrSetupFailed) || !errors.Is(err, kervi.ErrExitedBeforeReady) {
 		t.Fatalf("exit in setup: %v", err)
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -466,13 +465,7 @@ func TestLongTMPDIRIsAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("TMPDIR", tmp)
-	app, err := buildApp("pair", kervi.WithLogger(slog.New(newLogSink())))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err = app.Run(ctx)
+	err := runToEnd(t, "pair")
 	if err == nil || !strings.Contains(err.Error(), "set TMPDIR to a shorter directory") {
 		t.Fatalf("Run returned %v", err)
 	}
