@@ -231,30 +231,29 @@ func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStat
 // moduleRun is the runtime of one module.
 type moduleRun struct {
 	m       Module
+	run     runner
 	notices chan ipc.Notice // ready, setup failed
 	stop    chan struct{}   // closed when the application stops the module
 	done    chan struct{}   // closed when its supervisor returned
 
 	mu        sync.Mutex
-	port      *ipc.Port
-	child     *process.Child // process mode
-	bus       *ipc.Bus       // in-process mode
+	inst      instance // the running instance, if any
 	ready     bool
-	coalesced uint64 // events coalesced for the module's earlier processes
+	coalesced uint64 // events coalesced for the module's earlier instances
 }
 
-func (r *moduleRun) current() (*ipc.Port, *process.Child, *ipc.Bus, bool) {
+func (r *moduleRun) current() (instance, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.port, r.child, r.bus, r.ready
+	return r.inst, r.ready
 }
 
-func (r *moduleRun) set(port *ipc.Port, child *process.Child, bus *ipc.Bus, ready bool) {
+func (r *moduleRun) set(inst instance, ready bool) {
 	r.mu.Lock()
-	if r.port != nil && r.port != port {
-		r.coalesced += r.port.Coalesced()
+	if r.inst != nil && r.inst != inst {
+		r.coalesced += r.inst.port().Coalesced()
 	}
-	r.port, r.child, r.bus, r.ready = port, child, bus, ready
+	r.inst, r.ready = inst, ready
 	r.mu.Unlock()
 }
 
@@ -265,9 +264,9 @@ func (r *moduleRun) coalescing() (uint64, bool) {
 	defer r.mu.Unlock()
 	n := r.coalesced
 	behind := false
-	if r.port != nil {
-		n += r.port.Coalesced()
-		_, behind = r.port.Behind()
+	if r.inst != nil {
+		n += r.inst.port().Coalesced()
+		_, behind = r.inst.port().Behind()
 	}
 	return n, behind
 }
@@ -373,15 +372,18 @@ func (a *Application) Run(ctx context.Context) error {
 		}
 		defer os.RemoveAll(socketDir)
 	}
+	for _, r := range runs {
+		if a.opts.inProcess {
+			r.run = &busRunner{opts: ipc.BusOptions{Logger: a.log, OnError: a.opts.onError}}
+		} else if r.run, err = a.newProcessRunner(r.m.Name, socketDir); err != nil {
+			return err
+		}
+	}
 	a.log.Info("starting application", "app", a.opts.name, "modules", len(a.modules), "in_process", a.opts.inProcess)
 
 	first := make(chan error, len(a.modules))
 	for _, r := range runs {
-		if a.opts.inProcess {
-			go a.runInProcess(r, hub, first)
-		} else {
-			go a.supervise(r, hub, socketDir, first)
-		}
+		go a.supervise(r, hub, first)
 	}
 	var startErr error
 	for pending := len(runs); pending > 0 && startErr == nil; {
@@ -542,37 +544,11 @@ func (a *Application) setupAppBus(bus *ipc.Bus) error {
 	})
 }
 
-// runInProcess runs a module on a bus in this process.
-func (a *Application) runInProcess(r *moduleRun, hub *ipc.Hub, first chan<- error) {
-	defer close(r.done)
-	name := r.m.Name
-	bus, port, err := hub.Connect(name, ipc.BusOptions{Logger: a.log, OnError: a.opts.onError})
-	if err != nil {
-		first <- err
-		return
-	}
-	r.set(port, nil, bus, false)
-	a.setState(name, StateStarting, nil)
-	go func() { _ = bus.RunSetup(r.m.Setup) }()
-	err = a.awaitReady(r, nil, time.Now().Add(a.opts.startTimeout))
-	if err != nil {
-		first <- &ModuleError{Module: name, ExitCode: -1, Err: err}
-		return
-	}
-	r.set(port, nil, bus, true)
-	a.setState(name, StateReady, nil)
-	first <- nil
-}
-
-// awaitReady waits for the module's setup to finish, its process to end
-// (child != nil), the start deadline, or the application to stop it.
-func (a *Application) awaitReady(r *moduleRun, child *process.Child, deadline time.Time) error {
+// awaitReady waits for the module's setup to finish, its instance to
+// end, the start deadline, or the application to stop it.
+func (a *Application) awaitReady(r *moduleRun, inst instance, deadline time.Time) error {
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
-	var exited <-chan struct{}
-	if child != nil {
-		exited = child.Exited()
-	}
 	// verdict tells what a notice says of the setup, if anything.
 	verdict := func(n ipc.Notice) (bool, error) {
 		switch n.Kind {
@@ -589,11 +565,11 @@ func (a *Application) awaitReady(r *moduleRun, child *process.Child, deadline ti
 			if done, err := verdict(n); done {
 				return err
 			}
-		case <-exited:
-			// The streams end after the process; what the module said
-			// before it exited (its setup's error) is known by then.
+		case <-inst.exited():
+			// What the module said before it ended (its setup's error)
+			// arrives soon after.
 			select {
-			case <-child.StreamsDone():
+			case <-inst.said():
 			case <-time.After(time.Second):
 			}
 		drain:
@@ -607,7 +583,7 @@ func (a *Application) awaitReady(r *moduleRun, child *process.Child, deadline ti
 					break drain
 				}
 			}
-			if child.ExitCode() == process.ExitSetupFailed {
+			if inst.setupFailed() {
 				return fmt.Errorf("%w (the module's process exited with status %d; its log says why)", ErrSetupFailed, process.ExitSetupFailed)
 			}
 			return ErrExitedBeforeReady
@@ -621,83 +597,70 @@ func (a *Application) awaitReady(r *moduleRun, child *process.Child, deadline ti
 
 var errStopped = errors.New("kervi: stopped")
 
-// supervise runs a module in a process of its own, and restarts it when it
-// dies, stops answering its heartbeat, or loses its stream. It reports the
-// outcome of the first start on first.
-func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, first chan<- error) {
+// supervise runs a module's instances: it starts one, and starts another
+// when it ends, stops answering its heartbeat, or loses its stream. It
+// reports the outcome of the first start on first.
+func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, first chan<- error) {
 	defer close(r.done)
 	name := r.m.Name
-	exe, err := os.Executable()
-	if err != nil {
-		first <- fmt.Errorf("kervi: module %q: %w", name, err)
-		return
-	}
-	env := append([]string{process.EnvLogLevel + "=" + a.opts.logLevel.String()}, a.opts.env...)
-	if n := a.opts.gomaxprocs; n > 0 && (a.opts.gomaxprocsSet || os.Getenv("GOMAXPROCS") == "") {
-		env = append(env, process.EnvGOMAXPROCS+"="+strconv.Itoa(n))
-	}
-	cfg := process.LaunchConfig{
-		Module: name, Path: exe, Args: os.Args[1:], Env: env, SocketDir: socketDir,
-		Limits: a.opts.limits, StopTimeout: a.opts.stopTimeout, Logger: a.log, TailLines: 20,
-	}
 	reported := false
 	crashes := 0
 	for restarts := 0; ; restarts++ {
 		t0 := time.Now()
-		cfg.Deadline = t0.Add(a.opts.startTimeout)
-		child, err := process.Launch(cfg)
-		var port *ipc.Port
+		deadline := t0.Add(a.opts.startTimeout)
+		inst, err := r.run.start(r.m, hub, deadline)
 		if err == nil {
-			port, err = child.Connect(hub)
-		}
-		if err == nil {
-			r.set(port, child, nil, false)
-			a.setState(name, StateStarting, func(s *ModuleStatus) { s.PID = child.PID(); s.Restarts = restarts })
-			a.log.Info("module process started", "module", name, "pid", child.PID())
-			err = a.awaitReady(r, child, cfg.Deadline)
+			r.set(inst, false)
+			a.setState(name, StateStarting, func(s *ModuleStatus) { s.PID = inst.pid(); s.Restarts = restarts })
+			if pid := inst.pid(); pid != 0 {
+				a.log.Info("module process started", "module", name, "pid", pid)
+			}
+			err = a.awaitReady(r, inst, deadline)
 		}
 		if errors.Is(err, errStopped) {
-			child.Kill()
-			if port != nil {
-				port.Detach()
-			}
+			inst.kill()
+			inst.port().Detach()
 			return
 		}
 		var readyAt time.Time
 		if err != nil {
-			child.Kill() // a module not ready in time stops now
-			mErr := a.moduleError(name, child, err)
-			if port != nil {
-				port.Detach()
+			mErr := &ModuleError{Module: name, ExitCode: -1, Err: err}
+			if inst != nil {
+				inst.kill() // a module not ready in time stops now
+				mErr = a.moduleError(name, inst, err)
+				inst.port().Detach()
 			}
 			if !reported {
-				r.set(nil, nil, nil, false)
-				child.Release()
+				r.set(nil, false)
+				if inst != nil {
+					inst.release()
+				}
 				first <- mErr
 				return
 			}
 			a.log.Error("module failed to restart", "error", mErr)
 		} else {
 			readyAt = time.Now()
-			r.set(port, child, nil, true)
+			r.set(inst, true)
 			a.setState(name, StateReady, nil)
-			a.log.Info("module ready", "module", name, "pid", child.PID(), "after", time.Since(t0).Round(time.Microsecond))
+			a.log.Info("module ready", "module", name, "pid", inst.pid(), "after", time.Since(t0).Round(time.Microsecond))
 			if !reported {
 				reported = true
 				first <- nil
 			}
-			if !a.watch(r, child, port) {
-				return // stopModules stops the process
+			if !a.watch(r, inst) {
+				return // stopModules stops the instance
 			}
 		}
-		if port != nil {
-			port.Detach()
+		status := ""
+		if inst != nil {
+			inst.port().Detach()
+			inst.release()
+			status = inst.exitStatus()
 		}
-		child.Release()
-		r.set(nil, nil, nil, false)
-		status := child.ExitStatus()
+		r.set(nil, false)
 		if a.isStopping() {
-			a.log.Info("module process ended while the application stops; not restarting it", "module", name, "status", status)
+			a.log.Info("module ended while the application stops; not restarting it", "module", name, "status", status)
 			a.setState(name, StateStopped, func(s *ModuleStatus) { s.PID = 0; s.LastExit = status })
 			return
 		}
@@ -723,48 +686,49 @@ func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, socketDir string, fi
 	}
 }
 
-// watch watches a running module until its process ends. A process that
-// stops answering its heartbeat is killed; one whose stream broke gets the
-// stop timeout to stop on its own (it runs its stop hooks), then is killed.
-// It reports false if the application stopped the module instead.
-func (a *Application) watch(r *moduleRun, child *process.Child, port *ipc.Port) bool {
+// watch watches a running instance until it ends. One that stops
+// answering its heartbeat is killed; one whose stream broke gets the stop
+// timeout to stop on its own (it runs its stop hooks), then is killed. It
+// reports false if the application stopped the module instead.
+func (a *Application) watch(r *moduleRun, inst instance) bool {
 	name := r.m.Name
+	port := inst.port()
 	hb := time.NewTicker(a.opts.heartbeat)
 	defer hb.Stop()
 	since := time.Now() // a setup may have taken a while: count from now
 	port.Ping()
 	for {
 		select {
-		case <-child.Exited():
-			a.log.Error("module process died", "module", name, "pid", child.PID(), "status", child.ExitStatus(),
-				"stderr", strings.Join(child.StderrTail(), "\n"))
+		case <-inst.exited():
+			a.log.Error("module process died", "module", name, "pid", inst.pid(), "status", inst.exitStatus(),
+				"stderr", strings.Join(inst.stderrTail(), "\n"))
 			return true
 		case <-port.Failed():
 			select { // a process that exits breaks its stream too
-			case <-child.Exited():
+			case <-inst.exited():
 				continue
 			case <-time.After(200 * time.Millisecond):
 			}
 			a.setState(name, StateDisconnected, nil)
 			a.log.Error("module's stream to the application broke while its process runs; it stops on its own, then restarts",
-				"module", name, "pid", child.PID(), "error", port.Err())
+				"module", name, "pid", inst.pid(), "error", port.Err())
 			port.Detach() // calls to it fail at once
 			select {
-			case <-child.Exited():
+			case <-inst.exited():
 			case <-time.After(a.opts.stopTimeout + time.Second):
-				a.log.Warn("module did not stop in time; killing it", "module", name, "pid", child.PID())
-				child.Kill()
-				<-child.Exited()
+				a.log.Warn("module did not stop in time; killing it", "module", name, "pid", inst.pid())
+				inst.kill()
+				<-inst.exited()
 			}
 			return true
 		case <-hb.C:
 			if silent := time.Since(later(port.LastPong(), since)); silent > a.opts.heartbeatTimeout {
 				a.setState(name, StateUnresponsive, nil)
-				a.log.Error("module does not answer its heartbeat; killing it", "module", name, "pid", child.PID(),
+				a.log.Error("module does not answer its heartbeat; killing it", "module", name, "pid", inst.pid(),
 					"silent_for", silent.Round(time.Millisecond))
 				port.Detach() // calls to it fail at once
-				child.Kill()
-				<-child.Exited()
+				inst.kill()
+				<-inst.exited()
 				return true
 			}
 			port.Ping()
@@ -782,21 +746,18 @@ func later(a, b time.Time) time.Time {
 }
 
 // moduleError describes a module that did not become ready.
-func (a *Application) moduleError(name string, child *process.Child, err error) *ModuleError {
+func (a *Application) moduleError(name string, inst instance, err error) *ModuleError {
 	e := &ModuleError{Module: name, ExitCode: -1, Err: err}
-	if child == nil {
-		return e
-	}
-	select { // the process was killed, if it still ran
-	case <-child.Exited():
-		e.ExitCode, e.Status = child.ExitCode(), child.ExitStatus()
+	select { // the instance was killed, if it still ran
+	case <-inst.exited():
+		e.ExitCode, e.Status = inst.exitCode(), inst.exitStatus()
 		if errors.Is(err, ErrExitedBeforeReady) {
 			e.Err = fmt.Errorf("%w (%s)", err, e.Status)
 			e.Status = ""
 		}
 	case <-time.After(2 * time.Second):
 	}
-	e.Stderr = child.StderrTail()
+	e.Stderr = inst.stderrTail()
 	return e
 }
 
@@ -808,9 +769,9 @@ func (a *Application) stopModules(runs map[string]*moduleRun) {
 	for _, r := range runs {
 		wg.Go(func() {
 			close(r.stop)
-			port, child, bus, ready := r.current()
+			inst, ready := r.current()
 			name := r.m.Name
-			if port == nil {
+			if inst == nil {
 				<-r.done
 				a.setState(name, StateStopped, func(s *ModuleStatus) { s.PID = 0 })
 				return
@@ -818,38 +779,28 @@ func (a *Application) stopModules(runs map[string]*moduleRun) {
 			a.setState(name, StateStopping, nil)
 			deadline := time.Now().Add(a.opts.stopTimeout)
 			if ready {
-				port.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOP, Deadline: deadline.UnixNano()})
+				inst.port().Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOP, Deadline: deadline.UnixNano()})
 			}
 			timer := time.NewTimer(time.Until(deadline) + time.Second)
 			defer timer.Stop()
-			switch {
-			case child != nil:
-			wait:
-				for {
-					select {
-					case <-child.Exited():
-						break wait
-					case n := <-r.notices:
-						if n.Kind == ipc.NoticeStopped {
-							child.CloseStreams() // it said all it had to say
-						}
-					case <-timer.C:
-						a.log.Warn("module did not stop in time; killing it", "module", name, "pid", child.PID())
-						break wait
-					}
-				}
-				child.Kill()
-			case bus != nil:
+		wait:
+			for {
 				select {
-				case <-bus.Done():
+				case <-inst.exited():
+					break wait
+				case n := <-r.notices:
+					if n.Kind == ipc.NoticeStopped {
+						inst.stopped() // it said all it had to say
+					}
 				case <-timer.C:
-					a.log.Warn("module did not stop in time", "module", name)
+					a.log.Warn("module did not stop in time; killing it", "module", name, "pid", inst.pid())
+					break wait
 				}
-				bus.Kill()
 			}
-			port.Detach()
+			inst.kill()
+			inst.port().Detach()
 			<-r.done
-			r.set(nil, nil, nil, false)
+			r.set(nil, false)
 			a.setState(name, StateStopped, func(s *ModuleStatus) { s.PID = 0 })
 		})
 	}
