@@ -520,27 +520,19 @@ func (a *Application) reportLateDuplicates(ctx context.Context) {
 func (a *Application) setupAppBus(bus *ipc.Bus) error {
 	return bus.RunSetup(func(ctx context.Context, b *ipc.Bus) error {
 		if fn := a.opts.appMain; fn != nil {
-			if _, err := actions.Register(b, AppMainID, fn, actions.Name("App main")); err != nil {
-				return err
-			}
+			actions.Register(b, AppMainID, fn, actions.Name("App main"))
 		}
 		if fn := a.opts.appExit; fn != nil {
-			if _, err := actions.Register(b, AppExitID, fn, actions.Name("App exit")); err != nil {
-				return err
-			}
+			actions.Register(b, AppExitID, fn, actions.Name("App exit"))
 		}
 		vals := make(map[string]*values.String, len(a.modules))
 		for _, m := range a.modules {
-			v, err := values.NewString(b, ModuleStateID(m.Name), m.Name, values.Output(), values.Initial(StateStarting.String()))
-			if err != nil {
-				return err
-			}
-			vals[m.Name] = v
+			vals[m.Name] = values.NewString(b, ModuleStateID(m.Name), m.Name, values.Output(), values.Initial(StateStarting.String()))
 		}
 		a.mu.Lock()
 		a.stateVal = vals
 		a.mu.Unlock()
-		return nil
+		return nil // the first error of a registration fails the setup
 	})
 }
 

@@ -40,32 +40,32 @@ func init() {
 	// valid UTF-8, or too large to be announced: each must fail its setup.
 	for name, setup := range map[string]kervi.SetupFunc{
 		"value-name": func(ctx context.Context, b *ipc.Bus) error {
-			_, err := values.NewNumber(b, "gadget.level", "Level "+invalid)
-			return err
+			values.NewNumber(b, "gadget.level", "Level "+invalid)
+			return nil
 		},
 		"value-unit": func(ctx context.Context, b *ipc.Bus) error {
-			_, err := values.NewNumber(b, "gadget.temp", "Temperature", values.Unit("\xb0C"))
-			return err
+			values.NewNumber(b, "gadget.temp", "Temperature", values.Unit("\xb0C"))
+			return nil
 		},
 		"enum-option": func(ctx context.Context, b *ipc.Bus) error {
-			_, err := values.NewEnum(b, "gadget.mode", "Mode", values.Choices("tea", invalid))
-			return err
+			values.NewEnum(b, "gadget.mode", "Mode", values.Choices("tea", invalid))
+			return nil
 		},
 		"string-initial": func(ctx context.Context, b *ipc.Bus) error {
-			_, err := values.NewString(b, "gadget.label", "Label", values.Initial(invalid))
-			return err
+			values.NewString(b, "gadget.label", "Label", values.Initial(invalid))
+			return nil
 		},
 		"enum-size": func(ctx context.Context, b *ipc.Bus) error {
 			opts := make([]string, 5000) // 5 MB of options, over the default 4 MiB limit
 			for i := range opts {
 				opts[i] = fmt.Sprintf("%04d", i) + strings.Repeat("x", 1000)
 			}
-			_, err := values.NewEnum(b, "gadget.mode", "Mode", values.Choices(opts...))
-			return err
+			values.NewEnum(b, "gadget.mode", "Mode", values.Choices(opts...))
+			return nil
 		},
 		"action-name": func(ctx context.Context, b *ipc.Bus) error {
-			_, err := actions.Register(b, "gadget.brew", func() {}, actions.Name("Brew "+invalid))
-			return err
+			actions.Register(b, "gadget.brew", func() {}, actions.Name("Brew "+invalid))
+			return nil
 		},
 	} {
 		testApps["bad-"+name] = func(opts []kervi.Option) (*kervi.Application, error) {
@@ -74,41 +74,23 @@ func init() {
 	}
 }
 
-// register returns a function that registers actions on b until one
-// fails; err holds the first failure.
-func register(b *ipc.Bus, err *error) func(id string, fn any, opts ...actions.Option) {
+// register returns a function that registers actions on b; the first
+// failure fails the module's setup.
+func register(b *ipc.Bus) func(id string, fn any, opts ...actions.Option) {
 	return func(id string, fn any, opts ...actions.Option) {
-		if *err == nil {
-			_, *err = actions.Register(b, id, fn, opts...)
-		}
+		actions.Register(b, id, fn, opts...)
 	}
 }
 
 func srcModule() kervi.Module {
 	return kervi.Module{Name: "src", Setup: func(ctx context.Context, b *ipc.Bus) error {
-		text, err := values.NewString(b, "src.text", "Text")
-		if err != nil {
-			return err
-		}
-		events, err := values.NewString(b, "src.events", "Events", values.Output())
-		if err != nil {
-			return err
-		}
-		if _, err := values.NewNumber(b, "src.temp", "Temperature", values.Unit("°C")); err != nil {
-			return err
-		}
-		if _, err := values.NewNumber(b, "src.inf", "Unbounded", values.AllowInf()); err != nil {
-			return err
-		}
-		count, err := values.NewNumber(b, "src.count", "Count", values.Output(), values.Initial(0))
-		if err != nil {
-			return err
-		}
-		big, err := values.NewString(b, "src.big", "Big", values.Output())
-		if err != nil {
-			return err
-		}
-		reg := register(b, &err)
+		text := values.NewString(b, "src.text", "Text")
+		events := values.NewString(b, "src.events", "Events", values.Output())
+		values.NewNumber(b, "src.temp", "Temperature", values.Unit("°C"))
+		values.NewNumber(b, "src.inf", "Unbounded", values.AllowInf())
+		count := values.NewNumber(b, "src.count", "Count", values.Output(), values.Initial(0))
+		big := values.NewString(b, "src.big", "Big", values.Output())
+		reg := register(b)
 		reg("src.pid", func() int { return os.Getpid() })
 		reg("src.add", func(x, y int) int { return x + y })
 		reg("src.echo", func(x any) any { return x })
@@ -159,7 +141,7 @@ func srcModule() kervi.Module {
 			}
 			return n, nil
 		})
-		return err
+		return nil
 	}}
 }
 
@@ -225,11 +207,8 @@ func watchModule() kervi.Module {
 				}
 			}
 		}
-		var err error
 		reg := func(id string, fn any) {
-			if err == nil {
-				_, err = actions.Register(b, id, fn, actions.WithMode(actions.Concurrent))
-			}
+			actions.Register(b, id, fn, actions.WithMode(actions.Concurrent))
 		}
 		reg("watch.pid", func() int { return os.Getpid() })
 		reg("watch.note", func(s string) {})
@@ -334,7 +313,7 @@ func watchModule() kervi.Module {
 			return map[string]any{"unknown": unknown.Load(), "other": other.Load(), "first_other": first,
 				"invalid": invalidIDs, "wrong": wrong, "longest": longest}, nil
 		})
-		return err
+		return nil
 	}}
 }
 
@@ -377,24 +356,20 @@ func (r *running) remote(t *testing.T, is string, names []string, id string, arg
 // and publishes on them.
 func spoofModule() kervi.Module {
 	return kervi.Module{Name: "spoof", Setup: func(ctx context.Context, b *ipc.Bus) error {
-		marker, err := values.NewNumber(b, "spoof.marker", "Marker", values.Output())
-		if err != nil {
-			return err
-		}
+		marker := values.NewNumber(b, "spoof.marker", "Marker", values.Output())
 		var mu sync.Mutex
 		var count *values.Number
 		var state *values.String
 		marks := 0
-		reg := register(b, &err)
+		reg := register(b)
 		reg("spoof.claim", func() error {
 			mu.Lock()
 			defer mu.Unlock()
-			var err error
-			if count, err = values.NewNumber(b, "src.count", "Count", values.Output()); err != nil {
-				return err
+			if count = values.NewNumber(b, "src.count", "Count", values.Output()); count.Err() != nil {
+				return count.Err()
 			}
-			state, err = values.NewString(b, kervi.ModuleStateID("src"), "src", values.Output())
-			return err
+			state = values.NewString(b, kervi.ModuleStateID("src"), "src", values.Output())
+			return state.Err()
 		})
 		// publish publishes n spoofed counts (1000 and up) and a spoofed
 		// module state, then its own marker, whose number it returns.
@@ -412,7 +387,7 @@ func spoofModule() kervi.Module {
 			marks++
 			return marks, marker.Set(float64(marks))
 		})
-		return err
+		return nil
 	}}
 }
 

@@ -39,23 +39,18 @@ import (
 func benchModules() []kervi.Module {
 	source := kervi.Module{Name: "source", Setup: func(ctx context.Context, b *ipc.Bus) error {
 		profile(b)
-		v, err := values.NewNumber(b, "bench.value", "Value", values.Output())
-		if err != nil {
-			return err
-		}
+		v := values.NewNumber(b, "bench.value", "Value", values.Output())
 		// burst publishes 0..n-1 as fast as the application takes them
 		// and returns when it started (unix nanoseconds).
-		if _, err := actions.Register(b, "source.burst", func(n int) int64 {
+		actions.Register(b, "source.burst", func(n int) int64 {
 			start := time.Now().UnixNano()
 			for i := range n {
 				v.Set(float64(i))
 			}
 			return start
-		}); err != nil {
-			return err
-		}
+		})
 		// paced publishes 0..n-1 at hz events per second.
-		if _, err := actions.Register(b, "source.paced", func(ctx context.Context, n, hz int) error {
+		actions.Register(b, "source.paced", func(ctx context.Context, n, hz int) error {
 			tick := time.NewTicker(time.Second / time.Duration(hz))
 			defer tick.Stop()
 			for i := range n {
@@ -67,23 +62,15 @@ func benchModules() []kervi.Module {
 				v.Set(float64(i))
 			}
 			return nil
-		}); err != nil {
-			return err
-		}
-		_, err = actions.Register(b, "source.noop", func() {}, actions.WithMode(actions.Concurrent))
-		return err
+		})
+		actions.Register(b, "source.noop", func() {}, actions.WithMode(actions.Concurrent))
+		return nil
 	}}
 	sink := kervi.Module{Name: "sink", Setup: func(ctx context.Context, b *ipc.Bus) error {
 		profile(b)
 		s := &benchSink{}
-		c, err := controllers.New(b, "sink", "Sink", nil)
-		if err != nil {
-			return err
-		}
-		in, err := c.Inputs().Number("in", "In")
-		if err != nil {
-			return err
-		}
+		c := controllers.New(b, "sink", "Sink", nil)
+		in := c.Inputs().Number("in", "In")
 		if _, err := in.Link("bench.value", nil); err != nil {
 			return err
 		}
@@ -114,9 +101,7 @@ func benchModules() []kervi.Module {
 				return err
 			},
 		} {
-			if _, err := actions.Register(b, id, fn, actions.WithMode(actions.Concurrent)); err != nil {
-				return err
-			}
+			actions.Register(b, id, fn, actions.WithMode(actions.Concurrent))
 		}
 		return nil
 	}}
@@ -297,8 +282,8 @@ func BenchmarkLatency100Hz(b *testing.B) {
 func BenchmarkLatency100HzOneHop(b *testing.B) {
 	app, ctx, stop := startBench(b)
 	defer stop()
-	v, err := values.NewNumber(app.Bus(), "bench.parent", "Parent value", values.Output())
-	if err != nil {
+	v := values.NewNumber(app.Bus(), "bench.parent", "Parent value", values.Output())
+	if err := v.Err(); err != nil {
 		b.Fatal(err)
 	}
 	benchCall(b, ctx, "sink.follow", "bench.parent")

@@ -18,9 +18,11 @@ import (
 
 func ExampleNewApplication() {
 	// A module: a name and a setup function that creates its components.
+	// A component whose creation fails (an invalid id, a function that
+	// cannot be an action) fails the module's setup with its error.
 	greeter := kervi.Module{Name: "greeter", Setup: func(ctx context.Context, bus *ipc.Bus) error {
-		_, err := actions.Register(bus, "greeter.greet", func(name string) string { return "hello, " + name })
-		return err
+		actions.Register(bus, "greeter.greet", func(name string) string { return "hello, " + name })
+		return nil
 	}}
 	ctx, stop := context.WithCancel(context.Background())
 	app, err := kervi.NewApplication([]kervi.Module{greeter},
@@ -45,8 +47,8 @@ func ExampleNewApplication() {
 
 func ExampleApplication_Main() {
 	thermometer := kervi.Module{Name: "thermometer", Setup: func(ctx context.Context, bus *ipc.Bus) error {
-		_, err := values.NewNumber(bus, "room.temp", "Room", values.Unit("°C"), values.Initial(21.5))
-		return err
+		values.NewNumber(bus, "room.temp", "Room", values.Unit("°C"), values.Initial(21.5))
+		return nil
 	}}
 	app, err := kervi.NewApplication([]kervi.Module{thermometer}, kervi.WithName("home"))
 	if err != nil {

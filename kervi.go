@@ -8,7 +8,11 @@
 //
 // A module is a name and a setup function that creates the module's
 // components on the bus it is given; it usually lives in a package of its
-// own. main lists the modules and runs the application:
+// own. Component constructors return usable objects and no error: the
+// first error of a creation (an invalid or taken id, an option that does
+// not apply) fails the module's setup, naming the component, even if the
+// setup returns nil (see ipc.Bus.Fail). main lists the modules and runs the
+// application:
 //
 //	func main() {
 //		app, err := kervi.NewApplication([]kervi.Module{sensors.Module, controllers.Module},
@@ -35,6 +39,35 @@
 // sockets, and start-up work in main that must happen once belongs after a
 // check of IsModuleProcess (see the example of IsModuleProcess).
 //
+// # Command-line flags and the environment
+//
+// A module process is the program's binary (os.Executable) started with
+// the parent's command-line arguments (os.Args[1:], as they are when Run
+// starts; its os.Args[0] is the binary's path), the parent's environment
+// plus kervi's own KERVI_* variables and those of WithModuleEnv, and the
+// parent's working directory; its standard input is empty (/dev/null). So
+// flags parsed in main, before NewApplication, have the same values in
+// every module process, and a list of modules that depends on them is the
+// same list there: "prog -load=false" leaves a module out in the parent and
+// its module processes alike. A restarted module process gets the same
+// arguments again. Values a program computes at run time (from a prompt,
+// a random number, the time) differ between processes: pass them with
+// WithModuleEnv.
+//
+// # Panics
+//
+// A panic in a module's setup fails the setup (ErrSetupFailed). A panic in
+// an action is its caller's ipc.ErrPanic. A panic in a controller's
+// InputChanged, Start, Restore or Exit, in a scheduled run or in a
+// subscription's callback (OnChange, ipc.Bus.Subscribe) is recovered and
+// logged at error level with its stack on the module's logger ("controller
+// hook panicked", "schedule panicked", "callback panicked"); the controller
+// or subscription goes on with the next change, and the module keeps
+// running. A sensor driver that panics fails that read. A panic anywhere
+// else, such as in a goroutine of the program's own or one started with
+// ipc.Bus.Go, crashes the module process, which is restarted (see Life
+// cycle).
+//
 // # Life cycle
 //
 //  1. Every module's setup runs, in its own process; the application is
@@ -54,7 +87,8 @@
 //  3. A module process that dies is restarted with exponential backoff; its
 //     components announce themselves again, links and subscriptions are
 //     restored, and the last value of each of its values is published
-//     again. So is a process that stops answering its heartbeat (it is
+//     again (a controller rebuilds its own fields from them in Restore, see
+//     controllers.Restorer). So is a process that stops answering its heartbeat (it is
 //     stopped or wedged: StateUnresponsive), after it is killed, and one
 //     whose stream to the application broke (StateDisconnected), after it
 //     stopped. A module that keeps crashing is marked failed; the

@@ -21,10 +21,7 @@ func init() {
 	// process.
 	testApps["gate"] = func(opts []kervi.Option) (*kervi.Application, error) {
 		gate := kervi.Module{Name: "gate", Setup: func(ctx context.Context, b *ipc.Bus) error {
-			waiting, err := values.NewNumber(b, "gate.waiting", "Waiting calls", values.Output(), values.Initial(0))
-			if err != nil {
-				return err
-			}
+			waiting := values.NewNumber(b, "gate.waiting", "Waiting calls", values.Output(), values.Initial(0))
 			var mu sync.Mutex
 			n := 0
 			open := make(chan struct{})
@@ -36,7 +33,7 @@ func init() {
 			}); err != nil {
 				return err
 			}
-			_, err = actions.Register(b, "gate.wait", func(ctx context.Context) error {
+			actions.Register(b, "gate.wait", func(ctx context.Context) error {
 				mu.Lock()
 				n++
 				waiting.Set(float64(n))
@@ -48,13 +45,13 @@ func init() {
 					return ctx.Err()
 				}
 			}, actions.WithMode(actions.Concurrent))
-			return err
+			return nil
 		}}
 		caller := kervi.Module{Name: "caller", Setup: func(ctx context.Context, b *ipc.Bus) error {
 			var mu sync.Mutex
 			var results []string
 			var wg sync.WaitGroup
-			if _, err := actions.Register(b, "caller.flood", func(n int) {
+			actions.Register(b, "caller.flood", func(n int) {
 				for range n {
 					wg.Go(func() {
 						_, err := actions.Call(b.Context(), "gate.wait")
@@ -63,22 +60,18 @@ func init() {
 						mu.Unlock()
 					})
 				}
-			}); err != nil {
-				return err
-			}
-			if _, err := actions.Register(b, "caller.try", func(ctx context.Context) error {
+			})
+			actions.Register(b, "caller.try", func(ctx context.Context) error {
 				_, err := actions.Call(ctx, "gate.wait")
 				return err
-			}, actions.WithMode(actions.Concurrent)); err != nil {
-				return err
-			}
-			_, err := actions.Register(b, "caller.results", func() []string {
+			}, actions.WithMode(actions.Concurrent))
+			actions.Register(b, "caller.results", func() []string {
 				wg.Wait()
 				mu.Lock()
 				defer mu.Unlock()
 				return results
 			}, actions.WithMode(actions.Concurrent))
-			return err
+			return nil
 		}}
 		return kervi.NewApplication([]kervi.Module{gate, caller}, opts...)
 	}
@@ -91,8 +84,8 @@ func TestCallsBeyondTheCapAreRefused(t *testing.T) {
 	const max = 4
 	r := startApp(t, "gate", kervi.WithLimits(ipc.Limits{MaxCalls: max}))
 	bus := r.app.Bus()
-	open, err := values.NewBool(bus, "ctl.open", "Open the gate", values.Output(), values.Initial(false))
-	if err != nil {
+	open := values.NewBool(bus, "ctl.open", "Open the gate", values.Output(), values.Initial(false))
+	if err := open.Err(); err != nil {
 		t.Fatal(err)
 	}
 	waiting := make(chan float64, 100)
@@ -107,7 +100,7 @@ func TestCallsBeyondTheCapAreRefused(t *testing.T) {
 	defer cancel()
 	// The gate has max calls in flight: one more, from the parent, is
 	// refused by the hub.
-	_, err = bus.Call(ctx, "gate.wait")
+	_, err := bus.Call(ctx, "gate.wait")
 	if !errors.Is(err, ipc.ErrBusy) || !strings.Contains(err.Error(), `module "gate" has 4 calls and sets in flight`) {
 		t.Fatalf("a call to a module at its cap: %v", err)
 	}

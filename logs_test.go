@@ -21,14 +21,12 @@ func init() {
 	// "logs": a module whose actions log typed attributes, and panic.
 	testApps["logs"] = func(opts []kervi.Option) (*kervi.Application, error) {
 		return kervi.NewApplication([]kervi.Module{{Name: "gadget", Setup: func(ctx context.Context, b *ipc.Bus) error {
-			if _, err := actions.Register(b, "gadget.log", func() {
+			actions.Register(b, "gadget.log", func() {
 				b.Logger().Warn("sensor read failed", "sensor", "bme280", "retry_in", 500*time.Millisecond,
 					"label", ipc.StringValue("living room"), "color", ipc.ColorValue("#ff0000"))
-			}); err != nil {
-				return err
-			}
-			_, err := actions.Register(b, "gadget.panic", func() { panic("gear slipped") })
-			return err
+			})
+			actions.Register(b, "gadget.panic", func() { panic("gear slipped") })
+			return nil
 		}}}, opts...)
 	}
 	// "logs-exit": a module that logs an error and exits before it is ready.

@@ -69,16 +69,12 @@ func note(name, line string) {
 // paced by a ticker.
 func sourceModule(name string) kervi.Module {
 	return kervi.Module{Name: name, Setup: func(ctx context.Context, b *ipc.Bus) error {
-		n, err := values.NewString(b, name+".n", "Counter", values.Output(), values.Initial("-1"))
-		if err != nil {
-			return err
-		}
+		n := values.NewString(b, name+".n", "Counter", values.Output(), values.Initial("-1"))
 		var published atomic.Int64
 		var mu sync.Mutex
 		done := make(chan struct{})
 		close(done)
-		var regErr error
-		reg := register(b, &regErr)
+		reg := register(b)
 		// run publishes from, from+1, ... (count events) at rate per
 		// second, each with pad bytes of padding: every millisecond, the
 		// events that are due (at most 200, after a pause).
@@ -126,7 +122,7 @@ func sourceModule(name string) kervi.Module {
 			}
 		}, actions.WithMode(actions.Concurrent))
 		reg(name+".count", func() int64 { return published.Load() }, actions.WithMode(actions.Concurrent))
-		return regErr
+		return nil
 	}}
 }
 
@@ -201,10 +197,9 @@ func followerModule(name, source string) kervi.Module {
 		if _, err := b.Subscribe(source, func(ev ipc.Event) { f.see(counter(ev)) }); err != nil {
 			return err
 		}
-		var regErr error
-		reg := register(b, &regErr)
+		reg := register(b)
 		reg(name+".wait", f.until, actions.WithMode(actions.Concurrent))
-		return regErr
+		return nil
 	}}
 }
 
@@ -212,10 +207,7 @@ func followerModule(name, source string) kervi.Module {
 // per change: a subscriber that handles about 750 events/s.
 func slowModule(name string) kervi.Module {
 	return kervi.Module{Name: name, Setup: func(ctx context.Context, b *ipc.Bus) error {
-		in, err := values.NewString(b, name+".in", "In")
-		if err != nil {
-			return err
-		}
+		in := values.NewString(b, name+".in", "In")
 		var handled atomic.Int64
 		in.OnChange(func(ctx context.Context, v string) {
 			time.Sleep(1300 * time.Microsecond) // the slow callback under test
@@ -228,11 +220,10 @@ func slowModule(name string) kervi.Module {
 			note(name+"-stop", fmt.Sprintf("stop hook ran in %d", os.Getpid()))
 			return nil
 		})
-		var regErr error
-		reg := register(b, &regErr)
+		reg := register(b)
 		reg(name+".pid", func() int { return os.Getpid() })
 		reg(name+".handled", func() int64 { return handled.Load() }, actions.WithMode(actions.Concurrent))
-		return regErr
+		return nil
 	}}
 }
 
@@ -247,13 +238,12 @@ func victimModule(name string) kervi.Module {
 		if _, err := b.Subscribe("parent.level", func(ev ipc.Event) { level.see(ev.Value.Number()) }); err != nil {
 			return err
 		}
-		var regErr error
-		reg := register(b, &regErr)
+		reg := register(b)
 		reg(name+".pid", func() int { return os.Getpid() })
 		reg(name+".wait_source", source.until, actions.WithMode(actions.Concurrent))
 		reg(name+".wait_level", level.until, actions.WithMode(actions.Concurrent))
 		reg(name+".stall_timeout", func() string { return b.Limits().StallTimeout.String() })
-		return regErr
+		return nil
 	}}
 }
 
@@ -264,10 +254,7 @@ var busyResult atomic.Int64
 // as long as they are told.
 func sleepyModule(name string) kervi.Module {
 	return kervi.Module{Name: name, Setup: func(ctx context.Context, b *ipc.Bus) error {
-		load, err := values.NewNumber(b, name+".load", "Load")
-		if err != nil {
-			return err
-		}
+		load := values.NewNumber(b, name+".load", "Load")
 		spun := make(chan struct{}, 10)
 		load.OnChange(func(ctx context.Context, ms float64) {
 			// A slow callback: it computes, on the dispatcher, for ms.
@@ -281,8 +268,7 @@ func sleepyModule(name string) kervi.Module {
 			busyResult.Store(int64(x))
 			spun <- struct{}{}
 		})
-		var regErr error
-		reg := register(b, &regErr)
+		reg := register(b)
 		reg(name+".pid", func() int { return os.Getpid() })
 		reg(name+".sleep", func(ms int) {
 			time.Sleep(time.Duration(ms) * time.Millisecond) // the slow action under test
@@ -296,7 +282,7 @@ func sleepyModule(name string) kervi.Module {
 				return ctx.Err()
 			}
 		}, actions.WithMode(actions.Concurrent))
-		return regErr
+		return nil
 	}}
 }
 
@@ -310,8 +296,7 @@ func cutterModule(name string) kervi.Module {
 			<-ctx.Done()
 			return nil
 		})
-		var regErr error
-		reg := register(b, &regErr)
+		reg := register(b)
 		reg(name+".pid", func() int { return os.Getpid() })
 		reg(name+".cut", func() (int, error) {
 			fds, err := connectedUnixSockets()
@@ -329,7 +314,7 @@ func cutterModule(name string) kervi.Module {
 			}
 			return len(fds), nil
 		})
-		return regErr
+		return nil
 	}}
 }
 
@@ -599,8 +584,8 @@ func TestStoppedSubscriberHoldsNoProducerBack(t *testing.T) {
 	if got := r.call(t, "victim.stall_timeout"); got != stall.String() {
 		t.Errorf("the module process's stall timeout is %v, want %v", got, stall)
 	}
-	level, err := values.NewNumber(r.app.Bus(), "parent.level", "Level", values.Output(), values.Initial(-1))
-	if err != nil {
+	level := values.NewNumber(r.app.Bus(), "parent.level", "Level", values.Output(), values.Initial(-1))
+	if err := level.Err(); err != nil {
 		t.Fatal(err)
 	}
 	// The victim follows both values.

@@ -36,13 +36,9 @@ func (s *starter) Start(ctx context.Context) error {
 func startOrderModules() []kervi.Module {
 	ctl := kervi.Module{Name: "ctl", Setup: func(ctx context.Context, b *ipc.Bus) error {
 		s := &starter{}
-		c, err := controllers.New(b, "device", "Device", s)
-		if err != nil {
-			return err
-		}
-		s.Controller = c
-		_, err = c.Action("started", func() bool { return s.started.Load() })
-		return err
+		s.Controller = controllers.New(b, "device", "Device", s)
+		s.Action("started", func() bool { return s.started.Load() })
+		return nil
 	}}
 	// "watcher" asks from its OnAppReady callback, in another process.
 	watcher := kervi.Module{Name: "watcher", Setup: func(ctx context.Context, b *ipc.Bus) error {
@@ -51,11 +47,11 @@ func startOrderModules() []kervi.Module {
 			ok, err := actions.CallAs[bool](ctx, "device.started")
 			seen.Store(fmt.Sprint(ok, err))
 		})
-		_, err := actions.Register(b, "watcher.seen", func() string {
+		actions.Register(b, "watcher.seen", func() string {
 			s, _ := seen.Load().(string)
 			return s
 		}, actions.WithMode(actions.Concurrent))
-		return err
+		return nil
 	}}
 	return []kervi.Module{ctl, watcher}
 }
@@ -78,12 +74,12 @@ func init() {
 			_, err := actions.Call(cctx, "callee.ping")
 			result := fmt.Sprintf("notready=%v deadline=%v took<1s=%v err=%v",
 				errors.Is(err, ipc.ErrNotReady), errors.Is(err, context.DeadlineExceeded), time.Since(t0) < time.Second, err)
-			_, rerr := actions.Register(b, "caller.result", func() string { return result })
-			return rerr
+			actions.Register(b, "caller.result", func() string { return result })
+			return nil
 		}}
 		callee := kervi.Module{Name: "callee", Setup: func(ctx context.Context, b *ipc.Bus) error {
-			_, err := actions.Register(b, "callee.ping", func() string { return "pong" })
-			return err
+			actions.Register(b, "callee.ping", func() string { return "pong" })
+			return nil
 		}}
 		return kervi.NewApplication([]kervi.Module{caller, callee}, opts...)
 	}
@@ -103,7 +99,7 @@ func init() {
 	// "relay": an action that returns the errors of calls it makes.
 	testApps["relay"] = func(opts []kervi.Option) (*kervi.Application, error) {
 		relay := kervi.Module{Name: "relay", Setup: func(ctx context.Context, b *ipc.Bus) error {
-			if _, err := actions.Register(b, "relay.call", func(ctx context.Context, id string, timeout time.Duration) error {
+			actions.Register(b, "relay.call", func(ctx context.Context, id string, timeout time.Duration) error {
 				if timeout > 0 {
 					var cancel context.CancelFunc
 					ctx, cancel = context.WithTimeout(ctx, timeout)
@@ -111,23 +107,19 @@ func init() {
 				}
 				_, err := actions.Call(ctx, id)
 				return err
-			}, actions.WithMode(actions.Concurrent)); err != nil {
-				return err
-			}
-			_, err := actions.Register(b, "relay.busy", func() error {
+			}, actions.WithMode(actions.Concurrent))
+			actions.Register(b, "relay.busy", func() error {
 				return ipc.Errorf(ipc.CodeBusy, "the pump is priming")
 			})
-			return err
+			return nil
 		}}
 		other := kervi.Module{Name: "other", Setup: func(ctx context.Context, b *ipc.Bus) error {
-			if _, err := actions.Register(b, "other.slow", func(ctx context.Context) error {
+			actions.Register(b, "other.slow", func(ctx context.Context) error {
 				<-ctx.Done()
 				return ctx.Err()
-			}, actions.WithMode(actions.Concurrent)); err != nil {
-				return err
-			}
-			_, err := actions.Register(b, "other.fail", func() error { return errors.New("valve stuck") })
-			return err
+			}, actions.WithMode(actions.Concurrent))
+			actions.Register(b, "other.fail", func() error { return errors.New("valve stuck") })
+			return nil
 		}}
 		return kervi.NewApplication([]kervi.Module{relay, other}, opts...)
 	}

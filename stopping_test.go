@@ -103,13 +103,9 @@ type noter struct {
 func noterModule(name string, hang bool) kervi.Module {
 	return kervi.Module{Name: name, Setup: func(ctx context.Context, b *ipc.Bus) error {
 		n := &noter{file: filepath.Join(os.Getenv(envDir), name), hang: hang}
-		c, err := controllers.New(b, name, name, n)
-		if err != nil {
-			return err
-		}
-		n.Controller = c
-		_, err = c.Action("note", n.note)
-		return err
+		n.Controller = controllers.New(b, name, name, n)
+		n.Action("note", n.note)
+		return nil
 	}}
 }
 

@@ -92,8 +92,8 @@ func buildApp(name string, extra ...kervi.Option) (*kervi.Application, error) {
 		return kervi.NewApplication(benchModules(), opts...)
 	case "duplicate":
 		dup := func(ctx context.Context, b *ipc.Bus) error {
-			_, err := values.NewNumber(b, "shared.temp", "Temperature")
-			return err
+			values.NewNumber(b, "shared.temp", "Temperature")
+			return nil
 		}
 		return kervi.NewApplication([]kervi.Module{{Name: "first", Setup: dup}, {Name: "second", Setup: dup}}, opts...)
 	case "exits-in-setup":
@@ -149,29 +149,13 @@ func producerModule(delay time.Duration) kervi.Module {
 			time.Sleep(delay) // a slow start, not a synchronisation
 		}
 		fmt.Println("producer setup says hello on stdout")
-		counter, err := values.NewNumber(b, "producer.counter", "Counter", values.Output(), values.Initial(-1))
-		if err != nil {
-			return err
-		}
-		setting, err := values.NewNumber(b, "producer.setting", "Setting", values.Range(0, 100))
-		if err != nil {
-			return err
-		}
-		cancelled, err := values.NewString(b, "producer.cancelled", "Last cancelled call", values.Output())
-		if err != nil {
-			return err
-		}
-		blocking, err := values.NewString(b, "producer.blocking", "Last blocking call", values.Output())
-		if err != nil {
-			return err
-		}
+		counter := values.NewNumber(b, "producer.counter", "Counter", values.Output(), values.Initial(-1))
+		setting := values.NewNumber(b, "producer.setting", "Setting", values.Range(0, 100))
+		cancelled := values.NewString(b, "producer.cancelled", "Last cancelled call", values.Output())
+		blocking := values.NewString(b, "producer.blocking", "Last blocking call", values.Output())
 		var mu sync.Mutex
 		var streaming context.CancelFunc
-		reg := func(id string, fn any, opts ...actions.Option) {
-			if err == nil {
-				_, err = actions.Register(b, id, fn, opts...)
-			}
-		}
+		reg := func(id string, fn any, opts ...actions.Option) { actions.Register(b, id, fn, opts...) }
 		reg("producer.burst", func(n int) int {
 			for i := range n {
 				counter.Set(float64(i))
@@ -217,7 +201,7 @@ func producerModule(delay time.Duration) kervi.Module {
 			syscall.Write(1, []byte("fd1: "+s+"\n")) // straight to file descriptor 1
 			fmt.Fprintln(os.Stderr, "stderr: "+s)    // os.Stderr
 		})
-		return err
+		return nil
 	}}
 }
 
@@ -228,10 +212,7 @@ func consumerModule(delay time.Duration) kervi.Module {
 		if delay > 0 {
 			time.Sleep(delay)
 		}
-		in, err := values.NewNumber(b, "consumer.in", "In")
-		if err != nil {
-			return err
-		}
+		in := values.NewNumber(b, "consumer.in", "In")
 		var mu sync.Mutex
 		var count, gaps int
 		last := -2.0
@@ -259,11 +240,7 @@ func consumerModule(delay time.Duration) kervi.Module {
 			defer mu.Unlock()
 			return map[string]any{"count": count, "gaps": gaps, "last": last}
 		}
-		reg := func(id string, fn any) {
-			if err == nil {
-				_, err = actions.Register(b, id, fn, actions.WithMode(actions.Concurrent))
-			}
-		}
+		reg := func(id string, fn any) { actions.Register(b, id, fn, actions.WithMode(actions.Concurrent)) }
 		reg("consumer.stats", stats)
 		reg("consumer.reset", func() {
 			mu.Lock()
@@ -299,7 +276,7 @@ func consumerModule(delay time.Duration) kervi.Module {
 			return actions.Call(ctx, id, args...)
 		})
 		reg("consumer.pid", func() int { return os.Getpid() })
-		return err
+		return nil
 	}}
 }
 
@@ -313,15 +290,9 @@ type recorder struct {
 func recorderModule() kervi.Module {
 	return kervi.Module{Name: "recorder", Setup: func(ctx context.Context, b *ipc.Bus) error {
 		r := &recorder{dir: os.Getenv(envDir)}
-		c, err := controllers.New(b, "recorder", "Recorder", r)
-		if err != nil {
-			return err
-		}
-		r.Controller = c
-		if _, err := c.Action("note", r.note); err != nil {
-			return err
-		}
-		_, err = c.Action("slow_note", func(ctx context.Context, what string) error {
+		r.Controller = controllers.New(b, "recorder", "Recorder", r)
+		r.Action("note", r.note)
+		r.Action("slow_note", func(ctx context.Context, what string) error {
 			select { // takes a while, as a real device might: Run must wait
 			case <-time.After(300 * time.Millisecond):
 			case <-ctx.Done():
@@ -329,7 +300,7 @@ func recorderModule() kervi.Module {
 			}
 			return r.note(what)
 		})
-		return err
+		return nil
 	}}
 }
 

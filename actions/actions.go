@@ -20,15 +20,34 @@
 // as its own context allows. Hardware actions are rarely safe to run twice
 // at once, and no call is lost. Concurrent lets calls run side by side;
 // Reject refuses a call while another runs, with ipc.ErrBusy.
+//
+// # Private actions
+//
+// An action registered with Private can be called by id only from its own
+// process (Call, ipc.Bus.Call): it is not announced to the application,
+// so observers do not see it, and a call from another process fails with
+// ipc.ErrUnknownID. Use it for work a module routes through its own
+// actions, such as a schedule taking a controller's lock.
+//
+// # Errors of registration
+//
+// Register returns a usable *Action and no error, as bufio.Scanner does: an
+// action whose registration failed (an invalid or taken id, a function that
+// does not fit) records the error on the module's bus (ipc.Bus.Fail), which
+// fails the module's setup with the first such error if the setup returned
+// nil, and returns it from Err. Such an action is never called. Registered
+// once the setup is over, the error also goes to the bus's error handler.
 package actions
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"sync/atomic"
 
+	"github.com/kervi/kervi-go/internal/failed"
 	"github.com/kervi/kervi-go/ipc"
 )
 
@@ -62,10 +81,11 @@ func (m Mode) String() string {
 type Option func(*config) error
 
 type config struct {
-	name   string
-	mode   Mode
-	parent string
-	guard  func(ctx context.Context) (release func(), err error)
+	name    string
+	mode    Mode
+	parent  string
+	guard   func(ctx context.Context) (release func(), err error)
+	private bool
 }
 
 // Name sets the action's name for people (default: its id).
@@ -97,9 +117,17 @@ func Guard(acquire func(ctx context.Context) (release func(), err error)) Option
 	return func(c *config) error { c.guard = acquire; return nil }
 }
 
+// Private makes the action callable only from its own process (see the
+// package doc): it is not announced, and calls from other processes fail
+// with ipc.ErrUnknownID.
+func Private() Option {
+	return func(c *config) error { c.private = true; return nil }
+}
+
 // Action is a registered action.
 type Action struct {
 	id      string
+	err     error // of the registration; the action is not registered
 	cfg     config
 	fn      reflect.Value
 	withCtx bool
@@ -124,30 +152,59 @@ var (
 // maps of those, any); the last may be variadic. It returns nothing, an
 // error, a result, or a result and an error. The context of a call carries
 // the bus and ends when the caller cancels, its deadline passes or the
-// module stops. Register fails if id is invalid or taken in this process,
-// or fn does not fit.
-func Register(bus *ipc.Bus, id string, fn any, opts ...Option) (*Action, error) {
-	if bus == nil {
-		return nil, fmt.Errorf("actions: %q: nil bus", id)
-	}
+// module stops.
+//
+// The registration fails if id is invalid or taken in this process, or fn
+// does not fit; the action then records the error (see the package doc).
+func Register(bus *ipc.Bus, id string, fn any, opts ...Option) *Action {
 	a := &Action{id: id, cfg: config{name: id}}
+	if err := a.register(bus, fn, opts); err != nil {
+		a.err = err
+		if bus == nil {
+			slog.Default().Error("kervi: an action could not be registered", "id", id, "error", err)
+		} else {
+			bus.Fail(err)
+		}
+	}
+	return a
+}
+
+// register checks the options and fn, and registers the action on bus.
+func (a *Action) register(bus *ipc.Bus, fn any, opts []Option) error {
+	id := a.id
+	if bus == nil {
+		return fmt.Errorf("actions: %q: nil bus", id)
+	}
 	for _, o := range opts {
 		if err := o(&a.cfg); err != nil {
-			return nil, fmt.Errorf("actions: %q: %w", id, err)
+			return fmt.Errorf("actions: %q: %w", id, err)
 		}
 	}
 	if err := a.bind(fn); err != nil {
-		return nil, fmt.Errorf("actions: %q: %w", id, err)
+		return fmt.Errorf("actions: %q: %w", id, err)
 	}
 	if a.cfg.mode != Concurrent {
 		a.sem = make(chan struct{}, 1)
 	}
-	err := bus.RegisterAction(id, ipc.ActionSpec{Name: a.cfg.name, Parent: a.cfg.parent, Handler: a.handle})
-	if err != nil {
-		return nil, fmt.Errorf("actions: %w", err)
+	var err error
+	if a.cfg.private {
+		err = bus.RegisterPrivateAction(id, a.handle)
+	} else {
+		err = bus.RegisterAction(id, ipc.ActionSpec{Name: a.cfg.name, Parent: a.cfg.parent, Handler: a.handle})
 	}
-	return a, nil
+	if err != nil {
+		return fmt.Errorf("actions: %w", err)
+	}
+	return nil
 }
+
+// Err returns the error that kept the action from being registered, or
+// nil. An action whose registration failed is never called.
+func (a *Action) Err() error { return a.err }
+
+// Private reports whether the action can be called only from its own
+// process.
+func (a *Action) Private() bool { return a.cfg.private }
 
 // bind checks fn's signature.
 func (a *Action) bind(fn any) error {
@@ -322,4 +379,10 @@ func CallAs[T any](ctx context.Context, id string, args ...any) (T, error) {
 		return zero, fmt.Errorf("actions: result of %q: %w", id, err)
 	}
 	return v.Interface().(T), nil
+}
+
+func init() {
+	failed.Action = func(id, name string, err error) any {
+		return &Action{id: id, cfg: config{name: name}, err: err}
+	}
 }

@@ -25,16 +25,64 @@ func TestRegisterChecksSignature(t *testing.T) {
 		"errfirst": func() (error, int) { return nil, 0 }, //lint:ignore ST1008 the mistake under test
 	}
 	for id, fn := range bad {
-		if _, err := actions.Register(b, id, fn); err == nil || !strings.Contains(err.Error(), id) {
+		if err := actions.Register(b, id, fn).Err(); err == nil || !strings.Contains(err.Error(), id) {
 			t.Errorf("Register(%s) = %v; want an error naming it", id, err)
 		}
 	}
-	if _, err := actions.Register(b, "bad id", func() {}); !errors.Is(err, ipc.ErrInvalidID) {
+	if err := actions.Register(b, "bad id", func() {}).Err(); !errors.Is(err, ipc.ErrInvalidID) {
 		t.Errorf("bad id: %v", err)
 	}
 	actions.Register(b, "x", func() {})
-	if _, err := actions.Register(b, "x", func() {}); !errors.Is(err, ipc.ErrDuplicateID) {
+	if err := actions.Register(b, "x", func() {}).Err(); !errors.Is(err, ipc.ErrDuplicateID) {
 		t.Errorf("duplicate: %v", err)
+	}
+	// The setup fails with the first error, which names its action.
+	if err := h.Setup("m", nil); err == nil || err != b.Err() {
+		t.Errorf("setup: %v, want the first error %v", err, b.Err())
+	}
+}
+
+// A private action is called by id in its own process, and is unknown to
+// every other process and to the hub's catalogue.
+func TestPrivateAction(t *testing.T) {
+	h := testbus.New(t)
+	owner := h.Bus("owner", nil)
+	other := h.Bus("other", nil)
+	calls := 0
+	a := actions.Register(owner, "owner.tick", func(n int) int { calls++; return n * 2 }, actions.Private())
+	actions.Register(owner, "owner.public", func() {})
+	if a.Err() != nil || !a.Private() {
+		t.Fatalf("Err %v, Private %v", a.Err(), a.Private())
+	}
+	h.Run()
+	ctx := ipc.NewContext(context.Background(), owner)
+	if n, err := actions.CallAs[int](ctx, "owner.tick", 21); err != nil || n != 42 {
+		t.Fatalf("local call = %v, %v", n, err)
+	}
+	if n, err := owner.Call(ctx, "owner.tick", 1); err != nil || n != int64(2) {
+		t.Fatalf("bus call = %v, %v", n, err)
+	}
+	_, err := actions.Call(ipc.NewContext(context.Background(), other), "owner.tick", 1)
+	if !errors.Is(err, ipc.ErrUnknownID) {
+		t.Fatalf("call from another module: %v, want ErrUnknownID", err)
+	}
+	if calls != 2 {
+		t.Fatalf("%d calls ran, want 2", calls)
+	}
+	if _, ok := h.Hub.Owner("owner.tick"); ok {
+		t.Fatal("the hub knows the private action")
+	}
+	for _, c := range h.Hub.Components() {
+		if c.ID == "owner.tick" {
+			t.Fatalf("the catalogue lists the private action: %+v", c)
+		}
+	}
+	if _, ok := h.Hub.Owner("owner.public"); !ok {
+		t.Fatal("the hub does not know the public action")
+	}
+	// Its id is taken in its process all the same.
+	if err := actions.Register(owner, "owner.tick", func() {}).Err(); !errors.Is(err, ipc.ErrDuplicateID) {
+		t.Fatalf("duplicate of a private action: %v", err)
 	}
 }
 
@@ -135,9 +183,9 @@ func TestModes(t *testing.T) {
 	caller := h.Bus("caller", nil)
 	ctx := ipc.NewContext(context.Background(), caller)
 	serial, concurrent, reject := newBlocker(), newBlocker(), newBlocker()
-	ser, _ := actions.Register(owner, "serial", serial.run)
+	ser := actions.Register(owner, "serial", serial.run)
 	actions.Register(owner, "concurrent", concurrent.run, actions.WithMode(actions.Concurrent))
-	rej, _ := actions.Register(owner, "reject", reject.run, actions.WithMode(actions.Reject))
+	rej := actions.Register(owner, "reject", reject.run, actions.WithMode(actions.Reject))
 	h.Run()
 
 	type result struct {
@@ -213,15 +261,14 @@ func ExampleRegister() {
 	bus, _, _ := hub.Connect("lights", ipc.BusOptions{})
 	defer bus.Kill()
 
-	_, err := actions.Register(bus, "lights.dim", func(ctx context.Context, level int) (string, error) {
+	// An action that cannot be registered fails the module's setup; Err
+	// returns its error.
+	actions.Register(bus, "lights.dim", func(ctx context.Context, level int) (string, error) {
 		if level < 0 || level > 100 {
 			return "", errors.New("level must be 0..100")
 		}
 		return "dimmed", nil
 	})
-	if err != nil {
-		panic(err)
-	}
 	ctx := bus.Context() // contexts from kervi carry the bus
 	res, err := actions.Call(ctx, "lights.dim", 30)
 	fmt.Println(res, err)
@@ -233,4 +280,17 @@ func ExampleRegister() {
 	// dimmed <nil>
 	// true kervi: "lights.dim": level must be 0..100 (module "lights")
 	// true kervi: "lights.dim": argument 1 of (int): cannot use string bright as int (module "lights")
+}
+
+func ExamplePrivate() {
+	hub := ipc.NewHub(ipc.HubOptions{})
+	bus, _, _ := hub.Connect("lights", ipc.BusOptions{})
+	defer bus.Kill()
+
+	// Only this module calls lights.fade: it is not announced, and other
+	// modules get ipc.ErrUnknownID.
+	actions.Register(bus, "lights.fade", func(level int) string { return fmt.Sprint("faded to ", level) }, actions.Private())
+	res, err := actions.Call(bus.Context(), "lights.fade", 10)
+	fmt.Println(res, err)
+	// Output: faded to 10 <nil>
 }

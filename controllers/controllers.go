@@ -3,53 +3,94 @@
 // a temperature.
 //
 // A controller type embeds *controllers.Controller, creates its inputs,
-// outputs and actions through it, and implements any of InputChanger,
-// Starter and Exiter:
+// outputs, actions and schedules through it, and implements any of
+// InputChanger, Starter, Restorer and Exiter:
 //
 //	type Fan struct {
 //		*controllers.Controller
 //		temp, speed *values.Number
 //	}
 //
-//	func NewFan(bus *ipc.Bus) (*Fan, error) {
+//	func NewFan(bus *ipc.Bus) *Fan {
 //		f := &Fan{}
-//		c, err := controllers.New(bus, "fan", "Fan", f)
-//		...
-//		f.Controller = c
-//		f.temp, err = c.Inputs().Number("temp", "Temperature", values.Range(0, 150))
-//		f.speed, err = c.Outputs().Number("speed", "Speed", values.Unit("%"))
-//		_, err = c.Action("boost", f.Boost)
+//		f.Controller = controllers.New(bus, "fan", "Fan", f)
+//		f.temp = f.Inputs().Number("temp", "Temperature", values.Range(0, 150))
+//		f.speed = f.Outputs().Number("speed", "Speed", values.Unit("%"))
+//		f.Action("boost", f.Boost)
+//		f.Schedule(schedule.Every(time.Minute), f.check)
+//		return f
 //	}
 //
 //	func (f *Fan) InputChanged(ctx context.Context, in values.Value) { ... }
 //
+// # Errors of creation
+//
+// The constructors return usable objects and no error, as bufio.Scanner
+// does. The first error of the controller's creation, or of the creation of
+// one of its values, actions or schedules (an invalid or taken id, an
+// option that does not apply), is kept: Err returns it, and it is recorded
+// on the module's bus (ipc.Bus.Fail), which fails the module's setup with
+// the first such error if the setup returned nil. errors.Is keeps working
+// on it (ipc.ErrInvalidID, ipc.ErrDuplicateID, ...). A value or action
+// whose creation failed does nothing and returns its error (from Set, Err,
+// ...). Created once the setup is over, the error also goes to the bus's
+// error handler.
+//
 // # One callback at a time
 //
-// A controller's Start, InputChanged, Exit and the actions created with
-// Controller.Action never run at the same time, so they may share the
-// controller's state without locks. Start runs when every module of the
-// application is ready; calls from other processes wait until it returned.
-// InputChanged is called only once the Start of every controller of the
-// application returned, after each change of an input, in order. The input
-// holds its latest content: changes that arrive while the controller is
-// busy are coalesced per input, so a slow controller works on the current
-// state, never a backlog of stale ones (use the value's OnChange to see
-// every change). A change that arrives while InputChanged reads the input
-// may be reported once more. Exit is called when the module stops, if Start
-// was called, also when the module's parent process died. An action that
-// must run while the controller is busy can be registered with
-// actions.Register directly; it then shares no lock.
+// A controller's Restore, Start, InputChanged, Exit, the actions created
+// with Controller.Action and the runs of its schedules (Controller.Schedule)
+// never run at the same time, so they may share the controller's state
+// without locks. Start runs when every module of the application is ready;
+// calls from other processes wait until it returned. InputChanged is
+// called only once the Start of every controller of the application
+// returned, after each change of an input, in order. The input holds its
+// latest content: changes that arrive while the controller is busy are
+// coalesced per input, so a slow controller works on the current state,
+// never a backlog of stale ones (use the value's OnChange to see every
+// change). A change that arrives while InputChanged reads the input may be
+// reported once more. Exit is called when the module stops, if Start was
+// called, also when the module's parent process died; the controller's
+// schedules stop before it. An action that must run while the controller
+// is busy can be registered with actions.Register directly; it then shares
+// no lock.
+//
+// # Panics and errors in callbacks
+//
+// A panic in InputChanged, Start, Restore, Exit or a run of a schedule is
+// recovered: it is logged at error level on the module's logger, with the
+// message "controller hook panicked" (for a schedule, "schedule panicked"),
+// the controller's id, the callback's name, the panic's value and its
+// stack, and the controller goes on: the next input change calls
+// InputChanged again. The process does not crash and the module is not
+// restarted. An error from Start or Restore is logged at error level; the
+// controller runs on. An error or panic of a scheduled run also goes to
+// the bus's error handler. A panic in an action is the caller's
+// ipc.ErrPanic.
+//
+// # Restarts
+//
+// A module process that died is restarted (see package kervi), and its
+// values take back the content they had (ipc.Bus.Restored): inputs and
+// outputs alike, during the module's setup. The controller's own fields are
+// not restored. A controller that derives fields from its values
+// implements Restorer: after a restart, Restore is called once, after the
+// module's setup and before Start, with the restored values in place, to
+// rebuild them. Restarted reports whether the module was restarted.
 package controllers
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime/debug"
 	"sync"
 	"time"
 
 	"github.com/kervi/kervi-go/actions"
+	"github.com/kervi/kervi-go/internal/failed"
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/schedule"
 	"github.com/kervi/kervi-go/values"
 )
 
@@ -70,6 +111,17 @@ type Exiter interface {
 	Exit(ctx context.Context) error
 }
 
+// Restorer is implemented by controllers that rebuild their own fields
+// from their values after a restart of their module (see the package doc).
+// Restore is called once per restarted process, after the module's setup
+// returned and before Start, under the controller's lock, when the
+// controller's inputs and outputs hold the content restored from the
+// process that died. It is not called on the module's first start. An error
+// is logged; the controller runs on.
+type Restorer interface {
+	Restore(ctx context.Context) error
+}
+
 // Controller is the part every controller shares: its id, its inputs,
 // outputs and actions, and the goroutine that calls its hooks.
 type Controller struct {
@@ -83,25 +135,27 @@ type Controller struct {
 	stop  chan struct{} // closed when the module stops
 	ended chan struct{} // closed when the loop returned
 
+	own error // of the controller's own creation; it then does nothing
+
 	mu      sync.Mutex
+	err     error // the first error of a creation
 	queue   []values.Value
 	queued  map[values.Value]bool
 	wake    chan struct{}
 	inputs  []values.Value
 	outputs []values.Value
+	jobs    []*schedule.Job
 	started bool
 }
 
 // New creates a controller with the given id and name. impl receives its
 // hooks: it is usually the type that embeds the controller, and may
-// implement InputChanger, Starter and Exiter (or be nil).
-func New(bus *ipc.Bus, id, name string, impl any) (*Controller, error) {
-	if bus == nil {
-		return nil, fmt.Errorf("controllers: %q: nil bus", id)
-	}
-	if err := ipc.ValidateID(id); err != nil {
-		return nil, fmt.Errorf("controllers: %w", err)
-	}
+// implement InputChanger, Starter, Restorer and Exiter (or be nil).
+//
+// The creation fails if bus is nil or id is invalid (ipc.ErrInvalidID);
+// the controller then records the error (see the package doc), and its
+// values, actions and schedules do nothing.
+func New(bus *ipc.Bus, id, name string, impl any) *Controller {
 	c := &Controller{
 		bus: bus, id: id, name: name, impl: impl,
 		lock:  make(chan struct{}, 1),
@@ -112,14 +166,77 @@ func New(bus *ipc.Bus, id, name string, impl any) (*Controller, error) {
 
 		queued: make(map[values.Value]bool),
 	}
-	bus.OnStart(func(context.Context) error {
+	if bus == nil {
+		c.own = fmt.Errorf("controllers: %q: nil bus", id)
+		c.err = c.own
+		slog.Default().Error("kervi: a controller could not be created", "id", id, "error", c.own)
+		return c
+	}
+	if err := ipc.ValidateID(id); err != nil {
+		c.own = fmt.Errorf("controllers: %w", err)
+		c.err = c.own
+		bus.Fail(c.own)
+		return c
+	}
+	bus.OnStart(func(ctx context.Context) error {
+		c.restore(ctx)
 		bus.Go(c.run)
 		return nil
 	})
 	bus.OnAppStart(c.start)
 	bus.OnAppReady(func(context.Context) { close(c.ready) })
 	bus.OnStop(c.exit)
-	return c, nil
+	return c
+}
+
+// Err returns the first error of the creation of the controller, or of one
+// of its values, actions or schedules; nil if there was none.
+func (c *Controller) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// record keeps err, if it is the controller's first.
+func (c *Controller) record(err error) {
+	if err == nil {
+		return
+	}
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.mu.Unlock()
+}
+
+// Restarted reports whether the controller's module was restarted and
+// its values took back their content from the process that died: any of
+// the controller's inputs or outputs has restored content (see
+// ipc.Bus.Restored).
+func (c *Controller) Restarted() bool {
+	if c.own != nil {
+		return false
+	}
+	c.mu.Lock()
+	vals := append(append([]values.Value(nil), c.inputs...), c.outputs...)
+	c.mu.Unlock()
+	for _, v := range vals {
+		if _, ok := c.bus.Restored(v.ID()); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// restore calls Restore after a restart, once the setup returned.
+func (c *Controller) restore(ctx context.Context) {
+	r, ok := c.impl.(Restorer)
+	if !ok || !c.Restarted() {
+		return
+	}
+	if err := c.call(ctx, "Restore", func() error { return r.Restore(ctx) }); err != nil {
+		c.bus.Logger().Error("controller restore failed", "controller", c.id, "error", err)
+	}
 }
 
 // start calls Start, when every module of the application is ready; the
@@ -167,11 +284,37 @@ func (c *Controller) OutputValues() []values.Value {
 
 // Action registers fn as the action "<controller id>.<id>" (see
 // actions.Register). It runs one call at a time with the controller's
-// hooks and other actions.
-func (c *Controller) Action(id string, fn any, opts ...actions.Option) (*actions.Action, error) {
+// hooks and other actions. If the registration fails, the action and the
+// controller record the error (see the package doc).
+func (c *Controller) Action(id string, fn any, opts ...actions.Option) *actions.Action {
+	if err := c.own; err != nil {
+		return failed.Action(c.id+"."+id, id, err).(*actions.Action)
+	}
 	opts = append([]actions.Option{actions.Name(id), actions.Parent(c.id)}, opts...)
 	opts = append(opts, actions.Guard(c.acquire))
-	return actions.Register(c.bus, c.id+"."+id, fn, opts...)
+	a := actions.Register(c.bus, c.id+"."+id, fn, opts...)
+	c.record(a.Err())
+	return a
+}
+
+// Schedule runs fn as spec says (see package schedule), under the
+// controller's lock like its other callbacks, from when the application
+// runs until the module stops or an option ends the schedule; the
+// schedule stops before Exit is called. fn's context carries the bus and
+// ends when the module stops. If the schedule cannot be made, the job and
+// the controller record the error (see the package doc).
+func (c *Controller) Schedule(spec schedule.Spec, fn func(ctx context.Context) error, opts ...schedule.Option) *schedule.Job {
+	if err := c.own; err != nil {
+		return failed.Job(err).(*schedule.Job)
+	}
+	opts = append([]schedule.Option{schedule.Name(c.id + ": " + spec.String())}, opts...)
+	opts = append(opts, schedule.Guard(c.acquire))
+	j := schedule.Run(c.bus, spec, fn, opts...)
+	c.record(j.Err())
+	c.mu.Lock()
+	c.jobs = append(c.jobs, j)
+	c.mu.Unlock()
+	return j
 }
 
 // acquire takes the controller's lock, giving up when ctx ends.
@@ -199,12 +342,21 @@ func (v Values) opts(opts []values.Option) []values.Option {
 	return append(append([]values.Option{values.Parent(v.c.id)}, opts...), dir)
 }
 
-// add records a new value and, for an input, starts following its changes.
-func (v Values) add(val values.Value, err error) error {
-	if err != nil {
-		return fmt.Errorf("controllers: %q: %w", v.c.id, err)
-	}
+// create makes a value with newValue, unless the controller failed, and
+// records it: for an input, the controller starts following its changes.
+// A value that could not be made does nothing; its error is recorded.
+func create[V values.Value](v Values, typ ipc.Type, id, name string, opts []values.Option,
+	newValue func(*ipc.Bus, string, string, ...values.Option) V) V {
 	c := v.c
+	vid := c.id + "." + id
+	if err := c.own; err != nil {
+		return failed.Value(typ, vid, name, v.input, err).(V)
+	}
+	val := newValue(c.bus, vid, name, v.opts(opts)...)
+	if err := val.Err(); err != nil {
+		c.record(fmt.Errorf("controllers: %q: %w", c.id, err))
+		return val
+	}
 	c.mu.Lock()
 	if v.input {
 		c.inputs = append(c.inputs, val)
@@ -214,56 +366,42 @@ func (v Values) add(val values.Value, err error) error {
 	c.mu.Unlock()
 	if v.input {
 		if _, err := c.bus.Subscribe(val.ID(), func(ipc.Event) { c.changed(val) }); err != nil {
-			return fmt.Errorf("controllers: %q: %w", c.id, err)
+			err = fmt.Errorf("controllers: %q: %w", c.id, err)
+			c.record(err)
+			c.bus.Fail(err)
 		}
 	}
-	return nil
+	return val
 }
 
-// created records a value just made, or returns the error that kept it
-// from being made.
-func created[V values.Value](v Values, val V, err error) (V, error) {
-	if err := v.add(val, err); err != nil {
-		var zero V
-		return zero, err
-	}
-	return val, nil
+// Number creates a number input or output (see values.NewNumber).
+func (v Values) Number(id, name string, opts ...values.Option) *values.Number {
+	return create(v, ipc.TypeNumber, id, name, opts, values.NewNumber)
 }
 
-// Number creates a number input or output.
-func (v Values) Number(id, name string, opts ...values.Option) (*values.Number, error) {
-	n, err := values.NewNumber(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	return created(v, n, err)
+// Bool creates a bool input or output (see values.NewBool).
+func (v Values) Bool(id, name string, opts ...values.Option) *values.Bool {
+	return create(v, ipc.TypeBool, id, name, opts, values.NewBool)
 }
 
-// Bool creates a bool input or output.
-func (v Values) Bool(id, name string, opts ...values.Option) (*values.Bool, error) {
-	b, err := values.NewBool(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	return created(v, b, err)
+// String creates a string input or output (see values.NewString).
+func (v Values) String(id, name string, opts ...values.Option) *values.String {
+	return create(v, ipc.TypeString, id, name, opts, values.NewString)
 }
 
-// String creates a string input or output.
-func (v Values) String(id, name string, opts ...values.Option) (*values.String, error) {
-	s, err := values.NewString(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	return created(v, s, err)
+// Enum creates an enum input or output (see values.NewEnum).
+func (v Values) Enum(id, name string, opts ...values.Option) *values.Enum {
+	return create(v, ipc.TypeEnum, id, name, opts, values.NewEnum)
 }
 
-// Enum creates an enum input or output.
-func (v Values) Enum(id, name string, opts ...values.Option) (*values.Enum, error) {
-	e, err := values.NewEnum(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	return created(v, e, err)
+// DateTime creates a datetime input or output (see values.NewDateTime).
+func (v Values) DateTime(id, name string, opts ...values.Option) *values.DateTime {
+	return create(v, ipc.TypeDateTime, id, name, opts, values.NewDateTime)
 }
 
-// DateTime creates a datetime input or output.
-func (v Values) DateTime(id, name string, opts ...values.Option) (*values.DateTime, error) {
-	d, err := values.NewDateTime(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	return created(v, d, err)
-}
-
-// Color creates a color input or output.
-func (v Values) Color(id, name string, opts ...values.Option) (*values.Color, error) {
-	col, err := values.NewColor(v.c.bus, v.c.id+"."+id, name, v.opts(opts)...)
-	return created(v, col, err)
+// Color creates a color input or output (see values.NewColor).
+func (v Values) Color(id, name string, opts ...values.Option) *values.Color {
+	return create(v, ipc.TypeColor, id, name, opts, values.NewColor)
 }
 
 // changed queues an input change for InputChanged, once the application is
@@ -349,12 +487,17 @@ func (c *Controller) call(ctx context.Context, hook string, fn func() error) (er
 	return fn()
 }
 
-// exit stops the loop and calls Exit if Start was called.
+// exit stops the loop and the schedules, and calls Exit if Start was
+// called.
 func (c *Controller) exit(ctx context.Context) error {
 	close(c.stop)
 	c.mu.Lock()
 	started := c.started
+	jobs := c.jobs
 	c.mu.Unlock()
+	for _, j := range jobs { // a run waiting for the lock gives up
+		j.Stop()
+	}
 	if !started {
 		return nil
 	}

@@ -52,6 +52,8 @@ type Bus struct {
 	welcome     chan struct{} // closed by the hub's KIND_WELCOME
 	welcomeOnce sync.Once
 
+	sticky sticky // the first error of a component's creation (Fail)
+
 	seq      atomic.Uint64
 	phase    atomic.Int32 // phaseSetup, ...; changes under mu
 	appReady atomic.Bool
@@ -544,12 +546,18 @@ func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
 }
 
 // ID returns the subscribed id.
-func (s *Subscription) ID() string { return s.st.id }
+func (s *Subscription) ID() string {
+	if s == nil {
+		return ""
+	}
+	return s.st.id
+}
 
 // Close ends the subscription; fn is not called after Close returns,
-// unless Close is called from fn itself.
+// unless Close is called from fn itself. Closing a nil subscription (that
+// of a value whose creation failed) does nothing.
 func (s *Subscription) Close() {
-	if s.closed.Swap(true) {
+	if s == nil || s.closed.Swap(true) {
 		return
 	}
 	b := s.b
@@ -1109,8 +1117,9 @@ func (b *Bus) serveSet(m *kervipb.Msg) {
 
 // RunSetup runs a module's setup function with the bus, then the start
 // hooks, and tells the hub the module is ready, or that its setup failed
-// (with the setup's error as it is). A panic in setup is an error, not a
-// crash.
+// (with the setup's error as it is). A setup that returns nil fails with
+// the first error recorded with Fail, if any. A panic in setup is an
+// error, not a crash.
 func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -1139,6 +1148,9 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 			return err
 		}
 	}
+	if err := b.Err(); err != nil { // a component's creation failed (Fail)
+		return err
+	}
 	// Hooks may register more hooks; run until none is left.
 	for {
 		b.mu.Lock()
@@ -1149,7 +1161,7 @@ func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error
 		}
 		b.mu.Unlock()
 		if len(hooks) == 0 {
-			return nil
+			return b.Err()
 		}
 		for _, fn := range hooks {
 			if err := fn(b.ctx); err != nil {

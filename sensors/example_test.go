@@ -30,12 +30,10 @@ func Example() {
 	defer stop()
 
 	drv := fake.New(sensors.Description{Unit: "°C", Min: new(-40.0), Max: new(125.0)}, []float64{21.5})
-	s, err := sensors.New(bus, "room.temp", "Room temperature", drv, sensors.Interval(10*time.Second))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	// The sensor polls once the module has started; Poll reads at once.
+	s := sensors.New(bus, "room.temp", "Room temperature", drv, sensors.Interval(10*time.Second))
+	// The sensor polls once the module has started; Poll reads at once. A
+	// sensor that could not be made returns its error from Poll (and Err),
+	// and fails the module's setup.
 	if err := s.Poll(context.Background()); err != nil {
 		fmt.Println(err)
 		return
@@ -48,12 +46,8 @@ func Example_dimensions() {
 	bus, stop := demoBus("demo")
 	defer stop()
 
-	desc := sensors.Description{Unit: "g", Labels: []string{"x", "y", "z"}}
-	s, err := sensors.New(bus, "accel", "Accelerometer", fake.New(desc, []float64{0, 0.1, 1}))
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	desc := sensors.Description{Unit: "g", Dimensions: sensors.Labels("x", "y", "z")}
+	s := sensors.New(bus, "accel", "Accelerometer", fake.New(desc, []float64{0, 0.1, 1}))
 	if err := s.Poll(context.Background()); err != nil {
 		fmt.Println(err)
 		return
@@ -67,16 +61,37 @@ func Example_dimensions() {
 	// accel.z (Accelerometer z): 1 g
 }
 
+// A DHT22 measures humidity and temperature: each dimension has its own
+// unit and range.
+func ExampleDimension() {
+	bus, stop := demoBus("demo")
+	defer stop()
+
+	desc := sensors.Description{Dimensions: []sensors.Dimension{
+		{Label: "humidity", Name: "Humidity", Unit: "%", Min: new(0.0), Max: new(100.0)},
+		{Label: "temperature", Name: "Temperature", Unit: "°C", Min: new(-40.0), Max: new(80.0)},
+	}}
+	s := sensors.New(bus, "dht22", "DHT22", fake.New(desc, []float64{45, 21.5}))
+	if err := s.Poll(context.Background()); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, v := range s.Values() {
+		lo, _ := v.Min()
+		hi, _ := v.Max()
+		fmt.Printf("%s (%s): %g %s in [%g, %g]\n", v.ID(), v.Name(), v.Value(), v.Unit(), lo, hi)
+	}
+	// Output:
+	// dht22.humidity (Humidity): 45 % in [0, 100]
+	// dht22.temperature (Temperature): 21.5 °C in [-40, 80]
+}
+
 func ExampleSensor_Fault() {
 	bus, stop := demoBus("demo")
 	defer stop()
 
 	drv := fake.New(sensors.Description{Unit: "%", Min: new(0.0), Max: new(100.0)}, []float64{140})
-	s, err := sensors.New(bus, "humidity", "Humidity", drv)
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
+	s := sensors.New(bus, "humidity", "Humidity", drv)
 	s.Poll(context.Background())
 	fmt.Println(s.Faulty())
 	fmt.Println(s.Fault())

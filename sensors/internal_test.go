@@ -42,13 +42,39 @@ func TestBackoff(t *testing.T) {
 }
 
 func TestDescriptionClone(t *testing.T) {
-	d := Description{Unit: "g", Min: new(-1.0), Max: new(1.0), Labels: []string{"x", "y"}}
+	d := Description{Unit: "g", Min: new(-1.0), Max: new(1.0), Dimensions: []Dimension{{Label: "x", Max: new(2.0)}, {Label: "y"}}}
 	c := d.Clone()
-	*c.Min, *c.Max, c.Labels[0] = -2, 2, "z"
-	if *d.Min != -1 || *d.Max != 1 || d.Labels[0] != "x" || c.Unit != "g" || c.Dimensions() != 2 {
+	*c.Min, *c.Max, c.Dimensions[0].Label, *c.Dimensions[0].Max = -2, 2, "z", 3
+	if *d.Min != -1 || *d.Max != 1 || d.Dimensions[0].Label != "x" || *d.Dimensions[0].Max != 2 || c.Unit != "g" || c.Len() != 2 {
 		t.Fatalf("clone %+v shares memory with %+v", c, d)
 	}
-	if (Description{}).Clone().Min != nil || (Description{}).Dimensions() != 1 {
+	if (Description{}).Clone().Min != nil || (Description{}).Len() != 1 || (Description{}).Clone().Dimensions != nil {
 		t.Fatal("clone of the zero description")
+	}
+}
+
+func TestDescriptionDimension(t *testing.T) {
+	d := Description{Unit: "°C", Min: new(-40.0), Max: new(80.0), Dimensions: []Dimension{
+		{Label: "humidity", Name: "Humidity", Unit: "%", Min: new(0.0), Max: new(100.0)},
+		{Label: "temperature"},
+		{Label: "dew", Max: new(50.0)},
+	}}
+	h, tmp, dew := d.Dimension(0), d.Dimension(1), d.Dimension(2)
+	if h.Label != "humidity" || h.Name != "Humidity" || h.Unit != "%" || *h.Min != 0 || *h.Max != 100 {
+		t.Fatalf("humidity %+v", h)
+	}
+	if tmp.Name != "" || tmp.Unit != "°C" || *tmp.Min != -40 || *tmp.Max != 80 {
+		t.Fatalf("temperature takes the description's unit and range: %+v", tmp)
+	}
+	if *dew.Min != -40 || *dew.Max != 50 {
+		t.Fatalf("dew point takes the description's Min and its own Max: %+v", dew)
+	}
+	*tmp.Min = 0 // shares no memory with the description
+	if *d.Min != -40 {
+		t.Fatal("Dimension shares memory with the description")
+	}
+	one := Description{Unit: "lx"}.Dimension(0)
+	if one.Label != "" || one.Unit != "lx" || one.Min != nil {
+		t.Fatalf("the one dimension %+v", one)
 	}
 }

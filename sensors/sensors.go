@@ -7,10 +7,18 @@
 //
 // A sensor with one dimension (a thermometer, a CPU load) publishes one
 // value whose id is the sensor's id. A sensor with several dimensions (an
-// accelerometer with "x", "y" and "z") publishes one value per dimension,
-// with the id "<sensor id>.<label>" and the name "<sensor name> <label>";
-// there is no value at the bare sensor id. Every value names the sensor id as
-// its parent.
+// accelerometer with "x", "y" and "z", a DHT22 with "temperature" and
+// "humidity") publishes one value per dimension, with the id
+// "<sensor id>.<label>" and, unless the dimension names it, the name
+// "<sensor name> <label>"; there is no value at the bare sensor id. Every
+// value names the sensor id as its parent.
+//
+// # Units and ranges
+//
+// Each dimension has its own unit and range (Dimension): a DHT22's
+// humidity is in % within 0..100, its temperature in °C within -40..80.
+// The description's Unit, Min and Max apply to the dimensions that do not
+// set their own, and to the one dimension of a sensor without Dimensions.
 //
 // # Polling
 //
@@ -30,15 +38,27 @@
 // one after twice the previous delay, up to MaxBackoff. The first failure,
 // and each change of the failure's message, is logged as a warning on the
 // bus's logger; the recovery is logged as info.
+//
+// # Errors of creation
+//
+// New returns a usable *Sensor and no error, as bufio.Scanner does: a
+// sensor whose creation failed (an invalid or taken id, a bad option or
+// description) records the error on the module's bus (ipc.Bus.Fail), which
+// fails the module's setup with the first such error if the setup returned
+// nil, and returns it from Err, Fault and Poll. Such a sensor never reads
+// its driver, and its values do nothing. Created once the setup is over,
+// the error also goes to the bus's error handler.
 package sensors
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/failed"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/values"
 )
@@ -51,25 +71,85 @@ type Driver interface {
 	// when it is created.
 	Describe() Description
 	// Read fills dst with one reading, one number per dimension (len(dst)
-	// is Description.Dimensions()). It should return when ctx ends.
+	// is Description.Len()). It should return when ctx ends.
 	Read(ctx context.Context, dst []float64) error
 }
 
 // Description says what a driver measures.
 type Description struct {
-	// Unit is the unit of every dimension, such as "°C" or "%".
+	// Unit is the unit of the readings, such as "°C" or "%": of the one
+	// dimension of a sensor without Dimensions, and of every dimension
+	// that does not set its own.
 	Unit string
-	// Min and Max bound the readings of every dimension; nil means
-	// unbounded. A reading outside them is a failed read.
+	// Min and Max bound the readings, as Unit applies; nil means
+	// unbounded. A reading outside its bounds is a failed read.
 	Min, Max *float64
-	// Labels name the dimensions of a sensor with several, such as "x",
-	// "y" and "z". Empty means one dimension.
-	Labels []string
+	// Dimensions describe the dimensions of a sensor with several, in the
+	// order of a reading's numbers. Empty means one dimension, published at
+	// the sensor's id.
+	Dimensions []Dimension
 }
 
-// Dimensions returns the number of numbers in one reading: the number of
-// labels, or 1 if there are none.
-func (d Description) Dimensions() int { return max(1, len(d.Labels)) }
+// Dimension describes one dimension of a sensor with several.
+type Dimension struct {
+	// Label names the dimension, such as "x" or "humidity"; its value's id
+	// is "<sensor id>.<label>". Required, unique within the sensor.
+	Label string
+	// Name is the name of the dimension's value for people. Default:
+	// "<sensor name> <label>".
+	Name string
+	// Unit is the dimension's unit. Default: the description's Unit.
+	Unit string
+	// Min and Max bound the dimension's readings. Default (nil): the
+	// description's Min and Max.
+	Min, Max *float64
+}
+
+// Labels returns dimensions with the given labels and nothing else, for
+// the common case of dimensions that share the description's unit and
+// range: Description{Unit: "g", Dimensions: sensors.Labels("x", "y", "z")}.
+func Labels(labels ...string) []Dimension {
+	dims := make([]Dimension, len(labels))
+	for i, l := range labels {
+		dims[i].Label = l
+	}
+	return dims
+}
+
+// Len returns the number of numbers in one reading: the number of
+// dimensions, or 1 if there are none.
+func (d Description) Len() int { return max(1, len(d.Dimensions)) }
+
+// Dimension returns dimension i (0 <= i < Len()) with the description's
+// unit and range filled in where it sets none; its Name stays as given.
+// For a description without Dimensions, dimension 0 is the description's
+// unit and range, with no label.
+func (d Description) Dimension(i int) Dimension {
+	var dim Dimension
+	if len(d.Dimensions) > 0 {
+		dim = d.Dimensions[i]
+	}
+	if dim.Unit == "" {
+		dim.Unit = d.Unit
+	}
+	if dim.Min == nil {
+		dim.Min = d.Min
+	}
+	if dim.Max == nil {
+		dim.Max = d.Max
+	}
+	return dim.clone()
+}
+
+func (d Dimension) clone() Dimension {
+	if d.Min != nil {
+		d.Min = new(*d.Min)
+	}
+	if d.Max != nil {
+		d.Max = new(*d.Max)
+	}
+	return d
+}
 
 // Clone returns a copy of d that shares no memory with it.
 func (d Description) Clone() Description {
@@ -79,7 +159,13 @@ func (d Description) Clone() Description {
 	if d.Max != nil {
 		d.Max = new(*d.Max)
 	}
-	d.Labels = append([]string(nil), d.Labels...)
+	if d.Dimensions != nil {
+		dims := make([]Dimension, len(d.Dimensions))
+		for i, dim := range d.Dimensions {
+			dims[i] = dim.clone()
+		}
+		d.Dimensions = dims
+	}
 	return d
 }
 
@@ -147,6 +233,7 @@ type Sensor struct {
 	maxBackoff time.Duration
 	vals       []*values.Number
 	labels     []string // one per value; "" for a one-dimension sensor
+	err        error    // of the creation; the sensor then does nothing
 
 	pollMu sync.Mutex // serialises reads and publishing
 	buf    []float64  // under pollMu
@@ -158,18 +245,39 @@ type Sensor struct {
 // New creates the sensor id, named name, reading drv, and registers its
 // values on bus (see the package doc for their ids). It starts polling when
 // the module starts, so it belongs in the module's setup: a sensor created
-// after the start hooks have run only reads on Poll. The error names the
-// sensor; it matches ipc.ErrInvalidID or ipc.ErrDuplicateID when an id is
-// invalid or already taken in this process (an id another module owns is
-// reported by the hub, see ipc.Bus.RegisterValue).
-func New(bus *ipc.Bus, id, name string, drv Driver, opts ...Option) (*Sensor, error) {
-	fail := func(format string, args ...any) (*Sensor, error) {
-		return nil, fmt.Errorf("sensors: sensor %q: "+format, append([]any{id}, args...)...)
+// after the start hooks have run only reads on Poll.
+//
+// The creation fails if an id is invalid (ipc.ErrInvalidID) or already
+// taken in this process (ipc.ErrDuplicateID), or an option, the driver or
+// its description is bad; the sensor then records the error, which names
+// it (see the package doc). An id another module owns is reported by the
+// hub, see ipc.Bus.RegisterValue.
+func New(bus *ipc.Bus, id, name string, drv Driver, opts ...Option) *Sensor {
+	s := &Sensor{bus: bus, id: id, name: name, drv: drv}
+	if recorded, err := s.create(opts); err != nil {
+		s.err = err
+		switch {
+		case recorded: // by the value that failed
+		case bus == nil:
+			slog.Default().Error("kervi: a sensor could not be created", "id", id, "error", err)
+		default:
+			bus.Fail(err)
+		}
+	}
+	return s
+}
+
+// create checks the sensor's settings and creates its values. recorded
+// reports that the error was recorded on the bus already (by a value).
+func (s *Sensor) create(opts []Option) (recorded bool, err error) {
+	id, name, bus := s.id, s.name, s.bus
+	fail := func(format string, args ...any) (bool, error) {
+		return false, fmt.Errorf("sensors: sensor %q: "+format, append([]any{id}, args...)...)
 	}
 	if bus == nil {
 		return fail("nil bus")
 	}
-	if drv == nil {
+	if s.drv == nil {
 		return fail("nil driver")
 	}
 	if err := ipc.ValidateID(id); err != nil {
@@ -181,51 +289,61 @@ func New(bus *ipc.Bus, id, name string, drv Driver, opts ...Option) (*Sensor, er
 			return fail("%w", err)
 		}
 	}
-	desc := drv.Describe().Clone()
-	if desc.Min != nil && desc.Max != nil && *desc.Min > *desc.Max {
-		return fail("range [%g, %g] is empty", *desc.Min, *desc.Max)
-	}
-	if desc.Min != nil && math.IsNaN(*desc.Min) || desc.Max != nil && math.IsNaN(*desc.Max) {
-		return fail("range bound is NaN")
-	}
-	s := &Sensor{
-		bus: bus, id: id, name: name, drv: drv, desc: desc,
-		interval: c.interval, maxBackoff: max(c.maxBackoff, c.interval),
-		buf: make([]float64, desc.Dimensions()),
-	}
-	// Check every id before registering any: the bus cannot take an id back.
+	desc := s.drv.Describe().Clone()
+	s.desc, s.interval, s.maxBackoff = desc, c.interval, max(c.maxBackoff, c.interval)
+	s.buf = make([]float64, desc.Len())
+	// Check every id and range before registering any value: the bus
+	// cannot take an id back.
+	dims := make([]Dimension, desc.Len())
 	ids, names := []string{id}, []string{name}
 	s.labels = []string{""}
-	if len(desc.Labels) > 0 {
-		ids, names, s.labels = nil, nil, desc.Labels
-		seen := make(map[string]bool)
-		for _, l := range desc.Labels {
-			if l == "" {
+	if len(desc.Dimensions) > 0 {
+		ids, names, s.labels = nil, nil, nil
+	}
+	seen := make(map[string]bool)
+	for i := range dims {
+		d := desc.Dimension(i)
+		dims[i] = d
+		what := "range"
+		if len(desc.Dimensions) > 0 {
+			what = fmt.Sprintf("dimension %q: range", d.Label)
+			if d.Label == "" {
 				return fail("empty dimension label")
 			}
-			if seen[l] {
-				return fail("dimension label %q given twice: %w", l, ipc.ErrDuplicateID)
+			if seen[d.Label] {
+				return fail("dimension label %q given twice: %w", d.Label, ipc.ErrDuplicateID)
 			}
-			seen[l] = true
-			vid := id + "." + l
+			seen[d.Label] = true
+			vid := id + "." + d.Label
 			if err := ipc.ValidateID(vid); err != nil {
-				return fail("dimension %q: %w", l, err)
+				return fail("dimension %q: %w", d.Label, err)
 			}
-			ids, names = append(ids, vid), append(names, name+" "+l)
+			n := d.Name
+			if n == "" {
+				n = name + " " + d.Label
+			}
+			ids, names, s.labels = append(ids, vid), append(names, n), append(s.labels, d.Label)
+		}
+		if d.Min != nil && math.IsNaN(*d.Min) || d.Max != nil && math.IsNaN(*d.Max) {
+			return fail("%s bound is NaN", what)
+		}
+		if d.Min != nil && d.Max != nil && *d.Min > *d.Max {
+			return fail("%s [%g, %g] is empty", what, *d.Min, *d.Max)
 		}
 	}
-	vopts := []values.Option{values.Output(), values.Unit(desc.Unit), values.Parent(id)}
-	if desc.Min != nil {
-		vopts = append(vopts, values.Min(*desc.Min))
-	}
-	if desc.Max != nil {
-		vopts = append(vopts, values.Max(*desc.Max))
-	}
-	vopts = append(vopts, c.valueOpts...)
 	for i, vid := range ids {
-		v, err := values.NewNumber(bus, vid, names[i], vopts...)
-		if err != nil {
-			return fail("%w", err)
+		d := dims[i]
+		vopts := []values.Option{values.Output(), values.Unit(d.Unit), values.Parent(id)}
+		if d.Min != nil {
+			vopts = append(vopts, values.Min(*d.Min))
+		}
+		if d.Max != nil {
+			vopts = append(vopts, values.Max(*d.Max))
+		}
+		vopts = append(vopts, c.valueOpts...)
+		v := values.NewNumber(bus, vid, names[i], vopts...)
+		if err := v.Err(); err != nil {
+			return true, fmt.Errorf("sensors: sensor %q: %w", id, err)
 		}
 		s.vals = append(s.vals, v)
 	}
@@ -233,7 +351,18 @@ func New(bus *ipc.Bus, id, name string, drv Driver, opts ...Option) (*Sensor, er
 		bus.Go(s.run)
 		return nil
 	})
-	return s, nil
+	return false, nil
+}
+
+// Err returns the error that kept the sensor from being created, or nil.
+// A sensor whose creation failed never reads its driver; its values do
+// nothing (see the package doc).
+func (s *Sensor) Err() error { return s.err }
+
+// failedValue returns a value at vid that does nothing, for a sensor whose
+// creation failed.
+func (s *Sensor) failedValue(vid, name string) *values.Number {
+	return failed.Value(ipc.TypeNumber, vid, name, false, s.err).(*values.Number)
 }
 
 // ID returns the sensor's id.
@@ -246,18 +375,29 @@ func (s *Sensor) Name() string { return s.name }
 func (s *Sensor) Interval() time.Duration { return s.interval }
 
 // Value returns the value of a one-dimension sensor, and nil for a sensor
-// with several dimensions (see Dimension).
+// with several dimensions (see Dimension). A sensor whose creation failed
+// returns a value that does nothing.
 func (s *Sensor) Value() *values.Number {
-	if len(s.desc.Labels) > 0 {
+	if s.err != nil {
+		return s.failedValue(s.id, s.name)
+	}
+	if len(s.desc.Dimensions) > 0 {
 		return nil
 	}
 	return s.vals[0]
 }
 
 // Dimension returns the value of the dimension label, or nil if the sensor
-// has no such dimension. The one dimension of a sensor without labels has
-// the label "".
+// has no such dimension. The one dimension of a sensor without Dimensions
+// has the label "". A sensor whose creation failed returns a value that
+// does nothing.
 func (s *Sensor) Dimension(label string) *values.Number {
+	if s.err != nil {
+		if label == "" {
+			return s.failedValue(s.id, s.name)
+		}
+		return s.failedValue(s.id+"."+label, s.name+" "+label)
+	}
 	for i, l := range s.labels {
 		if l == label {
 			return s.vals[i]
@@ -267,12 +407,15 @@ func (s *Sensor) Dimension(label string) *values.Number {
 }
 
 // Values returns the sensor's values, one per dimension, in the order of
-// the description's labels.
+// the description's Dimensions; none if its creation failed.
 func (s *Sensor) Values() []*values.Number { return append([]*values.Number(nil), s.vals...) }
 
 // Fault returns the error of the last read if it failed, and nil while the
-// sensor is healthy.
+// sensor is healthy. A sensor whose creation failed returns that error.
 func (s *Sensor) Fault() error {
+	if s.err != nil {
+		return s.err
+	}
 	s.faultMu.Lock()
 	defer s.faultMu.Unlock()
 	return s.fault
@@ -293,6 +436,9 @@ func (s *Sensor) setFault(err error) {
 // and a successful one healthy, except that a read cut short because ctx
 // ended leaves the sensor's state as it was.
 func (s *Sensor) Poll(ctx context.Context) error {
+	if s.err != nil {
+		return s.err
+	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
 	rctx, cancel := context.WithTimeout(ctx, s.interval)

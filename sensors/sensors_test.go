@@ -161,8 +161,8 @@ func TestOneDimensionPublishes(t *testing.T) {
 	e := newEnv(t)
 	events := e.watch(t, "room.temp")
 	drv := fake.New(thermo(), []float64{21.5}, []float64{22})
-	s, err := sensors.New(e.a, "room.temp", "Room", drv, sensors.Interval(time.Hour))
-	must(t, err)
+	s := sensors.New(e.a, "room.temp", "Room", drv, sensors.Interval(time.Hour))
+	must(t, s.Err())
 	e.start(t) // the first read comes at once, the next in an hour
 	ev := wait(t, events, "first reading")
 	if ev.ID != "room.temp" || ev.Value.Type() != ipc.TypeNumber || ev.Value.Number() != 21.5 {
@@ -203,9 +203,9 @@ func TestOneDimensionPublishes(t *testing.T) {
 func TestSeveralDimensionsPublish(t *testing.T) {
 	e := newEnv(t)
 	events := e.watch(t, "accel.x", "accel.y", "accel.z")
-	desc := sensors.Description{Unit: "g", Labels: []string{"x", "y", "z"}}
-	s, err := sensors.New(e.a, "accel", "Accel", fake.New(desc, []float64{0.5, -1, 9.8}), sensors.Interval(time.Hour))
-	must(t, err)
+	desc := sensors.Description{Unit: "g", Dimensions: sensors.Labels("x", "y", "z")}
+	s := sensors.New(e.a, "accel", "Accel", fake.New(desc, []float64{0.5, -1, 9.8}), sensors.Interval(time.Hour))
+	must(t, s.Err())
 	e.start(t)
 	got := make(map[string]float64)
 	for len(got) < 3 {
@@ -239,12 +239,77 @@ func TestSeveralDimensionsPublish(t *testing.T) {
 	}
 }
 
+// A DHT22-like sensor: humidity in % within 0..100, temperature in °C
+// within -40..80. Each dimension publishes with its own unit and range,
+// the catalogue shows them, and a reading is checked against the range of
+// its own dimension.
+func TestDimensionsHaveTheirOwnUnitsAndRanges(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(t, "dht22.humidity", "dht22.temperature")
+	desc := sensors.Description{Unit: "°C", Min: new(-40.0), Max: new(80.0), Dimensions: []sensors.Dimension{
+		{Label: "humidity", Name: "Greenhouse humidity", Unit: "%", Min: new(0.0), Max: new(100.0)},
+		{Label: "temperature"}, // the description's unit and range
+	}}
+	drv := fake.New(desc, []float64{95, 21.5})
+	s := sensors.New(e.a, "dht22", "DHT22", drv, sensors.Interval(time.Hour))
+	must(t, s.Err())
+	e.start(t)
+	got := make(map[string]float64)
+	for len(got) < 2 {
+		ev := wait(t, events, "dimension")
+		got[ev.ID] = ev.Value.Number()
+	}
+	if got["dht22.humidity"] != 95 || got["dht22.temperature"] != 21.5 {
+		t.Fatalf("events %v", got)
+	}
+	h, tmp := s.Dimension("humidity"), s.Dimension("temperature")
+	if h.Name() != "Greenhouse humidity" || h.Unit() != "%" || tmp.Name() != "DHT22 temperature" || tmp.Unit() != "°C" {
+		t.Fatalf("humidity %q %q, temperature %q %q", h.Name(), h.Unit(), tmp.Name(), tmp.Unit())
+	}
+	if lo, _ := h.Min(); lo != 0 {
+		t.Fatalf("humidity min %v", lo)
+	}
+	if hi, _ := tmp.Max(); hi != 80 {
+		t.Fatalf("temperature max %v", hi)
+	}
+	must(t, e.a.Flush(context.Background()))
+	want := map[string]struct {
+		unit     string
+		min, max float64
+	}{"dht22.humidity": {"%", 0, 100}, "dht22.temperature": {"°C", -40, 80}}
+	for _, c := range e.hub.Components() {
+		if w, ok := want[c.ID]; ok {
+			delete(want, c.ID)
+			if c.Unit != w.unit || c.Min == nil || *c.Min != w.min || c.Max == nil || *c.Max != w.max || c.Parent != "dht22" {
+				t.Fatalf("catalogue entry %+v, want %+v", c, w)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Fatalf("not in the catalogue: %v", want)
+	}
+
+	// 90 is a humidity within range but a temperature out of it: the
+	// reading fails whole, naming the temperature.
+	drv.Set(90, 90)
+	err := s.Poll(context.Background())
+	if !errors.Is(err, ipc.ErrOutOfRange) {
+		t.Fatalf("Poll = %v, want out of range", err)
+	}
+	mustContain(t, err, `"dht22.temperature"`, "[-40, 80]")
+	drv.Set(100, 80)
+	must(t, s.Poll(context.Background()))
+	if h.Value() != 100 || tmp.Value() != 80 {
+		t.Fatalf("humidity %v, temperature %v", h.Value(), tmp.Value())
+	}
+}
+
 func TestDelta(t *testing.T) {
 	e := newEnv(t)
 	events := e.watch(t, "t")
 	drv := fake.New(thermo(), []float64{10}, []float64{10.2}, []float64{10.6}, []float64{-1})
-	s, err := sensors.New(e.a, "t", "T", drv, sensors.Delta(0.5))
-	must(t, err)
+	s := sensors.New(e.a, "t", "T", drv, sensors.Delta(0.5))
+	must(t, s.Err())
 	testbus.Eventually(t, "the other process's interest", s.Value().Followed)
 	for range 4 {
 		must(t, s.Poll(context.Background()))
@@ -265,7 +330,9 @@ func (panicky) Read(context.Context, []float64) error { panic("wire came loose")
 // lazy is a driver whose reads succeed without filling dst.
 type lazy struct{}
 
-func (lazy) Describe() sensors.Description               { return sensors.Description{Labels: []string{"a", "b"}} }
+func (lazy) Describe() sensors.Description {
+	return sensors.Description{Dimensions: sensors.Labels("a", "b")}
+}
 func (lazy) Read(_ context.Context, dst []float64) error { dst[0] = 1; return nil }
 
 // stuck is a driver whose reads last until their context ends.
@@ -281,13 +348,13 @@ func TestPollFaults(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	drv := fake.New(thermo(), []float64{20})
-	s, err := sensors.New(e.a, "room.temp", "Room", drv)
-	must(t, err)
+	s := sensors.New(e.a, "room.temp", "Room", drv)
+	must(t, s.Err())
 	must(t, s.Poll(ctx))
 
 	errJam := errors.New("bus jammed")
 	drv.Fail(errJam)
-	err = s.Poll(ctx)
+	err := s.Poll(ctx)
 	if !errors.Is(err, errJam) || !errors.Is(s.Fault(), errJam) || !s.Faulty() {
 		t.Fatalf("Poll = %v, Fault = %v", err, s.Fault())
 	}
@@ -328,29 +395,29 @@ func TestPollFaults(t *testing.T) {
 	}
 
 	// Reads are bounded by the interval.
-	st, err := sensors.New(e.a, "stuck", "Stuck", stuck{}, sensors.Interval(time.Millisecond))
-	must(t, err)
+	st := sensors.New(e.a, "stuck", "Stuck", stuck{}, sensors.Interval(time.Millisecond))
+	must(t, st.Err())
 	if err := st.Poll(ctx); !errors.Is(err, context.DeadlineExceeded) || !st.Faulty() {
 		t.Fatalf("stuck driver: %v, fault %v", err, st.Fault())
 	}
 
-	p, err := sensors.New(e.a, "panicky", "Panicky", panicky{})
-	must(t, err)
+	p := sensors.New(e.a, "panicky", "Panicky", panicky{})
+	must(t, p.Err())
 	mustContain(t, p.Poll(ctx), `"panicky"`, "panicked", "wire came loose")
 	if !p.Faulty() {
 		t.Fatal("panicking driver did not make the sensor faulty")
 	}
 
-	l, err := sensors.New(e.a, "lazy", "Lazy", lazy{})
-	must(t, err)
+	l := sensors.New(e.a, "lazy", "Lazy", lazy{})
+	must(t, l.Err())
 	mustContain(t, l.Poll(ctx), `"lazy"`, `"lazy.b"`)
 	if l.Dimension("a").Any() != nil {
 		t.Fatal("a partial reading was published")
 	}
 
-	three := fake.New(sensors.Description{Labels: []string{"x", "y", "z"}}, []float64{1, 2})
-	m, err := sensors.New(e.a, "accel", "Accel", three)
-	must(t, err)
+	three := fake.New(sensors.Description{Dimensions: sensors.Labels("x", "y", "z")}, []float64{1, 2})
+	m := sensors.New(e.a, "accel", "Accel", three)
+	must(t, m.Err())
 	mustContain(t, m.Poll(ctx), `"accel"`, "2 numbers, want 3")
 }
 
@@ -359,9 +426,9 @@ func TestLoopLogsFaultsAndRecovers(t *testing.T) {
 	events := e.watch(t, "room.temp")
 	drv := fake.New(thermo(), []float64{20})
 	// With a delta, the same reading is published only once.
-	s, err := sensors.New(e.a, "room.temp", "Room", patient{drv}, sensors.Delta(0.5),
+	s := sensors.New(e.a, "room.temp", "Room", patient{drv}, sensors.Delta(0.5),
 		sensors.Interval(time.Millisecond), sensors.MaxBackoff(4*time.Millisecond))
-	must(t, err)
+	must(t, s.Err())
 	e.start(t)
 	if ev := wait(t, events, "reading"); ev.Value.Number() != 20 {
 		t.Fatalf("event %+v", ev)
@@ -435,8 +502,7 @@ func TestBackoffSlowsRetries(t *testing.T) {
 	drv := timedDriver{fake.New(thermo()), make(chan time.Time, 100)}
 	drv.Fail(errors.New("dead"))
 	const interval = time.Millisecond
-	_, err := sensors.New(e.a, "dead", "Dead", drv, sensors.Interval(interval), sensors.MaxBackoff(time.Hour))
-	must(t, err)
+	must(t, sensors.New(e.a, "dead", "Dead", drv, sensors.Interval(interval), sensors.MaxBackoff(time.Hour)).Err())
 	e.start(t)
 	// Timers never fire early, so the gaps between reads are at least
 	// the backoff delays: 1, 2, 4, 8, 16 and 32 ms. Reads every interval
@@ -455,8 +521,7 @@ func TestBackoffSlowsRetries(t *testing.T) {
 func TestLoopStopsWithModule(t *testing.T) {
 	e := newEnv(t)
 	drv := fake.New(thermo(), []float64{1})
-	_, err := sensors.New(e.a, "t", "T", patient{drv}, sensors.Interval(time.Millisecond))
-	must(t, err)
+	must(t, sensors.New(e.a, "t", "T", patient{drv}, sensors.Interval(time.Millisecond)).Err())
 	e.start(t)
 	if _, err := drv.WaitReads(context.Background(), 3); err != nil {
 		t.Fatal(err)
@@ -492,39 +557,59 @@ func TestNewErrors(t *testing.T) {
 		{name: "zero backoff", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.MaxBackoff(0)}, subs: []string{`"s"`, "backoff"}},
 		{name: "negative delta", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Delta(-1)}, subs: []string{`"s"`, "delta"}},
 		{name: "invalid id", bus: e.a, id: "bad id", drv: drv, is: ipc.ErrInvalidID, subs: []string{`"bad id"`}},
-		{name: "invalid label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Labels: []string{"a b"}}), is: ipc.ErrInvalidID, subs: []string{`"s"`, `"a b"`}},
-		{name: "empty label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Labels: []string{"x", ""}}), subs: []string{`"s"`, "empty"}},
-		{name: "repeated label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Labels: []string{"x", "x"}}), is: ipc.ErrDuplicateID, subs: []string{`"s"`, `"x"`}},
+		{name: "invalid label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Dimensions: sensors.Labels("a b")}), is: ipc.ErrInvalidID, subs: []string{`"s"`, `"a b"`}},
+		{name: "empty label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Dimensions: sensors.Labels("x", "")}), subs: []string{`"s"`, "empty"}},
+		{name: "repeated label", bus: e.a, id: "s", drv: fake.New(sensors.Description{Dimensions: sensors.Labels("x", "x")}), is: ipc.ErrDuplicateID, subs: []string{`"s"`, `"x"`}},
 		{name: "empty range", bus: e.a, id: "s", drv: fake.New(sensors.Description{Min: new(1.0), Max: new(0.0)}), subs: []string{`"s"`, "range"}},
+		{name: "empty dimension range", bus: e.a, id: "s", drv: fake.New(sensors.Description{Max: new(0.0), Dimensions: []sensors.Dimension{{Label: "x"}, {Label: "y", Min: new(1.0)}}}), subs: []string{`"s"`, `dimension "y"`, "range [1, 0]"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, err := sensors.New(c.bus, c.id, "S", c.drv, c.opts...)
-			if s != nil || err == nil {
-				t.Fatalf("New = %v, %v", s, err)
+			s := sensors.New(c.bus, c.id, "S", c.drv, c.opts...)
+			err := s.Err()
+			if err == nil {
+				t.Fatal("no error")
 			}
 			if c.is != nil && !errors.Is(err, c.is) {
 				t.Fatalf("error %v does not match %v", err, c.is)
 			}
 			mustContain(t, err, c.subs...)
+			// The failed sensor is usable: it does nothing and says why.
+			if p := s.Poll(context.Background()); p != err || s.Fault() != err {
+				t.Fatalf("Poll = %v, Fault = %v, want %v", p, s.Fault(), err)
+			}
+			if v := s.Value(); v == nil || v.Set(1) != err || v.Err() != err {
+				t.Fatalf("value of a failed sensor: %v", v)
+			}
+			if v := s.Dimension("x"); v == nil || v.ID() != c.id+".x" || v.Set(1) != err {
+				t.Fatalf("dimension of a failed sensor: %v", v)
+			}
+			if len(s.Values()) != 0 {
+				t.Fatalf("values of a failed sensor: %v", s.Values())
+			}
 		})
 	}
-	// None of the failed sensors registered a value: "s" is still free.
-	if _, err := sensors.New(e.a, "s", "S", drv); err != nil {
-		t.Fatal(err)
+	// The bus kept the first error recorded on it, which fails the setup.
+	if err := e.a.Err(); err == nil || !strings.Contains(err.Error(), "nil driver") {
+		t.Fatalf("bus error %v, want the first recorded", err)
 	}
-	_, err := sensors.New(e.a, "s", "S", drv)
+	// None of the failed sensors registered a value: "s" is still free.
+	must(t, sensors.New(e.a, "s", "S", drv).Err())
+	err := sensors.New(e.a, "s", "S", drv).Err()
 	if !errors.Is(err, ipc.ErrDuplicateID) {
 		t.Fatalf("duplicate id: %v", err)
 	}
 	mustContain(t, err, `"s"`)
+	if err := e.a.RunSetup(nil); err == nil || !strings.Contains(err.Error(), "nil driver") {
+		t.Fatalf("setup of a module with a failed sensor: %v", err)
+	}
 }
 
 func TestConcurrentUse(t *testing.T) {
 	e := newEnv(t)
-	drv := fake.Sine(sensors.Description{Labels: []string{"a", "b"}, Min: new(0.0), Max: new(1.0)}, time.Second, 0, 1)
-	s, err := sensors.New(e.a, "sine", "Sine", patient{drv}, sensors.Interval(time.Millisecond))
-	must(t, err)
+	drv := fake.Sine(sensors.Description{Dimensions: sensors.Labels("a", "b"), Min: new(0.0), Max: new(1.0)}, time.Second, 0, 1)
+	s := sensors.New(e.a, "sine", "Sine", patient{drv}, sensors.Interval(time.Millisecond))
+	must(t, s.Err())
 	e.start(t)
 	var wg sync.WaitGroup
 	for range 4 {

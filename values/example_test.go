@@ -15,13 +15,12 @@ func ExampleNewNumber() {
 	bus, _, _ := hub.Connect("heating", ipc.BusOptions{})
 	defer bus.Kill()
 
-	temp, err := values.NewNumber(bus, "room.setpoint", "Set point",
+	// A value that cannot be made (say, with Initial(40)) returns a usable
+	// value and fails the module's setup with its error.
+	temp := values.NewNumber(bus, "room.setpoint", "Set point",
 		values.Unit("°C"), values.Range(5, 30), values.Initial(20))
-	if err != nil {
-		panic(err)
-	}
 	fmt.Println(temp.Value(), temp.Unit())
-	err = temp.Set(45)
+	err := temp.Set(45)
 	fmt.Println(errors.Is(err, ipc.ErrOutOfRange), err)
 	fmt.Println(temp.Value())
 	// Output:
@@ -39,12 +38,12 @@ func ExampleNumber_Link() {
 
 	// An input in one module follows a sensor value in another, by id, in
 	// Fahrenheit.
-	input, _ := values.NewNumber(controlBus, "display.temp_f", "Temperature (°F)")
+	input := values.NewNumber(controlBus, "display.temp_f", "Temperature (°F)")
 	got := make(chan float64, 10)
 	input.OnChange(func(ctx context.Context, f float64) { got <- f })
 	input.Link("room.temp", func(c float64) float64 { return c*9/5 + 32 })
 
-	room, _ := values.NewNumber(sensorsBus, "room.temp", "Room", values.Unit("°C"), values.Output())
+	room := values.NewNumber(sensorsBus, "room.temp", "Room", values.Unit("°C"), values.Output())
 	room.Set(21)
 	fmt.Println(<-got)
 	// Output: 69.8

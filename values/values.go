@@ -22,6 +22,18 @@
 // a refused update leaves the value as it was and is reported to the bus's
 // error handler (by default a warning in the log naming both ids).
 //
+// # Errors of creation
+//
+// Constructors return a usable value and no error, as bufio.Scanner does:
+// a value whose creation failed (an invalid or taken id, an option that
+// does not apply, initial content out of range) records its error on the
+// module's bus (ipc.Bus.Fail), which fails the module's setup with the
+// first such error if the setup returned nil, and returns it from Err and
+// from every Set. Created once the setup is over, the error also goes to
+// the bus's error handler. So a setup may create ten values and check
+// nothing: the first mistake still stops the module, naming the value, and
+// errors.Is(err, ipc.ErrInvalidID) and the like keep working on it.
+//
 // # Delta
 //
 // A Number with a Delta publishes a change only when it differs from the
@@ -34,11 +46,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/failed"
 	"github.com/kervi/kervi-go/ipc"
 )
 
@@ -59,6 +73,9 @@ type Value interface {
 	Any() any
 	// Timestamp returns when the content last changed; zero if never.
 	Timestamp() time.Time
+	// Err returns the error that kept the value from being created, or
+	// nil.
+	Err() error
 }
 
 // Option configures a value. Options that do not apply to a value's type
@@ -229,18 +246,46 @@ type base[T any] struct {
 	toWire   func(T) ipc.Value
 	fromWire func(ipc.Value) (T, error)
 
+	// err is the error of the value's creation; a value with one does
+	// nothing and returns it.
+	err error
+
 	mu  sync.Mutex
 	v   T
 	ts  time.Time
 	has bool
 }
 
+// init sets what a value has even if its creation fails.
+func (b *base[T]) init(bus *ipc.Bus, id, name string, typ ipc.Type) {
+	b.bus, b.id, b.name, b.typ, b.input = bus, id, name, typ, true
+}
+
+// fail records the error of the value's creation, if err is not nil, on
+// the value and on its bus (ipc.Bus.Fail).
+func (b *base[T]) fail(err error) {
+	if err == nil {
+		return
+	}
+	b.err = err
+	if b.bus == nil {
+		slog.Default().Error("kervi: a value could not be created", "id", b.id, "error", err)
+		return
+	}
+	b.bus.Fail(err)
+}
+
+// Err returns the error that kept the value from being created, or nil. A
+// value whose creation failed is usable: it has no content, Set and Link
+// return this error, and OnChange does nothing.
+func (b *base[T]) Err() error { return b.err }
+
 // register announces the value on the bus and applies its initial content.
 func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *config, spec ipc.ValueSpec) error {
+	b.input = c.input
 	if bus == nil {
 		return fmt.Errorf("values: %s value %q: nil bus", typ, id)
 	}
-	b.bus, b.id, b.name, b.typ, b.input = bus, id, name, typ, c.input
 	if b.check == nil {
 		b.check = func(v T) (T, error) { return v, nil }
 	}
@@ -322,7 +367,7 @@ func (b *base[T]) Value() T {
 // Followed reports whether a process other than the value's own
 // subscribes to it. Until one does, changes that pile up faster than they
 // can be sent are collapsed into the latest (see ipc.Publisher.Followed).
-func (b *base[T]) Followed() bool { return b.pub.Followed() }
+func (b *base[T]) Followed() bool { return b.pub != nil && b.pub.Followed() }
 
 // Timestamp returns when the content last changed; zero if never.
 func (b *base[T]) Timestamp() time.Time {
@@ -347,6 +392,9 @@ func (b *base[T]) Set(v T) error { return b.setAt(v, time.Now()) }
 
 // setAt is Set with the time of the change.
 func (b *base[T]) setAt(v T, ts time.Time) error {
+	if b.err != nil {
+		return b.err
+	}
 	x, err := b.check(v)
 	if err != nil {
 		return err
@@ -377,8 +425,12 @@ func (b *base[T]) store(v T, ts time.Time) error {
 // that keeps up sees every change; one too slow for the rate of changes
 // (it cannot catch up within the stall timeout) sees the latest content
 // instead of a growing backlog, still in order, until it keeps up again
-// (see the ipc package doc).
+// (see the ipc package doc). A value whose creation failed returns nil,
+// which Close accepts.
 func (b *base[T]) OnChange(fn func(ctx context.Context, v T)) *ipc.Subscription {
+	if b.err != nil {
+		return nil
+	}
 	s, _ := b.bus.Subscribe(b.id, func(ev ipc.Event) {
 		if x, err := b.fromWire(ev.Value); err == nil {
 			fn(b.bus.Context(), x)
@@ -406,6 +458,9 @@ func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription,
 // the source's content into this value's type (for links between values of
 // different types).
 func (b *base[T]) LinkFunc(sourceID string, convert func(ipc.Value) (T, error)) (*ipc.Subscription, error) {
+	if b.err != nil {
+		return nil, b.err
+	}
 	if !b.input {
 		return nil, fmt.Errorf("values: %q is an output and cannot be linked", b.id)
 	}
@@ -451,13 +506,17 @@ type Number struct {
 var _ Value = (*Number)(nil)
 
 // NewNumber creates a number value. Options: Unit, Min, Max, Range, Delta,
-// Clamp, AllowInf, Initial, Input, Output.
-func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) (*Number, error) {
+// Clamp, AllowInf, Initial, Input, Output. If the creation fails, the
+// number records the error (see the package doc) and does nothing.
+func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) *Number {
+	n := &Number{}
+	n.init(bus, id, name, ipc.TypeNumber)
 	c, err := newConfig(ipc.TypeNumber, id, opts, "Unit", "Min", "Max", "Delta", "Clamp", "AllowInf")
 	if err != nil {
-		return nil, err
+		n.fail(err)
+		return n
 	}
-	n := &Number{unit: c.unit, min: c.min, max: c.max, delta: c.delta}
+	n.unit, n.min, n.max, n.delta = c.unit, c.min, c.max, c.delta
 	n.check = func(v float64) (float64, error) {
 		if math.IsNaN(v) {
 			return 0, n.errorf(ipc.CodeWrongType, "NaN is not a number")
@@ -490,10 +549,8 @@ func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) (*Number, error) {
 		return v.Number(), nil
 	}
 	spec := ipc.ValueSpec{Unit: c.unit, Min: c.min, Max: c.max}
-	if err := n.register(bus, id, name, ipc.TypeNumber, c, spec); err != nil {
-		return nil, err
-	}
-	return n, nil
+	n.fail(n.register(bus, id, name, ipc.TypeNumber, c, spec))
+	return n
 }
 
 func (n *Number) rangeString() string {
@@ -510,6 +567,9 @@ func (n *Number) rangeString() string {
 // Check reports whether Set would accept v, without setting it: the
 // error Set would return, or nil.
 func (n *Number) Check(v float64) error {
+	if n.err != nil {
+		return n.err
+	}
 	_, err := n.check(v)
 	return err
 }
@@ -543,13 +603,17 @@ type Bool struct{ base[bool] }
 
 var _ Value = (*Bool)(nil)
 
-// NewBool creates a bool value. Options: Initial, Input, Output.
-func NewBool(bus *ipc.Bus, id, name string, opts ...Option) (*Bool, error) {
+// NewBool creates a bool value. Options: Initial, Input, Output. If the
+// creation fails, the value records the error (see the package doc) and
+// does nothing.
+func NewBool(bus *ipc.Bus, id, name string, opts ...Option) *Bool {
+	v := &Bool{}
+	v.init(bus, id, name, ipc.TypeBool)
 	c, err := newConfig(ipc.TypeBool, id, opts)
 	if err != nil {
-		return nil, err
+		v.fail(err)
+		return v
 	}
-	v := &Bool{}
 	v.toWire = ipc.BoolValue
 	v.fromWire = func(x ipc.Value) (bool, error) {
 		if x.Type() != ipc.TypeBool {
@@ -557,10 +621,8 @@ func NewBool(bus *ipc.Bus, id, name string, opts ...Option) (*Bool, error) {
 		}
 		return x.Bool(), nil
 	}
-	if err := v.register(bus, id, name, ipc.TypeBool, c, ipc.ValueSpec{}); err != nil {
-		return nil, err
-	}
-	return v, nil
+	v.fail(v.register(bus, id, name, ipc.TypeBool, c, ipc.ValueSpec{}))
+	return v
 }
 
 // ---- String ----
@@ -570,13 +632,17 @@ type String struct{ base[string] }
 
 var _ Value = (*String)(nil)
 
-// NewString creates a string value. Options: Initial, Input, Output.
-func NewString(bus *ipc.Bus, id, name string, opts ...Option) (*String, error) {
+// NewString creates a string value. Options: Initial, Input, Output. If
+// the creation fails, the value records the error (see the package doc)
+// and does nothing.
+func NewString(bus *ipc.Bus, id, name string, opts ...Option) *String {
+	v := &String{}
+	v.init(bus, id, name, ipc.TypeString)
 	c, err := newConfig(ipc.TypeString, id, opts)
 	if err != nil {
-		return nil, err
+		v.fail(err)
+		return v
 	}
-	v := &String{}
 	v.toWire = ipc.StringValue
 	v.fromWire = func(x ipc.Value) (string, error) {
 		switch x.Type() {
@@ -585,10 +651,8 @@ func NewString(bus *ipc.Bus, id, name string, opts ...Option) (*String, error) {
 		}
 		return v.wrongType(x)
 	}
-	if err := v.register(bus, id, name, ipc.TypeString, c, ipc.ValueSpec{}); err != nil {
-		return nil, err
-	}
-	return v, nil
+	v.fail(v.register(bus, id, name, ipc.TypeString, c, ipc.ValueSpec{}))
+	return v
 }
 
 // ---- Enum ----
@@ -602,21 +666,26 @@ type Enum struct {
 var _ Value = (*Enum)(nil)
 
 // NewEnum creates an enum value. Options: Choices and WithChoice (at least
-// one option is required), Initial, Input, Output.
-func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) (*Enum, error) {
+// one option is required), Initial, Input, Output. If the creation fails,
+// the value records the error (see the package doc) and does nothing.
+func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) *Enum {
+	v := &Enum{}
+	v.init(bus, id, name, ipc.TypeEnum)
 	c, err := newConfig(ipc.TypeEnum, id, opts, "Choices")
 	if err != nil {
-		return nil, err
+		v.fail(err)
+		return v
 	}
 	if len(c.choices) == 0 {
-		return nil, fmt.Errorf("values: enum value %q: no options (use Choices or WithChoice)", id)
+		v.fail(fmt.Errorf("values: enum value %q: no options (use Choices or WithChoice)", id))
+		return v
 	}
-	v := &Enum{choices: c.choices}
 	var names []string
 	seen := make(map[string]bool)
 	for _, ch := range c.choices {
 		if seen[ch.Value] {
-			return nil, fmt.Errorf("values: enum value %q: option %q given twice", id, ch.Value)
+			v.fail(fmt.Errorf("values: enum value %q: option %q given twice", id, ch.Value))
+			return v
 		}
 		seen[ch.Value] = true
 		names = append(names, ch.Value)
@@ -635,10 +704,9 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) (*Enum, error) {
 		}
 		return v.wrongType(x)
 	}
-	if err := v.register(bus, id, name, ipc.TypeEnum, c, ipc.ValueSpec{Options: names}); err != nil {
-		return nil, err
-	}
-	return v, nil
+	v.choices = c.choices
+	v.fail(v.register(bus, id, name, ipc.TypeEnum, c, ipc.ValueSpec{Options: names}))
+	return v
 }
 
 // Choices returns the enum's options.
@@ -652,12 +720,16 @@ type DateTime struct{ base[time.Time] }
 var _ Value = (*DateTime)(nil)
 
 // NewDateTime creates a datetime value. Options: Initial, Input, Output.
-func NewDateTime(bus *ipc.Bus, id, name string, opts ...Option) (*DateTime, error) {
+// If the creation fails, the value records the error (see the package doc)
+// and does nothing.
+func NewDateTime(bus *ipc.Bus, id, name string, opts ...Option) *DateTime {
+	v := &DateTime{}
+	v.init(bus, id, name, ipc.TypeDateTime)
 	c, err := newConfig(ipc.TypeDateTime, id, opts)
 	if err != nil {
-		return nil, err
+		v.fail(err)
+		return v
 	}
-	v := &DateTime{}
 	v.toWire = ipc.DateTimeValue
 	v.fromWire = func(x ipc.Value) (time.Time, error) {
 		if x.Type() != ipc.TypeDateTime {
@@ -665,10 +737,8 @@ func NewDateTime(bus *ipc.Bus, id, name string, opts ...Option) (*DateTime, erro
 		}
 		return x.Time(), nil
 	}
-	if err := v.register(bus, id, name, ipc.TypeDateTime, c, ipc.ValueSpec{}); err != nil {
-		return nil, err
-	}
-	return v, nil
+	v.fail(v.register(bus, id, name, ipc.TypeDateTime, c, ipc.ValueSpec{}))
+	return v
 }
 
 // ---- Color ----
@@ -704,13 +774,16 @@ type Color struct{ base[RGB] }
 var _ Value = (*Color)(nil)
 
 // NewColor creates a color value. Initial accepts an RGB or a "#rrggbb"
-// string. Options: Initial, Input, Output.
-func NewColor(bus *ipc.Bus, id, name string, opts ...Option) (*Color, error) {
+// string. Options: Initial, Input, Output. If the creation fails, the
+// value records the error (see the package doc) and does nothing.
+func NewColor(bus *ipc.Bus, id, name string, opts ...Option) *Color {
+	v := &Color{}
+	v.init(bus, id, name, ipc.TypeColor)
 	c, err := newConfig(ipc.TypeColor, id, opts)
 	if err != nil {
-		return nil, err
+		v.fail(err)
+		return v
 	}
-	v := &Color{}
 	v.toWire = func(c RGB) ipc.Value { return ipc.ColorValue(c.String()) }
 	v.fromWire = func(x ipc.Value) (RGB, error) {
 		switch x.Type() {
@@ -723,8 +796,42 @@ func NewColor(bus *ipc.Bus, id, name string, opts ...Option) (*Color, error) {
 		}
 		return v.wrongType(x)
 	}
-	if err := v.register(bus, id, name, ipc.TypeColor, c, ipc.ValueSpec{}); err != nil {
-		return nil, err
+	v.fail(v.register(bus, id, name, ipc.TypeColor, c, ipc.ValueSpec{}))
+	return v
+}
+
+func init() {
+	failed.Value = newFailed
+}
+
+// newFailed returns a value of type typ whose creation failed with err: the
+// value of a controller whose own creation failed, say. The error is
+// recorded on the value only.
+func newFailed(typ ipc.Type, id, name string, input bool, err error) any {
+	var v interface {
+		Value
+		setFailed(id, name string, typ ipc.Type, input bool, err error)
 	}
-	return v, nil
+	switch typ {
+	case ipc.TypeNumber:
+		v = &Number{}
+	case ipc.TypeBool:
+		v = &Bool{}
+	case ipc.TypeString:
+		v = &String{}
+	case ipc.TypeEnum:
+		v = &Enum{}
+	case ipc.TypeDateTime:
+		v = &DateTime{}
+	case ipc.TypeColor:
+		v = &Color{}
+	default:
+		return nil
+	}
+	v.setFailed(id, name, typ, input, err)
+	return v
+}
+
+func (b *base[T]) setFailed(id, name string, typ ipc.Type, input bool, err error) {
+	b.id, b.name, b.typ, b.input, b.err = id, name, typ, input, err
 }

@@ -27,14 +27,14 @@ func twoBuses(t *testing.T) (a, b *ipc.Bus, errs chan error) {
 
 func TestNumberRange(t *testing.T) {
 	a, _, _ := twoBuses(t)
-	n, err := values.NewNumber(a, "temp", "Temperature", values.Range(0, 150), values.Unit("°C"))
-	if err != nil {
+	n := values.NewNumber(a, "temp", "Temperature", values.Range(0, 150), values.Unit("°C"))
+	if err := n.Err(); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.Set(42); err != nil || n.Value() != 42 {
 		t.Fatalf("Set(42): %v, value %v", err, n.Value())
 	}
-	err = n.Set(151)
+	err := n.Set(151)
 	if !errors.Is(err, ipc.ErrOutOfRange) || !strings.Contains(err.Error(), `"temp"`) || !strings.Contains(err.Error(), "[0, 150]") {
 		t.Fatalf("Set(151) = %v", err)
 	}
@@ -48,11 +48,11 @@ func TestNumberRange(t *testing.T) {
 
 func TestNumberClampAndDelta(t *testing.T) {
 	a, _, _ := twoBuses(t)
-	c, _ := values.NewNumber(a, "c", "C", values.Range(0, 100), values.Clamp())
+	c := values.NewNumber(a, "c", "C", values.Range(0, 100), values.Clamp())
 	if err := c.Set(120); err != nil || c.Value() != 100 {
 		t.Fatalf("clamp: %v %v", err, c.Value())
 	}
-	d, _ := values.NewNumber(a, "d", "D", values.Delta(10))
+	d := values.NewNumber(a, "d", "D", values.Delta(10))
 	var got []float64
 	done := make(chan struct{})
 	d.OnChange(func(ctx context.Context, v float64) {
@@ -79,14 +79,14 @@ func TestNumberClampAndDelta(t *testing.T) {
 func TestLinkAcrossModules(t *testing.T) {
 	a, b, errs := twoBuses(t)
 	// The input links before its source exists: start order must not matter.
-	temp, _ := values.NewNumber(b, "fan_controller.temp", "Temperature", values.Range(0, 150))
+	temp := values.NewNumber(b, "fan_controller.temp", "Temperature", values.Range(0, 150))
 	changes := make(chan float64, 10)
 	temp.OnChange(func(ctx context.Context, v float64) { changes <- v })
 	if _, err := temp.Link("cpu_load", func(v float64) float64 { return v * 2 }); err != nil {
 		t.Fatal(err)
 	}
 	b.Flush(context.Background())
-	load, _ := values.NewNumber(a, "cpu_load", "CPU", values.Output(), values.Range(0, 100))
+	load := values.NewNumber(a, "cpu_load", "CPU", values.Output(), values.Range(0, 100))
 	load.Set(30)
 	if v := testbus.Wait(t, changes, "linked change"); v != 60 {
 		t.Fatalf("linked value %v, want 60", v)
@@ -116,34 +116,97 @@ func TestLinkAcrossModules(t *testing.T) {
 
 func TestOptionsMisuse(t *testing.T) {
 	a, _, _ := twoBuses(t)
-	if _, err := values.NewBool(a, "b", "B", values.Unit("V")); err == nil || !strings.Contains(err.Error(), "Unit") || !strings.Contains(err.Error(), `"b"`) {
+	if err := values.NewBool(a, "b", "B", values.Unit("V")).Err(); err == nil || !strings.Contains(err.Error(), "Unit") || !strings.Contains(err.Error(), `"b"`) {
 		t.Fatalf("bool with unit: %v", err)
 	}
-	if _, err := values.NewNumber(a, "n", "N", values.Range(0, 10), values.Initial(11)); !errors.Is(err, ipc.ErrOutOfRange) {
+	if err := values.NewNumber(a, "n", "N", values.Range(0, 10), values.Initial(11)).Err(); !errors.Is(err, ipc.ErrOutOfRange) {
 		t.Fatalf("initial out of range: %v", err)
 	}
-	if _, err := values.NewNumber(a, "n2", "N", values.Initial("x")); err == nil {
+	if err := values.NewNumber(a, "n2", "N", values.Initial("x")).Err(); err == nil {
 		t.Fatal("string initial for a number accepted")
 	}
-	if _, err := values.NewEnum(a, "e", "E"); err == nil {
+	if err := values.NewEnum(a, "e", "E").Err(); err == nil {
 		t.Fatal("enum without options accepted")
 	}
-	if _, err := values.NewNumber(a, "bad id", "N"); !errors.Is(err, ipc.ErrInvalidID) {
+	if err := values.NewNumber(a, "bad id", "N").Err(); !errors.Is(err, ipc.ErrInvalidID) {
 		t.Fatalf("bad id: %v", err)
 	}
-	if _, err := values.NewNumber(a, "dup", "N"); err != nil {
+	if err := values.NewNumber(a, "dup", "N").Err(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := values.NewBool(a, "dup", "N"); !errors.Is(err, ipc.ErrDuplicateID) {
+	if err := values.NewBool(a, "dup", "N").Err(); !errors.Is(err, ipc.ErrDuplicateID) {
 		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+// A setup that creates values and checks none of their errors fails with
+// the first one, which errors.Is still matches; the values whose creation
+// failed are usable and return their error.
+func TestSetupFailsWithTheFirstError(t *testing.T) {
+	h := testbus.New(t)
+	h.Bus("m", nil)
+	var good *values.Number
+	var bad *values.Number
+	var dup *values.Bool
+	var enum *values.Enum
+	err := h.Setup("m", func(ctx context.Context, b *ipc.Bus) error {
+		good = values.NewNumber(b, "good", "Good", values.Initial(1))
+		bad = values.NewNumber(b, "bad id", "Bad", values.Initial(2))
+		dup = values.NewBool(b, "good", "Again")
+		enum = values.NewEnum(b, "e", "E")
+		return nil
+	})
+	if !errors.Is(err, ipc.ErrInvalidID) || !strings.Contains(err.Error(), `"bad id"`) {
+		t.Fatalf("setup error %v, want the first: the invalid id", err)
+	}
+	if good.Err() != nil || good.Value() != 1 {
+		t.Fatalf("good value: %v %v", good.Err(), good.Value())
+	}
+	if !errors.Is(dup.Err(), ipc.ErrDuplicateID) || enum.Err() == nil {
+		t.Fatalf("later errors not kept on their values: %v, %v", dup.Err(), enum.Err())
+	}
+	// The failed value does nothing and says why.
+	if bad.ID() != "bad id" || bad.Name() != "Bad" || bad.Type() != ipc.TypeNumber || bad.Any() != nil || bad.Value() != 0 {
+		t.Fatalf("failed value: %q %q %v %v", bad.ID(), bad.Name(), bad.Type(), bad.Any())
+	}
+	if err := bad.Set(3); err != bad.Err() || bad.Check(3) != bad.Err() {
+		t.Fatalf("Set on a failed value: %v", err)
+	}
+	if _, err := bad.Link("good", nil); err != bad.Err() {
+		t.Fatalf("Link on a failed value: %v", err)
+	}
+	sub := bad.OnChange(func(context.Context, float64) {})
+	sub.Close() // does nothing
+	if sub.ID() != "" || bad.Followed() {
+		t.Fatal("a failed value follows something")
+	}
+}
+
+// A value created once the setup is over reports its error to the bus's
+// error handler too, and the module keeps running.
+func TestErrorAtRunTimeIsReported(t *testing.T) {
+	_, b, errs := twoBuses(t)
+	v := values.NewNumber(b, "x", "X", values.Range(1, 0))
+	if err := testbus.Wait(t, errs, "reported error"); err != v.Err() || !strings.Contains(err.Error(), "empty") {
+		t.Fatalf("reported %v, value's error %v", err, v.Err())
+	}
+	if b.Err() != v.Err() {
+		t.Fatalf("bus error %v", b.Err())
+	}
+	values.NewNumber(b, "y", "Y", values.Range(1, 0))
+	if err := testbus.Wait(t, errs, "second reported error"); !strings.Contains(err.Error(), `"y"`) {
+		t.Fatalf("reported %v", err)
+	}
+	if b.Err() != v.Err() {
+		t.Fatalf("bus error %v, want the first", b.Err())
 	}
 }
 
 func TestEnumColorDateTimeString(t *testing.T) {
 	a, b, _ := twoBuses(t)
 	ctx := context.Background()
-	mode, err := values.NewEnum(a, "mode", "Mode", values.Choices("off", "low", "high"), values.Initial("off"))
-	if err != nil {
+	mode := values.NewEnum(a, "mode", "Mode", values.Choices("off", "low", "high"), values.Initial("off"))
+	if err := mode.Err(); err != nil {
 		t.Fatal(err)
 	}
 	a.Flush(ctx)
@@ -153,8 +216,8 @@ func TestEnumColorDateTimeString(t *testing.T) {
 	if err := b.Set(ctx, "mode", "high"); err != nil || mode.Value() != "high" {
 		t.Fatalf("remote set: %v %v", err, mode.Value())
 	}
-	col, _ := values.NewColor(a, "led", "LED", values.Initial("#ff8000"))
-	when, _ := values.NewDateTime(a, "alarm", "Alarm")
+	col := values.NewColor(a, "led", "LED", values.Initial("#ff8000"))
+	when := values.NewDateTime(a, "alarm", "Alarm")
 	a.Flush(ctx) // the hub knows the new ids
 	if col.Value() != (values.RGB{R: 255, G: 128}) {
 		t.Fatalf("color %v", col.Value())
@@ -172,7 +235,7 @@ func TestEnumColorDateTimeString(t *testing.T) {
 	if err := b.Set(ctx, "alarm", at); err != nil || !when.Value().Equal(at) {
 		t.Fatalf("remote datetime: %v %v", err, when.Value())
 	}
-	s, _ := values.NewString(a, "msg", "Message", values.Output())
+	s := values.NewString(a, "msg", "Message", values.Output())
 	s.Set("hello")
 	ev := make(chan ipc.Event, 1)
 	b.Subscribe("msg", func(e ipc.Event) { ev <- e })
@@ -192,9 +255,9 @@ func TestRestartedModuleRestoresValues(t *testing.T) {
 	// The first process of module "ctl" sets speed to 42, then dies.
 	b1, p1, _ := hub.Connect("ctl", ipc.BusOptions{})
 	var speed *values.Number
-	b1.RunSetup(func(ctx context.Context, b *ipc.Bus) (err error) {
-		speed, err = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
-		return err
+	b1.RunSetup(func(ctx context.Context, b *ipc.Bus) error {
+		speed = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
+		return nil
 	})
 	testbus.Eventually(t, "the watcher's interest", speed.Followed)
 	if v := testbus.Wait(t, seen, "initial value"); v != 0 {
@@ -210,9 +273,9 @@ func TestRestartedModuleRestoresValues(t *testing.T) {
 	// publishes it again.
 	b2, p2, _ := hub.Connect("ctl", ipc.BusOptions{})
 	defer func() { p2.Detach(); b2.Kill() }()
-	if err := b2.RunSetup(func(ctx context.Context, b *ipc.Bus) (err error) {
-		speed, err = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
-		return err
+	if err := b2.RunSetup(func(ctx context.Context, b *ipc.Bus) error {
+		speed = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
+		return nil
 	}); err != nil {
 		t.Fatal(err)
 	}

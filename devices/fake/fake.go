@@ -59,7 +59,7 @@ func Sine(desc sensors.Description, period time.Duration, lo, hi float64) *Drive
 	if period <= 0 {
 		panic(fmt.Sprintf("fake: Sine: period %v is not positive", period))
 	}
-	n := desc.Dimensions()
+	n := desc.Len()
 	return Func(desc, func(t time.Time) []float64 {
 		phase := float64(t.UnixNano()%int64(period)) / float64(period)
 		r := make([]float64, n)

@@ -24,7 +24,7 @@ func read(t *testing.T, d *fake.Driver, n int) []float64 {
 }
 
 func TestPlayback(t *testing.T) {
-	d := fake.New(sensors.Description{Labels: []string{"a", "b"}}, []float64{1, 2}, []float64{3, 4})
+	d := fake.New(sensors.Description{Dimensions: sensors.Labels("a", "b")}, []float64{1, 2}, []float64{3, 4})
 	for _, want := range [][]float64{{1, 2}, {3, 4}, {3, 4}, {3, 4}} {
 		if got := read(t, d, 2); !slices.Equal(got, want) {
 			t.Fatalf("read %v, want %v", got, want)
@@ -49,11 +49,11 @@ func TestReadingsAreCopied(t *testing.T) {
 	if got := read(t, d, 1); got[0] != 1 {
 		t.Fatalf("New kept the caller's slice: %v", got)
 	}
-	desc := sensors.Description{Labels: []string{"x"}}
+	desc := sensors.Description{Dimensions: sensors.Labels("x")}
 	d = fake.New(desc)
-	desc.Labels[0] = "y"
-	d.Describe().Labels[0] = "z"
-	if l := d.Describe().Labels[0]; l != "x" {
+	desc.Dimensions[0].Label = "y"
+	d.Describe().Dimensions[0].Label = "z"
+	if l := d.Describe().Dimensions[0].Label; l != "x" {
 		t.Fatalf("label %q, want x", l)
 	}
 }
@@ -105,7 +105,7 @@ func TestFunc(t *testing.T) {
 
 func TestSine(t *testing.T) {
 	const lo, hi = -2.0, 3.0
-	d := fake.Sine(sensors.Description{Labels: []string{"a", "b", "c"}}, time.Second, lo, hi)
+	d := fake.Sine(sensors.Description{Dimensions: sensors.Labels("a", "b", "c")}, time.Second, lo, hi)
 	for range 100 {
 		r := read(t, d, 3)
 		for _, x := range r {
@@ -156,7 +156,7 @@ func TestWaitReads(t *testing.T) {
 }
 
 func TestConcurrentUse(t *testing.T) {
-	d := fake.New(sensors.Description{Labels: []string{"a", "b"}}, []float64{1, 2})
+	d := fake.New(sensors.Description{Dimensions: sensors.Labels("a", "b")}, []float64{1, 2})
 	var wg sync.WaitGroup
 	for i := range 4 {
 		wg.Go(func() {

@@ -28,7 +28,7 @@ func readOne(t *testing.T, d sensors.Driver) float64 {
 func checkPercent(t *testing.T, d sensors.Driver) {
 	t.Helper()
 	desc := d.Describe()
-	if desc.Unit != "%" || desc.Min == nil || *desc.Min != 0 || desc.Max == nil || *desc.Max != 100 || desc.Dimensions() != 1 {
+	if desc.Unit != "%" || desc.Min == nil || *desc.Min != 0 || desc.Max == nil || *desc.Max != 100 || desc.Len() != 1 {
 		t.Fatalf("description %+v", desc)
 	}
 	if err := d.Read(context.Background(), make([]float64, 2)); err == nil {

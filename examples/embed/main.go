@@ -37,8 +37,8 @@ func main() {
 
 	app, err := kervi.NewApplication([]kervi.Module{
 		{Name: "sensors", Setup: func(ctx context.Context, bus *ipc.Bus) error {
-			_, err := sensors.New(bus, "room.temp", "Room", fake.New(sensors.Description{Unit: "°C"}, []float64{21.5}))
-			return err
+			sensors.New(bus, "room.temp", "Room", fake.New(sensors.Description{Unit: "°C"}, []float64{21.5}))
+			return nil
 		}},
 		{Name: "loggers", Setup: func(ctx context.Context, bus *ipc.Bus) error {
 			_, err := bus.Subscribe("room.temp", func(ev ipc.Event) { bus.Logger().Debug("room", "temp", ev.Value) })

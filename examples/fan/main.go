@@ -9,6 +9,10 @@
 // which puts a slowly rising and falling load on one CPU core so that the
 // fan has something to follow. app_main switches the fan controller on,
 // app_exit switches it off. Press Ctrl-C to stop.
+//
+// The module processes run this binary again with the same command-line
+// arguments, so each parses -load as the parent did and serves its module
+// of the same list.
 package main
 
 import (
@@ -31,19 +35,17 @@ func main() {
 	if *load {
 		modules = append(modules, demoload.Module)
 	}
-	app, err := kervi.NewApplication(modules,
-		kervi.WithName("fan"),
-		kervi.WithAppMain(func(ctx context.Context) error {
-			_, err := actions.Call(ctx, "fan_controller.activate", true)
-			return err
-		}),
-		kervi.WithAppExit(func(ctx context.Context) error {
-			_, err := actions.Call(ctx, "fan_controller.activate", false)
-			return err
-		}),
-	)
+	app, err := kervi.NewApplication(modules, kervi.WithName("fan"), kervi.WithAppMain(activate(true)), kervi.WithAppExit(activate(false)))
 	if err != nil {
 		log.Fatal(err)
 	}
 	app.Main()
+}
+
+// activate returns an app hook that switches the fan controller on or off.
+func activate(on bool) func(ctx context.Context) error {
+	return func(ctx context.Context) error {
+		_, err := actions.Call(ctx, "fan_controller.activate", on)
+		return err
+	}
 }

@@ -56,10 +56,7 @@ var source = kervi.Module{Name: "source", Setup: func(ctx context.Context, b *ip
 	if ev, ok := b.Restored(counterID); ok {
 		next = ev.Value.Number() + 1
 	}
-	counter, err := values.NewNumber(b, counterID, "Counter", values.Output())
-	if err != nil {
-		return err
-	}
+	counter := values.NewNumber(b, counterID, "Counter", values.Output())
 	b.OnAppReady(func(ctx context.Context) {
 		const tick = time.Millisecond
 		per := max(1, *rate/int(time.Second/tick))
@@ -122,8 +119,8 @@ func followerModule(name string, slow time.Duration) kervi.Module {
 		}); err != nil {
 			return err
 		}
-		_, err := actions.Register(b, name+".stats", f.stats, actions.WithMode(actions.Concurrent))
-		return err
+		actions.Register(b, name+".stats", f.stats, actions.WithMode(actions.Concurrent))
+		return nil
 	}}
 }
 

@@ -46,6 +46,12 @@ func (h *Hub) Bus(module string, errs chan<- error) *ipc.Bus {
 	if errs != nil {
 		opts.OnError = func(err error) { errs <- err }
 	}
+	return h.BusWith(module, opts)
+}
+
+// BusWith connects a module with the given options.
+func (h *Hub) BusWith(module string, opts ipc.BusOptions) *ipc.Bus {
+	h.t.Helper()
 	b, p, err := h.Hub.Connect(module, opts)
 	if err != nil {
 		h.t.Fatal(err)

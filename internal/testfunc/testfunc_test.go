@@ -40,8 +40,8 @@ func (s *syncBuffer) String() string {
 func TestRunFromTestFunction(t *testing.T) {
 	var log syncBuffer
 	app, err := kervi.NewApplication([]kervi.Module{{Name: "pump", Setup: func(ctx context.Context, b *ipc.Bus) error {
-		_, err := actions.Register(b, "pump.run", func() {})
-		return err
+		actions.Register(b, "pump.run", func() {})
+		return nil
 	}}}, kervi.WithLogger(slog.New(slog.NewTextHandler(&log, nil))), kervi.WithStartTimeout(20*time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -31,8 +31,8 @@ func TestSpeed(t *testing.T) {
 func TestFanFollowsLoad(t *testing.T) {
 	load := fake.New(system.NewCPULoad().Describe(), []float64{10})
 	fakeSensors := kervi.Module{Name: "sensors", Setup: func(ctx context.Context, bus *ipc.Bus) error {
-		_, err := sensors.New(bus, "cpu_load", "CPU", load, sensors.Interval(5*time.Millisecond))
-		return err
+		sensors.New(bus, "cpu_load", "CPU", load, sensors.Interval(5*time.Millisecond))
+		return nil
 	}}
 	app, err := kervi.NewApplication([]kervi.Module{fakeSensors, controllers.Module},
 		kervi.InProcess(),

@@ -10,36 +10,24 @@ import (
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/schedule"
 )
 
-// Module runs the load in a process of its own.
-var Module = kervi.Module{Name: "demoload", Setup: Setup}
+// Period is the length of one wave of load; slice is how often the load
+// runs.
+const Period, slice = 20 * time.Second, 100 * time.Millisecond
 
-// Period is the length of one wave of load.
-const Period = 20 * time.Second
-
-// Setup starts the load when the module starts; it stops with the module.
-func Setup(ctx context.Context, bus *ipc.Bus) error {
-	bus.OnStart(func(context.Context) error {
-		bus.Go(run)
-		return nil
-	})
-	return nil
-}
-
-// run keeps a core busy for duty(t) of every 100 ms slice.
-func run(ctx context.Context) {
+// Module runs the load in a process of its own, from when the application
+// runs until the module stops: every slice, a core is busy for a share of
+// the slice that follows the wave.
+var Module = kervi.Module{Name: "demoload", Setup: func(ctx context.Context, bus *ipc.Bus) error {
 	start := time.Now()
-	const slice = 100 * time.Millisecond
-	for ctx.Err() == nil {
-		t := time.Since(start)
-		duty := (1 - math.Cos(2*math.Pi*t.Seconds()/Period.Seconds())) / 2
-		busyUntil := time.Now().Add(time.Duration(duty * float64(slice)))
-		for time.Now().Before(busyUntil) {
+	return schedule.Run(bus, schedule.Every(slice), func(context.Context) error {
+		duty := (1 - math.Cos(2*math.Pi*time.Since(start).Seconds()/Period.Seconds())) / 2
+		// Busy for at most 95 % of the slice: a run that lasts longer than
+		// the period makes the schedule skip the next one.
+		for end := time.Now().Add(time.Duration(0.95 * duty * float64(slice))); time.Now().Before(end); {
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration((1 - duty) * float64(slice))):
-		}
-	}
-}
+		return nil
+	}).Err()
+}}

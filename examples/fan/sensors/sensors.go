@@ -11,11 +11,8 @@ import (
 	"github.com/kervi/kervi-go/sensors"
 )
 
-// Module runs the sensors in a process of their own.
-var Module = kervi.Module{Name: "sensors", Setup: Setup}
-
-// Setup creates the sensor with id "cpu_load".
-func Setup(ctx context.Context, bus *ipc.Bus) error {
-	_, err := sensors.New(bus, "cpu_load", "CPU", system.NewCPULoad())
-	return err
-}
+// Module runs the sensors in a process of their own; its setup creates the
+// sensor with id "cpu_load".
+var Module = kervi.Module{Name: "sensors", Setup: func(ctx context.Context, bus *ipc.Bus) error {
+	return sensors.New(bus, "cpu_load", "CPU", system.NewCPULoad()).Err()
+}}
