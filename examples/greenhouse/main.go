@@ -32,18 +32,17 @@ import (
 )
 
 var sensorModule = kervi.Module{Name: "sensors", Setup: func(ctx context.Context, bus *ipc.Bus) error {
-	air := fake.Func(sensors.Description{Labels: []string{"temperature", "humidity"}}, func(t time.Time) []float64 {
+	air := fake.Func(sensors.Description{Dimensions: []sensors.Dimension{
+		{Label: "temperature", Unit: "°C", Min: new(-40.0), Max: new(80.0)},
+		{Label: "humidity", Unit: "%", Min: new(0.0), Max: new(100.0)},
+	}}, func(t time.Time) []float64 {
 		phase := 2 * math.Pi * float64(t.UnixNano()%int64(10*time.Minute)) / float64(10*time.Minute)
 		return []float64{22 + 10*math.Sin(phase), 67 - 27*math.Sin(phase)}
 	})
-	if _, err := sensors.New(bus, "air", "Air", air); err != nil {
-		return err
-	}
-	if _, err := sensors.New(bus, "soil.moisture", "Soil moisture", fake.Sine(sensors.Description{Unit: "%"}, 5*time.Minute, 10, 60)); err != nil {
-		return err
-	}
-	_, err := sensors.New(bus, "light", "Light", fake.Sine(sensors.Description{Unit: "lx"}, 20*time.Minute, 0, 100000))
-	return err
+	sensors.New(bus, "air", "Air", air)
+	sensors.New(bus, "soil.moisture", "Soil moisture", fake.Sine(sensors.Description{Unit: "%"}, 5*time.Minute, 10, 60))
+	sensors.New(bus, "light", "Light", fake.Sine(sensors.Description{Unit: "lx"}, 20*time.Minute, 0, 100000))
+	return nil
 }}
 
 func main() {

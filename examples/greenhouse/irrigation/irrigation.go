@@ -10,11 +10,20 @@ import (
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/controllers"
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/schedule"
 	"github.com/kervi/kervi-go/values"
 )
 
 // Module runs the irrigation in a process of its own.
-var Module = kervi.Module{Name: "irrigation", Setup: Setup}
+var Module = kervi.Module{Name: "irrigation", Setup: func(ctx context.Context, bus *ipc.Bus) error {
+	p := &Pump{}
+	p.Controller = controllers.New(bus, "irrigation", "Irrigation", p)
+	p.Pump = p.Outputs().Bool("pump", "Pump")
+	p.Until = p.Outputs().DateTime("until", "Watering until")
+	p.Action("water", p.Water)
+	p.Schedule(schedule.Every(time.Second), p.check)
+	return nil
+}}
 
 // Pump is the controller "irrigation": its output pump, its action water
 // and the time the current watering ends.
@@ -22,44 +31,6 @@ type Pump struct {
 	*controllers.Controller
 	Pump  *values.Bool
 	Until *values.DateTime
-}
-
-// Setup creates the pump controller, and a ticker that switches the pump
-// off when a watering's time is up.
-func Setup(ctx context.Context, bus *ipc.Bus) error {
-	p := &Pump{}
-	c, err := controllers.New(bus, "irrigation", "Irrigation", p)
-	if err != nil {
-		return err
-	}
-	p.Controller = c
-	if p.Pump, err = c.Outputs().Bool("pump", "Pump"); err != nil {
-		return err
-	}
-	if p.Until, err = c.Outputs().DateTime("until", "Watering until"); err != nil {
-		return err
-	}
-	if _, err = c.Action("water", p.Water); err != nil {
-		return err
-	}
-	if _, err = c.Action("check", p.Check); err != nil {
-		return err
-	}
-	bus.Go(func(ctx context.Context) {
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				if _, err := actions.Call(ctx, "irrigation.check"); err != nil {
-					bus.Logger().Error("irrigation check", "error", err)
-				}
-			}
-		}
-	})
-	return nil
 }
 
 // Water runs the pump for the given number of seconds.
@@ -70,9 +41,9 @@ func (p *Pump) Water(ctx context.Context, seconds float64) error {
 	return p.Pump.Set(true)
 }
 
-// Check switches the pump off once its time is up, and tells the climate
+// check switches the pump off once its time is up, and tells the climate
 // controller that the watering ended.
-func (p *Pump) Check(ctx context.Context) error {
+func (p *Pump) check(ctx context.Context) error {
 	if !p.Pump.Value() || time.Now().Before(p.Until.Value()) {
 		return nil
 	}
