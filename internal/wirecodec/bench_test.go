@@ -66,7 +66,7 @@ func BenchmarkCodec(b *testing.B) {
 			b.Fatal(err)
 		}
 		for _, c := range impls {
-			b.Run(fr.name+"/"+c.name+"/encode", func(b *testing.B) {
+			b.Run("frame="+fr.name+"/impl="+c.name+"/op=encode", func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(enc)))
 				buf := make([]byte, 0, len(enc)+64)
@@ -75,7 +75,7 @@ func BenchmarkCodec(b *testing.B) {
 					buf = c.append(buf[:0], f.Msgs, bad)
 				}
 			})
-			b.Run(fr.name+"/"+c.name+"/decode", func(b *testing.B) {
+			b.Run("frame="+fr.name+"/impl="+c.name+"/op=decode", func(b *testing.B) {
 				b.ReportAllocs()
 				b.SetBytes(int64(len(enc)))
 				for b.Loop() {
@@ -84,7 +84,7 @@ func BenchmarkCodec(b *testing.B) {
 				}
 			})
 		}
-		b.Run(fr.name+"/proto/encode", func(b *testing.B) {
+		b.Run("frame="+fr.name+"/impl=proto/op=encode", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(enc)))
 			buf := make([]byte, 0, len(enc)+64)
@@ -92,7 +92,7 @@ func BenchmarkCodec(b *testing.B) {
 				buf, _ = proto.MarshalOptions{}.MarshalAppend(buf[:0], f)
 			}
 		})
-		b.Run(fr.name+"/proto/decode", func(b *testing.B) {
+		b.Run("frame="+fr.name+"/impl=proto/op=decode", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(enc)))
 			for b.Loop() {
