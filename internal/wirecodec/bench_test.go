@@ -57,7 +57,7 @@ func benchFrames() []struct {
 // BenchmarkCodec measures the frame codec on realistic frames: encoding
 // into a reused buffer, and decoding into a new Frame as the transport
 // does. proto, the generic protobuf code on the whole Frame, is the
-// reference.
+// reference. Compare with `benchstat -col /impl` (docs/benchmarks.md).
 func BenchmarkCodec(b *testing.B) {
 	for _, fr := range benchFrames() {
 		f := fr.frame
@@ -65,25 +65,23 @@ func BenchmarkCodec(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, c := range impls {
-			b.Run("frame="+fr.name+"/impl="+c.name+"/op=encode", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetBytes(int64(len(enc)))
-				buf := make([]byte, 0, len(enc)+64)
-				bad := func(int, error) { b.Fatal("bad message") }
-				for b.Loop() {
-					buf = c.append(buf[:0], f.Msgs, bad)
-				}
-			})
-			b.Run("frame="+fr.name+"/impl="+c.name+"/op=decode", func(b *testing.B) {
-				b.ReportAllocs()
-				b.SetBytes(int64(len(enc)))
-				for b.Loop() {
-					var g kervipb.Frame
-					c.decode(enc, &g)
-				}
-			})
-		}
+		b.Run("frame="+fr.name+"/impl=wirecodec/op=encode", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			buf := make([]byte, 0, len(enc)+64)
+			bad := func(int, error) { b.Fatal("bad message") }
+			for b.Loop() {
+				buf = AppendMsgs(buf[:0], f.Msgs, bad)
+			}
+		})
+		b.Run("frame="+fr.name+"/impl=wirecodec/op=decode", func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(enc)))
+			for b.Loop() {
+				var g kervipb.Frame
+				DecodeFrame(enc, &g)
+			}
+		})
 		b.Run("frame="+fr.name+"/impl=proto/op=encode", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(enc)))

@@ -12,29 +12,12 @@ import (
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
 
-// impl is one implementation of the frame codec: by hand, or on the code
-// vtprotobuf generates. Both pass the same tests.
-type impl struct {
-	name   string
-	append func(b []byte, msgs []*kervipb.Msg, bad func(int, error)) []byte
-	decode func(b []byte, f *kervipb.Frame) error
-}
-
-var impls = []impl{
-	{"hand", AppendMsgs, DecodeFrame},
-	{"gen", appendMsgsGen, decodeFrameGen},
-}
-
-// appendFrame is AppendFrame on c.
-func (c impl) appendFrame(b []byte, f *kervipb.Frame) ([]byte, error) {
-	var first error
-	b = c.append(b, f.Msgs, func(_ int, err error) {
-		if first == nil {
-			first = err
-		}
-	})
-	return b, first
-}
+// Field numbers of Msg (proto/kervi.proto) the tests write by hand.
+const (
+	msgKind = 1
+	msgID   = 2
+	msgSeq  = 3
+)
 
 func sampleFrame(r *rand.Rand) *kervipb.Frame {
 	f := &kervipb.Frame{}
@@ -59,15 +42,9 @@ func sampleFrame(r *rand.Rand) *kervipb.Frame {
 	return f
 }
 
-// The hand encoding is the protobuf encoding, and decodes to the same
-// messages, both ways.
+// The codec's encoding decodes with protobuf to the same messages, and it
+// decodes protobuf's encoding to the same messages.
 func TestMatchesProtobuf(t *testing.T) {
-	for _, c := range impls {
-		t.Run(c.name, c.testMatchesProtobuf)
-	}
-}
-
-func (c impl) testMatchesProtobuf(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 2000 {
 		f := sampleFrame(r)
@@ -75,12 +52,12 @@ func (c impl) testMatchesProtobuf(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := c.appendFrame(nil, f)
+		got, err := AppendFrame(nil, f)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var back kervipb.Frame
-		if err := c.decode(got, &back); err != nil {
+		if err := DecodeFrame(got, &back); err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		}
 		if !proto.Equal(&back, f) {
@@ -91,7 +68,7 @@ func (c impl) testMatchesProtobuf(t *testing.T) {
 			t.Fatalf("frame %d: protobuf reads our encoding as %v (%v)", i, &viaProto, err)
 		}
 		back.Reset()
-		if err := c.decode(want, &back); err != nil || !proto.Equal(&back, f) {
+		if err := DecodeFrame(want, &back); err != nil || !proto.Equal(&back, f) {
 			t.Fatalf("frame %d: we read protobuf's encoding as %v (%v)", i, &back, err)
 		}
 	}
@@ -104,20 +81,18 @@ func FuzzDecodeFrame(f *testing.F) {
 		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, c := range impls {
-			var fr kervipb.Frame
-			if err := c.decode(b, &fr); err != nil {
-				t.Fatalf("%s: DecodeFrame failed: %v", c.name, err) // it never does: bad messages fail alone
-			}
-			// What decodes must encode and decode to the same.
-			enc, err := c.appendFrame(nil, &fr)
-			if err != nil {
-				continue // e.g. invalid UTF-8 in a nested string, which proto refuses
-			}
-			var again kervipb.Frame
-			if err := c.decode(enc, &again); err != nil || !proto.Equal(&fr, &again) {
-				t.Fatalf("%s: round trip: %v, %v vs %v", c.name, err, &fr, &again)
-			}
+		var fr kervipb.Frame
+		if err := DecodeFrame(b, &fr); err != nil {
+			t.Fatalf("DecodeFrame failed: %v", err) // it never does: bad messages fail alone
+		}
+		// What decodes must encode and decode to the same.
+		enc, err := AppendFrame(nil, &fr)
+		if err != nil {
+			return // e.g. invalid UTF-8 in a nested string, which proto refuses
+		}
+		var again kervipb.Frame
+		if err := DecodeFrame(enc, &again); err != nil || !proto.Equal(&fr, &again) {
+			t.Fatalf("round trip: %v, %v vs %v", err, &fr, &again)
 		}
 	})
 }
@@ -125,12 +100,6 @@ func FuzzDecodeFrame(f *testing.F) {
 // A message that cannot be encoded is left out of its frame, and its
 // neighbours are not.
 func TestBadMessageFailsAlone(t *testing.T) {
-	for _, c := range impls {
-		t.Run(c.name, c.testBadMessageFailsAlone)
-	}
-}
-
-func (c impl) testBadMessageFailsAlone(t *testing.T) {
 	bad := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: 2,
 		Result: &kervipb.Data{Kind: &kervipb.Data_String_{String_: "caf\xe9"}}}
 	msgs := []*kervipb.Msg{
@@ -139,7 +108,7 @@ func (c impl) testBadMessageFailsAlone(t *testing.T) {
 		{Kind: kervipb.Kind_KIND_EVENT, Id: "b", Number: 2},
 	}
 	var failed []int
-	enc := c.append(nil, msgs, func(i int, err error) {
+	enc := AppendMsgs(nil, msgs, func(i int, err error) {
 		if err == nil {
 			t.Error("no reason given")
 		}
@@ -149,11 +118,11 @@ func (c impl) testBadMessageFailsAlone(t *testing.T) {
 		t.Fatalf("failed %v, want [1]", failed)
 	}
 	var back kervipb.Frame
-	if err := c.decode(enc, &back); err != nil || len(back.Msgs) != 2 ||
+	if err := DecodeFrame(enc, &back); err != nil || len(back.Msgs) != 2 ||
 		back.Msgs[0].Id != "a" || back.Msgs[1].Id != "b" {
 		t.Fatalf("decoded %v (%v)", &back, err)
 	}
-	if _, err := c.appendFrame(nil, &kervipb.Frame{Msgs: msgs}); err == nil {
+	if _, err := AppendFrame(nil, &kervipb.Frame{Msgs: msgs}); err == nil {
 		t.Fatal("AppendFrame hid the failure")
 	}
 }
@@ -161,14 +130,8 @@ func (c impl) testBadMessageFailsAlone(t *testing.T) {
 // A message that cannot be decoded is kept, marked malformed, with what
 // could be read of it; the rest of the frame decodes.
 func TestMalformedMessageDecodesAlone(t *testing.T) {
-	for _, c := range impls {
-		t.Run(c.name, c.testMalformedMessageDecodesAlone)
-	}
-}
-
-func (c impl) testMalformedMessageDecodesAlone(t *testing.T) {
 	good := func(id string) []byte {
-		b, _ := c.appendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{{Kind: kervipb.Kind_KIND_EVENT, Id: id}}})
+		b, _ := AppendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{{Kind: kervipb.Kind_KIND_EVENT, Id: id}}})
 		return b
 	}
 	// A call whose argument holds invalid UTF-8, as a module written in
@@ -191,7 +154,7 @@ func (c impl) testMalformedMessageDecodesAlone(t *testing.T) {
 	frame = append(frame, 0xff, 0xff) // then garbage
 
 	var f kervipb.Frame
-	if err := c.decode(frame, &f); err != nil {
+	if err := DecodeFrame(frame, &f); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.Msgs) != 4 {
@@ -231,34 +194,29 @@ func FuzzMatchesProtobuf(f *testing.F) {
 		for _, m := range want.Msgs {
 			m.ProtoReflect().SetUnknown(nil)
 		}
-		for _, c := range impls {
-			if c.name == "hand" {
-				continue // it replaces a repeated singular nested message, where protobuf merges
-			}
-			var got kervipb.Frame
-			c.decode(b, &got)
-			if len(got.Msgs) != len(want.Msgs) {
-				t.Fatalf("%s: decoded %v, protobuf %v", c.name, &got, &want)
-			}
-			for i, m := range got.Msgs {
-				w := want.Msgs[i]
-				if m.GetError().GetCode() == kervipb.Code_CODE_MALFORMED && w.GetError().GetCode() != kervipb.Code_CODE_MALFORMED {
-					dropUnknown(w.ProtoReflect())
-					canon, err := proto.Marshal(w)
-					if err != nil {
-						t.Fatal(err)
-					}
-					frame := protowire.AppendBytes(protowire.AppendTag(nil, frameMsgs, protowire.BytesType), canon)
-					var again kervipb.Frame
-					c.decode(frame, &again)
-					if len(again.Msgs) != 1 || !proto.Equal(again.Msgs[0], w) {
-						t.Fatalf("%s: message %d: decoded %v, protobuf %v", c.name, i, &again, w)
-					}
-					continue
+		var got kervipb.Frame
+		DecodeFrame(b, &got)
+		if len(got.Msgs) != len(want.Msgs) {
+			t.Fatalf("decoded %v, protobuf %v", &got, &want)
+		}
+		for i, m := range got.Msgs {
+			w := want.Msgs[i]
+			if m.GetError().GetCode() == kervipb.Code_CODE_MALFORMED && w.GetError().GetCode() != kervipb.Code_CODE_MALFORMED {
+				dropUnknown(w.ProtoReflect())
+				canon, err := proto.Marshal(w)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if !proto.Equal(m, w) {
-					t.Fatalf("%s: message %d: decoded %v, protobuf %v", c.name, i, m, w)
+				frame := protowire.AppendBytes(protowire.AppendTag(nil, frameMsgs, protowire.BytesType), canon)
+				var again kervipb.Frame
+				DecodeFrame(frame, &again)
+				if len(again.Msgs) != 1 || !proto.Equal(again.Msgs[0], w) {
+					t.Fatalf("message %d: decoded %v, protobuf %v", i, &again, w)
 				}
+				continue
+			}
+			if !proto.Equal(m, w) {
+				t.Fatalf("message %d: decoded %v, protobuf %v", i, m, w)
 			}
 		}
 	})
@@ -288,8 +246,8 @@ func dropUnknown(m protoreflect.Message) {
 	})
 }
 
-// TestHasNested: hasNested knows every message field of Msg, so that
-// checkNested misses none.
+// TestHasNested: hasData and hasOther see every message field of Msg, so
+// that checkNested misses none.
 func TestHasNested(t *testing.T) {
 	fields := (&kervipb.Msg{}).ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {
@@ -303,12 +261,13 @@ func TestHasNested(t *testing.T) {
 		case fd.IsList():
 			r.Mutable(fd).List().Append(r.Mutable(fd).List().NewElement())
 		case fd.IsMap():
-			t.Fatalf("%s: a map in Msg: teach hasNested about it", fd.FullName())
+			t.Fatalf("%s: a map in Msg: add it to hasOther", fd.FullName())
 		default:
 			r.Set(fd, r.NewField(fd))
 		}
-		if !hasNested(m) {
-			t.Errorf("hasNested does not see %s", fd.FullName())
+		isData := fd.Number() == msgArgs || fd.Number() == msgResult
+		if hasData(m) != isData || hasOther(m) == isData {
+			t.Errorf("hasData and hasOther do not see %s: add it to hasOther", fd.FullName())
 		}
 	}
 }
@@ -328,7 +287,7 @@ func TestFloatFieldsKeepNegativeZero(t *testing.T) {
 				f := fields.Get(j)
 				if (f.Kind() == protoreflect.DoubleKind || f.Kind() == protoreflect.FloatKind) &&
 					!f.HasPresence() && !f.IsList() && f.FullName() != "kervi.v1.Msg.number" {
-					t.Errorf("%s: a float without presence would lose -0 (make it optional, or write it in appendMsgs as Msg.number is)", f.FullName())
+					t.Errorf("%s: a float without presence would lose -0 (make it optional, or write it in AppendMsgs as Msg.number is)", f.FullName())
 				}
 			}
 			check(md.Messages())
@@ -336,13 +295,11 @@ func TestFloatFieldsKeepNegativeZero(t *testing.T) {
 	}
 	check(fd.Messages())
 
-	for _, c := range impls {
-		m := &kervipb.Msg{Kind: kervipb.Kind_KIND_EVENT, Id: "a.b", Number: math.Copysign(0, -1)}
-		b, err := c.appendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{m}})
-		var back kervipb.Frame
-		if err != nil || proto.Unmarshal(b, &back) != nil || len(back.Msgs) != 1 || !math.Signbit(back.Msgs[0].Number) {
-			t.Errorf("%s: -0 reads back as %v (%v)", c.name, &back, err)
-		}
+	m := &kervipb.Msg{Kind: kervipb.Kind_KIND_EVENT, Id: "a.b", Number: math.Copysign(0, -1)}
+	b, err := AppendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{m}})
+	var back kervipb.Frame
+	if err != nil || proto.Unmarshal(b, &back) != nil || len(back.Msgs) != 1 || !math.Signbit(back.Msgs[0].Number) {
+		t.Errorf("-0 reads back as %v (%v)", &back, err)
 	}
 }
 
@@ -381,16 +338,14 @@ func TestNestedStringsMustBeUTF8(t *testing.T) {
 			t.Fatalf("%s: protobuf decodes it", name)
 		}
 		frame := protowire.AppendBytes(protowire.AppendTag(nil, frameMsgs, protowire.BytesType), raw)
-		for _, c := range impls {
-			if _, err := c.appendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{m}}); err == nil {
-				t.Errorf("%s: %s: encoded", c.name, name)
-			}
-			var f kervipb.Frame
-			c.decode(frame, &f)
-			if len(f.Msgs) != 1 || f.Msgs[0].GetError().GetCode() != kervipb.Code_CODE_MALFORMED ||
-				f.Msgs[0].Seq != 4 || f.Msgs[0].Id != "pump.run" {
-				t.Errorf("%s: %s: decoded as %v", c.name, name, &f)
-			}
+		if _, err := AppendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{m}}); err == nil {
+			t.Errorf("%s: encoded", name)
+		}
+		var f kervipb.Frame
+		DecodeFrame(frame, &f)
+		if len(f.Msgs) != 1 || f.Msgs[0].GetError().GetCode() != kervipb.Code_CODE_MALFORMED ||
+			f.Msgs[0].Seq != 4 || f.Msgs[0].Id != "pump.run" {
+			t.Errorf("%s: decoded as %v", name, &f)
 		}
 	}
 }
@@ -408,12 +363,10 @@ func TestMapEntryWithoutValue(t *testing.T) {
 	if err := proto.Unmarshal(frame, &want); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range impls {
-		var f kervipb.Frame
-		c.decode(frame, &f)
-		if !proto.Equal(&f, &want) || f.Msgs[0].GetResult().GetMap().GetEntries()["k"] == nil {
-			t.Errorf("%s: decoded %v, want %v", c.name, &f, &want)
-		}
+	var f kervipb.Frame
+	DecodeFrame(frame, &f)
+	if !proto.Equal(&f, &want) || f.Msgs[0].GetResult().GetMap().GetEntries()["k"] == nil {
+		t.Errorf("decoded %v, want %v", &f, &want)
 	}
 }
 
@@ -423,12 +376,10 @@ func TestUnknownFieldsDropped(t *testing.T) {
 	msg = protowire.AppendTag(msg, 1000, protowire.BytesType)
 	msg = protowire.AppendString(msg, "from a newer peer")
 	frame := protowire.AppendBytes(protowire.AppendTag(nil, frameMsgs, protowire.BytesType), msg)
-	for _, c := range impls {
-		var f kervipb.Frame
-		c.decode(frame, &f)
-		if len(f.Msgs) != 1 || f.Msgs[0].Error != nil || f.Msgs[0].Id != "a.b" || f.Msgs[0].ProtoReflect().GetUnknown() != nil {
-			t.Errorf("%s: decoded %v", c.name, &f)
-		}
+	var f kervipb.Frame
+	DecodeFrame(frame, &f)
+	if len(f.Msgs) != 1 || f.Msgs[0].Error != nil || f.Msgs[0].Id != "a.b" || f.Msgs[0].ProtoReflect().GetUnknown() != nil {
+		t.Errorf("decoded %v", &f)
 	}
 }
 
@@ -525,8 +476,17 @@ func TestNestedStringsChecked(t *testing.T) {
 		if _, err := proto.Marshal(m); err == nil {
 			t.Fatalf("%s: protobuf encodes it", p.name)
 		}
-		if checkNested(m) == nil {
-			t.Errorf("%s: invalid UTF-8 not refused: teach walkNested about it", p.name)
+		if _, err := AppendFrame(nil, &kervipb.Frame{Msgs: []*kervipb.Msg{m}}); err == nil {
+			t.Errorf("%s: invalid UTF-8 encoded", p.name)
+		}
+		raw, err := m.MarshalVT() // which does not check
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f kervipb.Frame
+		DecodeFrame(protowire.AppendBytes(protowire.AppendTag(nil, frameMsgs, protowire.BytesType), raw), &f)
+		if len(f.Msgs) != 1 || f.Msgs[0].GetError().GetCode() != kervipb.Code_CODE_MALFORMED || f.Msgs[0].Seq != 4 {
+			t.Errorf("%s: invalid UTF-8 decoded as %v", p.name, &f)
 		}
 	}
 }
