@@ -2,12 +2,20 @@
 
 .PHONY: proto test bench lint
 
-# Regenerate proto/kervipb from proto/kervi.proto. Needs protoc and:
+# Regenerate proto/kervipb from proto/kervi.proto: the messages
+# (kervi.pb.go), the gRPC service (kervi_grpc.pb.go), and the fast
+# marshal, unmarshal and size methods the frame codec uses
+# (kervi_vtproto.pb.go, internal/wirecodec). Needs protoc and:
 #   go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
 #   go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+#   go install github.com/planetscale/vtprotobuf/cmd/protoc-gen-go-vtproto@v0.6.0
+# (in $(go env GOPATH)/bin, which must be on PATH). The generated files are
+# committed, so a build needs none of this.
 proto:
 	protoc -I proto --go_out=proto/kervipb --go_opt=paths=source_relative \
 		--go-grpc_out=proto/kervipb --go-grpc_opt=paths=source_relative \
+		--go-vtproto_out=proto/kervipb \
+		--go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
 		proto/kervi.proto
 
 test:

@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/hashicorp/go-hclog v1.6.3
 	github.com/hashicorp/go-plugin v1.8.0
+	github.com/planetscale/vtprotobuf v0.6.1-0.20240319094008-0393e58bdf10
 	github.com/shirou/gopsutil/v4 v4.26.10
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12

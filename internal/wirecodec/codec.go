@@ -1,26 +1,36 @@
-// Package wirecodec encodes and decodes kervi's Frames by hand, byte for
-// byte as protobuf does, for the gRPC streams between the hub and the
-// module processes. Frames carry up to a million value events a second;
-// the generic protobuf code spent most of the hub's time on them. The
-// scalar fields of a Msg are handled here; its nested messages (arguments,
-// results, errors, components), which only calls and announcements carry,
-// go through proto.
+// Package wirecodec encodes and decodes kervi's Frames for the gRPC streams
+// between the hub and the module processes. Frames carry up to a million
+// value events a second, and the generic protobuf code spent most of the
+// hub's time on them; the messages are encoded by the code vtprotobuf
+// generates (proto/kervipb/kervi_vtproto.pb.go), one Msg at a time, so that
+// a message that cannot be encoded or decoded fails alone, and the frame
+// never fails as a whole.
+//
+// Where the generated code differs from protobuf, this package makes up for
+// it: it checks that the strings of nested messages are valid UTF-8, sends
+// a number of -0, decodes a map entry without a value as an empty value,
+// and drops the unknown fields of a Msg. It refuses (marks malformed) a
+// message with a known field of the wrong wire type, which protobuf would
+// keep as an unknown field and no protobuf encoder writes. The tests check
+// the result against protobuf both ways.
 package wirecodec
 
 import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/kervi/kervi-go/proto/kervipb"
 )
 
-// Codec is a gRPC codec (encoding.Codec) that handles *kervipb.Frame by
-// hand, passes Encoded frames through as they are, and handles every other
-// message with proto.
+// Codec is a gRPC codec (encoding.Codec) that handles *kervipb.Frame
+// message by message, passes Encoded frames through as they are, and
+// handles every other message with proto.
 type Codec struct{}
 
 // Encoded is a Frame already encoded (by AppendMsgs), which Codec sends as
@@ -57,26 +67,11 @@ func (Codec) Unmarshal(data []byte, v any) error {
 	return proto.Unmarshal(data, m)
 }
 
-// Field numbers of Frame and Msg (proto/kervi.proto).
+// Field numbers of Frame and Msg (proto/kervi.proto) that this package
+// writes itself.
 const (
 	frameMsgs = 1
-
-	msgKind      = 1
-	msgID        = 2
-	msgSeq       = 3
-	msgType      = 4
-	msgNumber    = 5
-	msgFlag      = 6
-	msgText      = 7
-	msgInstant   = 8
-	msgTs        = 9
-	msgArgs      = 10
-	msgResult    = 11
-	msgError     = 12
-	msgDeadline  = 13
-	msgComponent = 14
-	msgModule    = 15
-	msgCoalesced = 16
+	msgNumber = 5
 )
 
 // AppendFrame appends the encoding of f to b. It fails if a message cannot
@@ -96,132 +91,49 @@ func AppendFrame(b []byte, f *kervipb.Frame) ([]byte, error) {
 // reason; the others are encoded as if it had not been there.
 func AppendMsgs(b []byte, msgs []*kervipb.Msg, bad func(i int, err error)) []byte {
 	for i, m := range msgs {
-		size := Size(m)
+		if err := checkNested(m); err != nil {
+			bad(i, err)
+			continue
+		}
+		size := m.SizeVT()
+		// The generated code leaves out a number of -0 as if it were 0
+		// (it tests m.Number != 0); protobuf sends it, so it is added at
+		// the end of the message, where a decoder takes it all the same.
+		// TestFloatFieldsKeepNegativeZero checks that no other field
+		// needs this.
+		negZero := m.Number == 0 && math.Signbit(m.Number)
+		full := size
+		if negZero {
+			full += 1 + 8 // tag, fixed64
+		}
 		start := len(b)
 		b = protowire.AppendTag(b, frameMsgs, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(size))
+		b = protowire.AppendVarint(b, uint64(full))
 		n := len(b)
-		var err error
-		if b, err = appendMsg(b, m); err == nil && len(b)-n != size {
-			err = errors.New("wirecodec: message size changed while encoding")
-		}
-		if err != nil {
+		b = slices.Grow(b, full)[:n+size]
+		if w, err := m.MarshalToSizedBufferVT(b[n:]); err != nil || w != size {
+			if err == nil {
+				err = errors.New("wirecodec: message size changed while encoding")
+			}
 			b = b[:start]
 			bad(i, err)
+			continue
+		}
+		if negZero {
+			b = protowire.AppendTag(b, msgNumber, protowire.Fixed64Type)
+			b = protowire.AppendFixed64(b, math.Float64bits(m.Number))
 		}
 	}
 	return b
 }
 
-func sizeTagged(num protowire.Number, n int) int {
-	return protowire.SizeTag(num) + protowire.SizeBytes(n)
-}
-
-// Size returns the encoded size of m.
-func Size(m *kervipb.Msg) int {
-	n := 0
-	varint := func(num protowire.Number, v uint64) {
-		if v != 0 {
-			n += protowire.SizeTag(num) + protowire.SizeVarint(v)
-		}
-	}
-	str := func(num protowire.Number, s string) {
-		if s != "" {
-			n += sizeTagged(num, len(s))
-		}
-	}
-	varint(msgKind, uint64(m.Kind))
-	str(msgID, m.Id)
-	varint(msgSeq, m.Seq)
-	varint(msgType, uint64(m.Type))
-	if m.Number != 0 || math.Signbit(m.Number) {
-		n += protowire.SizeTag(msgNumber) + protowire.SizeFixed64()
-	}
-	if m.Flag {
-		n += protowire.SizeTag(msgFlag) + 1
-	}
-	str(msgText, m.Text)
-	varint(msgInstant, uint64(m.Instant))
-	varint(msgTs, uint64(m.Ts))
-	for _, a := range m.Args {
-		n += sizeTagged(msgArgs, proto.Size(a))
-	}
-	if m.Result != nil {
-		n += sizeTagged(msgResult, proto.Size(m.Result))
-	}
-	if m.Error != nil {
-		n += sizeTagged(msgError, proto.Size(m.Error))
-	}
-	varint(msgDeadline, uint64(m.Deadline))
-	if m.Component != nil {
-		n += sizeTagged(msgComponent, proto.Size(m.Component))
-	}
-	str(msgModule, m.Module)
-	varint(msgCoalesced, m.Coalesced)
-	return n
-}
-
-func appendMsg(b []byte, m *kervipb.Msg) ([]byte, error) {
-	varint := func(num protowire.Number, v uint64) {
-		if v != 0 {
-			b = protowire.AppendTag(b, num, protowire.VarintType)
-			b = protowire.AppendVarint(b, v)
-		}
-	}
-	str := func(num protowire.Number, s string) {
-		if s != "" {
-			b = protowire.AppendTag(b, num, protowire.BytesType)
-			b = protowire.AppendString(b, s)
-		}
-	}
-	var err error
-	sub := func(num protowire.Number, x proto.Message) {
-		if err != nil {
-			return
-		}
-		b = protowire.AppendTag(b, num, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(proto.Size(x)))
-		b, err = proto.MarshalOptions{}.MarshalAppend(b, x)
-	}
-	varint(msgKind, uint64(m.Kind))
-	str(msgID, m.Id)
-	varint(msgSeq, m.Seq)
-	varint(msgType, uint64(m.Type))
-	if m.Number != 0 || math.Signbit(m.Number) {
-		b = protowire.AppendTag(b, msgNumber, protowire.Fixed64Type)
-		b = protowire.AppendFixed64(b, math.Float64bits(m.Number))
-	}
-	if m.Flag {
-		b = protowire.AppendTag(b, msgFlag, protowire.VarintType)
-		b = protowire.AppendVarint(b, 1)
-	}
-	str(msgText, m.Text)
-	varint(msgInstant, uint64(m.Instant))
-	varint(msgTs, uint64(m.Ts))
-	for _, a := range m.Args {
-		sub(msgArgs, a)
-	}
-	if m.Result != nil {
-		sub(msgResult, m.Result)
-	}
-	if m.Error != nil {
-		sub(msgError, m.Error)
-	}
-	varint(msgDeadline, uint64(m.Deadline))
-	if m.Component != nil {
-		sub(msgComponent, m.Component)
-	}
-	str(msgModule, m.Module)
-	varint(msgCoalesced, m.Coalesced)
-	return b, err
-}
-
 // DecodeFrame decodes b into f, replacing its messages. A message that
-// cannot be decoded fails alone: it is kept with the fields read so far and
-// Error set to a CODE_MALFORMED error saying why, so that its receiver can
-// answer it (a call) or report it. Bytes that do not even delimit messages
-// end the frame with such a message, of kind KIND_UNSPECIFIED. DecodeFrame
-// never fails; its error is for the gRPC codec's signature.
+// cannot be decoded fails alone: it is kept with the scalar fields read
+// before the failure, without its nested messages, and with Error set to a
+// CODE_MALFORMED error saying why, so that its receiver can answer it (a
+// call) or report it. Bytes that do not even delimit messages end the
+// frame with such a message, of kind KIND_UNSPECIFIED. DecodeFrame never
+// fails; its error is for the gRPC codec's signature.
 func DecodeFrame(b []byte, f *kervipb.Frame) error {
 	f.Msgs = f.Msgs[:0]
 	for len(b) > 0 {
@@ -245,11 +157,7 @@ func DecodeFrame(b []byte, f *kervipb.Frame) error {
 			return nil
 		}
 		b = b[n:]
-		m := &kervipb.Msg{}
-		if err := decodeMsg(v, m); err != nil {
-			m.Error = &kervipb.Error{Code: kervipb.Code_CODE_MALFORMED, Message: "malformed message: " + err.Error()}
-		}
-		f.Msgs = append(f.Msgs, m)
+		f.Msgs = append(f.Msgs, decodeMsg(v))
 	}
 	return nil
 }
@@ -258,95 +166,35 @@ func brokenFrame(err error) *kervipb.Msg {
 	return &kervipb.Msg{Error: &kervipb.Error{Code: kervipb.Code_CODE_MALFORMED, Message: "malformed frame: " + err.Error()}}
 }
 
-// decodeMsg decodes b into m; on an error, m keeps what was decoded
-// before it, without the nested message that failed.
-func decodeMsg(b []byte, m *kervipb.Msg) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		switch typ {
-		case protowire.VarintType:
-			v, n := protowire.ConsumeVarint(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
-			switch num {
-			case msgKind:
-				m.Kind = kervipb.Kind(int32(v))
-			case msgSeq:
-				m.Seq = v
-			case msgType:
-				m.Type = kervipb.ValueType(int32(v))
-			case msgFlag:
-				m.Flag = v != 0
-			case msgInstant:
-				m.Instant = int64(v)
-			case msgTs:
-				m.Ts = int64(v)
-			case msgDeadline:
-				m.Deadline = int64(v)
-			case msgCoalesced:
-				m.Coalesced = v
-			}
-		case protowire.Fixed64Type:
-			v, n := protowire.ConsumeFixed64(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
-			if num == msgNumber {
-				m.Number = math.Float64frombits(v)
-			}
-		case protowire.BytesType:
-			v, n := protowire.ConsumeBytes(b)
-			if n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
-			var err error
-			switch num {
-			case msgID:
-				m.Id = string(v)
-			case msgText:
-				m.Text = string(v)
-			case msgModule:
-				m.Module = string(v)
-			case msgArgs:
-				d := &kervipb.Data{}
-				if err = proto.Unmarshal(v, d); err == nil {
-					m.Args = append(m.Args, d)
-				} else {
-					m.Args = nil
-				}
-			case msgResult:
-				d := &kervipb.Data{}
-				if err = proto.Unmarshal(v, d); err == nil {
-					m.Result = d
-				}
-			case msgError:
-				e := &kervipb.Error{}
-				if err = proto.Unmarshal(v, e); err == nil {
-					m.Error = e
-				}
-			case msgComponent:
-				c := &kervipb.Component{}
-				if err = proto.Unmarshal(v, c); err == nil {
-					m.Component = c
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("field %d: %w", num, err)
-			}
-		default:
-			if n = protowire.ConsumeFieldValue(num, typ, b); n < 0 {
-				return protowire.ParseError(n)
-			}
-			b = b[n:]
-		}
+// decodeMsg decodes one Msg. One that cannot be decoded keeps the scalar
+// fields read before the failure, loses its nested messages (nobody reads
+// them: a malformed call is answered from its kind, id and seq), and gets a
+// CODE_MALFORMED error saying why.
+func decodeMsg(v []byte) *kervipb.Msg {
+	m := &kervipb.Msg{}
+	err := m.UnmarshalVT(v)
+	if err == nil {
+		err = fixNested(m)
 	}
-	return nil
+	r := m.ProtoReflect()
+	if r.GetUnknown() != nil {
+		// Fields this binary does not know are dropped: nothing reads
+		// them, and the queues, which count a message's known fields,
+		// must not carry them on.
+		r.SetUnknown(nil)
+	}
+	if err != nil {
+		var nested []protoreflect.FieldDescriptor
+		r.Range(func(fd protoreflect.FieldDescriptor, _ protoreflect.Value) bool {
+			if fd.Message() != nil {
+				nested = append(nested, fd)
+			}
+			return true
+		})
+		for _, fd := range nested {
+			r.Clear(fd)
+		}
+		m.Error = &kervipb.Error{Code: kervipb.Code_CODE_MALFORMED, Message: "malformed message: " + err.Error()}
+	}
+	return m
 }
