@@ -142,7 +142,7 @@ func Register(bus *ipc.Bus, id string, fn any, opts ...Option) (*Action, error) 
 	if a.cfg.mode != Concurrent {
 		a.sem = make(chan struct{}, 1)
 	}
-	err := bus.RegisterAction(id, ipc.ActionSpec{Name: a.cfg.name, Parent: a.cfg.parent, Handler: a.handle})
+	err := bus.RegisterAction(ipc.Description{ID: id, Kind: ipc.KindAction, Name: a.cfg.name, Parent: a.cfg.parent}, a.handle)
 	if err != nil {
 		return nil, fmt.Errorf("actions: %w", err)
 	}

@@ -112,6 +112,9 @@ func New(bus *ipc.Bus, id, name string, impl any) (*Controller, error) {
 
 		queued: make(map[values.Value]bool),
 	}
+	if err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindController, Name: name}); err != nil {
+		return nil, fmt.Errorf("controllers: %w", err)
+	}
 	bus.OnStart(func(context.Context) error {
 		bus.Go(c.run)
 		return nil

@@ -12,6 +12,12 @@
 // there is no value at the bare sensor id. Every value names the sensor id as
 // its parent.
 //
+// In the application's catalogue (see ipc.Bus.FollowCatalogue), a sensor
+// with several dimensions is an entry of kind ipc.KindSensor at its id,
+// with its unit and range, and its values are its children. A sensor with
+// one dimension is its value: one entry, which names its own id as its
+// parent.
+//
 // # Polling
 //
 // Polling starts when the module starts (a bus start hook), with a first
@@ -222,6 +228,12 @@ func New(bus *ipc.Bus, id, name string, drv Driver, opts ...Option) (*Sensor, er
 		vopts = append(vopts, values.Max(*desc.Max))
 	}
 	vopts = append(vopts, c.valueOpts...)
+	if len(desc.Labels) > 0 { // one dimension: the sensor is its value
+		err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindSensor, Name: name, Unit: desc.Unit, Min: desc.Min, Max: desc.Max})
+		if err != nil {
+			return fail("%w", err)
+		}
+	}
 	for i, vid := range ids {
 		v, err := values.NewNumber(bus, vid, names[i], vopts...)
 		if err != nil {

@@ -236,7 +236,7 @@ type base[T any] struct {
 }
 
 // register announces the value on the bus and applies its initial content.
-func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *config, spec ipc.ValueSpec) error {
+func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *config, d ipc.Description) error {
 	if bus == nil {
 		return fmt.Errorf("values: %s value %q: nil bus", typ, id)
 	}
@@ -244,9 +244,10 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 	if b.check == nil {
 		b.check = func(v T) (T, error) { return v, nil }
 	}
-	spec.Name, spec.Type, spec.Input, spec.Parent = name, typ, c.input, c.parent
+	d.ID, d.Kind, d.Name, d.Type, d.Parent = id, ipc.KindValue, name, typ, c.parent
+	var set func(context.Context, ipc.Value) error
 	if c.input {
-		spec.Set = func(_ context.Context, v ipc.Value) error {
+		set = func(_ context.Context, v ipc.Value) error {
 			x, err := b.fromWire(v)
 			if err != nil {
 				return err
@@ -272,7 +273,7 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 			return fmt.Errorf("values: initial content: %w", err)
 		}
 	}
-	pub, err := bus.RegisterValue(id, spec)
+	pub, err := bus.RegisterValue(d, set)
 	if err != nil {
 		return fmt.Errorf("values: %w", err)
 	}
@@ -489,8 +490,8 @@ func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) (*Number, error) {
 		}
 		return v.Number(), nil
 	}
-	spec := ipc.ValueSpec{Unit: c.unit, Min: c.min, Max: c.max}
-	if err := n.register(bus, id, name, ipc.TypeNumber, c, spec); err != nil {
+	d := ipc.Description{Unit: c.unit, Min: c.min, Max: c.max}
+	if err := n.register(bus, id, name, ipc.TypeNumber, c, d); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -557,7 +558,7 @@ func NewBool(bus *ipc.Bus, id, name string, opts ...Option) (*Bool, error) {
 		}
 		return x.Bool(), nil
 	}
-	if err := v.register(bus, id, name, ipc.TypeBool, c, ipc.ValueSpec{}); err != nil {
+	if err := v.register(bus, id, name, ipc.TypeBool, c, ipc.Description{}); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -585,7 +586,7 @@ func NewString(bus *ipc.Bus, id, name string, opts ...Option) (*String, error) {
 		}
 		return v.wrongType(x)
 	}
-	if err := v.register(bus, id, name, ipc.TypeString, c, ipc.ValueSpec{}); err != nil {
+	if err := v.register(bus, id, name, ipc.TypeString, c, ipc.Description{}); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -613,6 +614,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) (*Enum, error) {
 	}
 	v := &Enum{choices: c.choices}
 	var names []string
+	var choices []ipc.Choice
 	seen := make(map[string]bool)
 	for _, ch := range c.choices {
 		if seen[ch.Value] {
@@ -620,6 +622,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) (*Enum, error) {
 		}
 		seen[ch.Value] = true
 		names = append(names, ch.Value)
+		choices = append(choices, ipc.Choice{Value: ch.Value, Text: ch.Text})
 	}
 	v.check = func(s string) (string, error) {
 		if !seen[s] {
@@ -635,7 +638,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) (*Enum, error) {
 		}
 		return v.wrongType(x)
 	}
-	if err := v.register(bus, id, name, ipc.TypeEnum, c, ipc.ValueSpec{Options: names}); err != nil {
+	if err := v.register(bus, id, name, ipc.TypeEnum, c, ipc.Description{Choices: choices}); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -665,7 +668,7 @@ func NewDateTime(bus *ipc.Bus, id, name string, opts ...Option) (*DateTime, erro
 		}
 		return x.Time(), nil
 	}
-	if err := v.register(bus, id, name, ipc.TypeDateTime, c, ipc.ValueSpec{}); err != nil {
+	if err := v.register(bus, id, name, ipc.TypeDateTime, c, ipc.Description{}); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -723,7 +726,7 @@ func NewColor(bus *ipc.Bus, id, name string, opts ...Option) (*Color, error) {
 		}
 		return v.wrongType(x)
 	}
-	if err := v.register(bus, id, name, ipc.TypeColor, c, ipc.ValueSpec{}); err != nil {
+	if err := v.register(bus, id, name, ipc.TypeColor, c, ipc.Description{}); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -77,6 +77,7 @@ const (
 	msgComponent = 14
 	msgModule    = 15
 	msgCoalesced = 16
+	msgLatest    = 17
 )
 
 // AppendFrame appends the encoding of f to b. It fails if a message cannot
@@ -158,6 +159,9 @@ func Size(m *kervipb.Msg) int {
 	}
 	str(msgModule, m.Module)
 	varint(msgCoalesced, m.Coalesced)
+	if m.Latest {
+		n += protowire.SizeTag(msgLatest) + 1
+	}
 	return n
 }
 
@@ -213,6 +217,10 @@ func appendMsg(b []byte, m *kervipb.Msg) ([]byte, error) {
 	}
 	str(msgModule, m.Module)
 	varint(msgCoalesced, m.Coalesced)
+	if m.Latest {
+		b = protowire.AppendTag(b, msgLatest, protowire.VarintType)
+		b = protowire.AppendVarint(b, 1)
+	}
 	return b, err
 }
 
@@ -291,6 +299,8 @@ func decodeMsg(b []byte, m *kervipb.Msg) error {
 				m.Deadline = int64(v)
 			case msgCoalesced:
 				m.Coalesced = v
+			case msgLatest:
+				m.Latest = v != 0
 			}
 		case protowire.Fixed64Type:
 			v, n := protowire.ConsumeFixed64(b)

@@ -15,23 +15,46 @@ func sampleFrame(r *rand.Rand) *kervipb.Frame {
 	f := &kervipb.Frame{}
 	for range r.IntN(20) {
 		m := &kervipb.Msg{
-			Kind: kervipb.Kind(r.IntN(22)), Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
+			Kind: kervipb.Kind(r.IntN(26)), Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
 			Seq: r.Uint64() >> r.IntN(64), Type: kervipb.ValueType(r.IntN(7)),
 			Number: []float64{0, math.Copysign(0, -1), 1.5, -3e300, math.Inf(1)}[r.IntN(5)],
 			Flag:   r.IntN(2) == 1, Text: []string{"", "#ff8000", "hello"}[r.IntN(3)],
 			Instant: r.Int64() - r.Int64(), Ts: r.Int64(), Deadline: r.Int64() >> r.IntN(63),
 			Module: []string{"", "sensors"}[r.IntN(2)], Coalesced: r.Uint64() >> r.IntN(64),
+			Latest: r.IntN(2) == 1,
 		}
 		if r.IntN(4) == 0 {
 			m.Args = []*kervipb.Data{{Kind: &kervipb.Data_Int{Int: -5}}, {Kind: &kervipb.Data_String_{String_: "x"}}}
 			m.Result = &kervipb.Data{Kind: &kervipb.Data_List{List: &kervipb.List{Items: []*kervipb.Data{{Kind: &kervipb.Data_Bool{Bool: true}}}}}}
 			m.Error = &kervipb.Error{Code: kervipb.Code_CODE_BUSY, Message: "busy", Module: "m"}
-			min := 0.0
-			m.Component = &kervipb.Component{Kind: "value", Name: "Temp", Min: &min, Options: []string{"a"}}
+			m.Component = sampleComponent(r)
 		}
 		f.Msgs = append(f.Msgs, m)
 	}
 	return f
+}
+
+// sampleComponent returns a component with every field in use, some of
+// them at random.
+func sampleComponent(r *rand.Rand) *kervipb.Component {
+	lo := 0.0
+	c := &kervipb.Component{
+		Kind: kervipb.ComponentKind(r.IntN(5)), Module: "greenhouse", Name: "Temp", Parent: "climate",
+		Type: kervipb.ValueType_VALUE_TYPE_ENUM, Input: r.IntN(2) == 1, Unit: "°C", Min: &lo,
+		Choices: []*kervipb.Choice{{Value: "auto", Text: "Automatic"}, {Value: "off"}},
+		Meta:    map[string]string{"dashboard": `{"panel":"climate"}`},
+		Params: []*kervipb.Param{
+			{Name: "level", Type: &kervipb.DataType{Kind: 4}},
+			{Name: "points", Type: &kervipb.DataType{Kind: 9, Elem: &kervipb.DataType{Kind: 11, Name: "Point",
+				Fields: []*kervipb.Field{{Name: "x", Type: &kervipb.DataType{Kind: 2}}, {Name: "at", Type: &kervipb.DataType{Kind: 7}}}}}},
+		},
+		Result: &kervipb.DataType{Kind: 10, Elem: &kervipb.DataType{Kind: 5}},
+	}
+	if r.IntN(2) == 0 {
+		c.Max = new(100.0)
+		c.Meta = nil
+	}
+	return c
 }
 
 // The hand encoding is the protobuf encoding, and decodes to the same
