@@ -96,13 +96,13 @@ const (
 // idState is what a process knows of one id.
 type idState struct {
 	id     string
-	subs   atomic.Pointer[[]*subRef]    // subscribers of every event
-	latest atomic.Pointer[[]*subRef]    // subscribers of the latest content only
-	last   atomic.Pointer[kervipb.Msg]  // last event seen or published
-	own    *Description                 // set when this process owns the id
-	value  *valueOwner                  // set when this process owns the id as a value
-	action *actionOwner                 // set when this process owns the id as an action
-	remote bool                         // a SUBSCRIBE for id is in effect at the hub
+	subs   atomic.Pointer[[]*subRef]   // subscribers of every event
+	latest atomic.Pointer[[]*subRef]   // subscribers of the latest content only
+	last   atomic.Pointer[kervipb.Msg] // last event seen or published
+	own    *Description                // set when this process owns the id
+	value  *valueOwner                 // set when this process owns the id as a value
+	action *actionOwner                // set when this process owns the id as an action
+	remote bool                        // a SUBSCRIBE for id is in effect at the hub
 	// remoteLatest: a SUBSCRIBE for the latest content of id is in effect.
 	remoteLatest bool
 	// The key and the open slot of the id's latest-only events in the

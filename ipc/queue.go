@@ -100,10 +100,10 @@ var errOverflow = errors.New("kervi: control queue overflow: the receiving proce
 
 // item is one entry of a mailbox.
 type item struct {
-	m    *kervipb.Msg  // nil for a slot item until it is taken
-	slot *slot         // the latest of a run of coalesced events of one id
-	only *subRef       // a new subscriber: the current value of its id (or the catalogue)
-	size int32         // bytes it is counted for
+	m    *kervipb.Msg // nil for a slot item until it is taken
+	slot *slot        // the latest of a run of coalesced events of one id
+	only *subRef      // a new subscriber: the current value of its id (or the catalogue)
+	size int32        // bytes it is counted for
 }
 
 // key is the id under which the item coalesces, or "" for an item that
