@@ -37,13 +37,14 @@ type Hub struct {
 	notify func(Notice)
 	lim    Limits
 
-	mu        sync.Mutex
-	ports     map[string]*Port
-	ids       map[string]*entry
-	calls     map[uint64]*hubCall
-	seq       uint64
-	starting  bool    // Start was called: modules that become ready start at once
-	appReady  bool    // SetAppReady was called
+	mu       sync.Mutex
+	ports    map[string]*Port
+	ids      map[string]*entry
+	calls    map[uint64]*hubCall
+	seq      uint64
+	starting bool // Start was called: modules that become ready start at once
+	appReady bool // SetAppReady was called
+
 	followers []*Port // the ports that follow the catalogue (catalogue.go)
 }
 
