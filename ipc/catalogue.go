@@ -175,32 +175,32 @@ func (b *Bus) followCatalogueLocked() {
 // receiveCatalogueLocked applies a change of the catalogue from the hub to
 // the process's copy, and attaches pattern subscriptions to the ids they
 // now follow (the markers of their ids' content go in batch, after the
-// change) and detaches them from those they no longer follow. It reports
-// false for an entry that cannot be read, which goes no further.
-func (b *Bus) receiveCatalogueLocked(m *kervipb.Msg, batch *[]item) bool {
+// change) and detaches them from those they no longer follow. An entry
+// that cannot be read goes no further.
+func (b *Bus) receiveCatalogueLocked(m *kervipb.Msg, batch *[]item) {
 	if b.cat == nil {
-		return false // not asked for
+		return // not asked for
 	}
 	switch m.Kind {
 	case kervipb.Kind_KIND_CATALOGUE:
 		d, err := describe(m.Id, m.Component)
 		if err != nil {
 			b.log.Warn("invalid catalogue entry from the hub", "id", quoteID(m.Id), "error", err)
-			return false
+			return
 		}
 		old := b.cat[m.Id]
 		b.cat[m.Id] = &d
 		*batch = append(*batch, item{m: m, size: msgSize(m)})
 		if old != nil && old.Kind == d.Kind && old.Module == d.Module {
-			return true // what patterns match is unchanged
+			return // what patterns match is unchanged
 		}
 		for _, s := range b.pats {
 			b.matchLocked(s, &d, batch)
 		}
-		return true
+		return
 	case kervipb.Kind_KIND_RETIRE:
 		if b.cat[m.Id] == nil {
-			return false
+			return
 		}
 		delete(b.cat, m.Id)
 		for _, s := range b.pats {
@@ -211,13 +211,12 @@ func (b *Bus) receiveCatalogueLocked(m *kervipb.Msg, batch *[]item) bool {
 	case kervipb.Kind_KIND_CATALOGUE_SYNCED:
 		select {
 		case <-b.catSynced:
-			return false
+			return
 		default:
 			close(b.catSynced)
 		}
 	}
 	*batch = append(*batch, item{m: m, size: msgSize(m)})
-	return true
 }
 
 // dispatchCatalogue tells the followers of the catalogue about a change;
