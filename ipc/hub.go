@@ -577,23 +577,25 @@ func (h *Hub) forgetLocked(e *entry) {
 // lock, so that the order of the hub's decisions is the order of delivery.
 type router struct {
 	touched []*Port
-	items   [][]item // parallel to touched
-	events  []*Port  // ports that were sent value events
+	msgs    [][]*kervipb.Msg // parallel to touched
+	slots   [][]*slot        // parallel to touched: what each slotMsg in msgs stands for, in order
+	events  []*Port          // ports that were sent value events
 }
 
-// send queues m for q.
-func (r *router) send(q *Port, m *kervipb.Msg) { r.add(q, item{m: m}) }
+// slotMsg stands in a router's messages for the next of its slots.
+var slotMsg = &kervipb.Msg{}
 
-// add queues it for q.
-func (r *router) add(q *Port, it item) {
+// send queues m for q.
+func (r *router) send(q *Port, m *kervipb.Msg) {
 	for i, t := range r.touched {
 		if t == q {
-			r.items[i] = append(r.items[i], it)
+			r.msgs[i] = append(r.msgs[i], m)
 			return
 		}
 	}
 	r.touched = append(r.touched, q)
-	r.items = append(r.items, []item{it})
+	r.msgs = append(r.msgs, []*kervipb.Msg{m})
+	r.slots = append(r.slots, nil)
 }
 
 // sendLatest queues m, an event of id, for a latest-only subscriber: it
@@ -612,7 +614,12 @@ func (r *router) sendLatest(ls *latestSub, id string, m *kervipb.Msg) {
 	s := &slot{id: id, size: max(size, 512)}
 	s.m.Store(m)
 	ls.slot = s
-	r.add(ls.port, item{slot: s, size: s.size})
+	r.send(ls.port, slotMsg)
+	i := len(r.touched) - 1
+	for r.touched[i] != ls.port {
+		i--
+	}
+	r.slots[i] = append(r.slots[i], s)
 }
 
 // queue queues what was routed: value events and the messages that stay
@@ -622,12 +629,13 @@ func (r *router) queue() {
 	for i, q := range r.touched {
 		var evs []item
 		ctrl, wait := false, false
-		for _, it := range r.items[i] {
-			if it.slot != nil {
-				evs = append(evs, it)
+		slots := r.slots[i]
+		for _, m := range r.msgs[i] {
+			if m == slotMsg {
+				evs = append(evs, item{slot: slots[0], size: slots[0].size})
+				slots = slots[1:]
 				continue
 			}
-			m := it.m
 			if ordered(m.Kind) {
 				evs = append(evs, item{m: m, size: msgSize(m)})
 				wait = true
