@@ -3,8 +3,10 @@ package controllers_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/kervi/kervi-go/controllers"
 	"github.com/kervi/kervi-go/internal/testbus"
@@ -186,5 +188,37 @@ func TestNewErrors(t *testing.T) {
 	c.Inputs().Number("x", "X")
 	if _, err := c.Outputs().Bool("x", "X"); !errors.Is(err, ipc.ErrDuplicateID) {
 		t.Fatalf("duplicate: %v", err)
+	}
+}
+
+// A controller is an entry of the catalogue, and its inputs, outputs and
+// actions are its children; its id is its own.
+func TestControllerInCatalogue(t *testing.T) {
+	h := testbus.New(t)
+	b := h.Bus("m", nil)
+	if _, err := newThermostat(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := controllers.New(b, "thermostat", "Again", nil); !errors.Is(err, ipc.ErrDuplicateID) {
+		t.Fatalf("a second controller with the id: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	entries, err := b.Catalogue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range entries {
+		got[d.ID] = d.Kind.String() + " " + d.Name + " parent=" + d.Parent
+	}
+	want := map[string]string{
+		"thermostat":          "controller Thermostat parent=",
+		"thermostat.temp":     "value Temperature parent=thermostat",
+		"thermostat.heater":   "value Heater parent=thermostat",
+		"thermostat.activate": "action activate parent=thermostat",
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("catalogue %v, want %v", got, want)
 	}
 }
