@@ -971,8 +971,17 @@ func (b *Bus) dispatch(items []item) error {
 			if st.value == nil {
 				st.last.Store(m)
 			}
-			b.deliverAll(&st.subs, m)
-			b.deliverAll(&st.latest, m)
+			if refs := st.subs.Load(); refs != nil {
+				for _, ref := range *refs {
+					if !ref.s.closed.Load() {
+						ref.seen = true
+						b.deliver(ref.s, m)
+					}
+				}
+			}
+			if b.latestSubs.Load() > 0 { // they see every event of ids followed in full here
+				b.deliverAll(&st.latest, m)
+			}
 		case kervipb.Kind_KIND_CATALOGUE, kervipb.Kind_KIND_RETIRE, kervipb.Kind_KIND_CATALOGUE_SYNCED:
 			b.dispatchCatalogue(m)
 		case kervipb.Kind_KIND_START:
