@@ -416,10 +416,11 @@ func (b *Bus) RegisterValue(d Description, set func(ctx context.Context, v Value
 func (p *Publisher) ID() string { return p.st.id }
 
 // Followed reports whether another process subscribes to every event of
-// the value (a LatestOnly subscription does not count). While none does, the bus sends the hub only the latest of the value's queued
-// events, which keeps the application's last value current without
-// sending changes nobody follows; subscribers in this process get every
-// event either way.
+// the value (a LatestOnly subscription does not count). While none does,
+// the bus sends the hub only the latest of the value's queued events,
+// which keeps the application's last value current without sending
+// changes nobody follows; subscribers in this process get every event
+// either way.
 func (p *Publisher) Followed() bool { return p.st.interest.Load() }
 
 // CheckValue reports whether v can be the content of the value id: text
