@@ -173,8 +173,10 @@ func (a *Application) Bus() *ipc.Bus {
 	return a.bus
 }
 
-// Components returns every id the application's modules announced.
-func (a *Application) Components() []ipc.ComponentInfo {
+// Components returns the application's catalogue: the description of
+// every component its modules announced, sorted by id. To follow it as it
+// changes, use the bus's FollowCatalogue.
+func (a *Application) Components() []ipc.Description {
 	a.mu.Lock()
 	h := a.hub
 	a.mu.Unlock()
@@ -217,7 +219,11 @@ func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStat
 		snap.Coalesced, snap.Behind = r.coalescing()
 	}
 	val := a.stateVal[name]
+	hub := a.hub
 	a.mu.Unlock()
+	if hub != nil && (s == StateStopped || s == StateFailed) {
+		hub.Retire(name) // for good: its entries leave the catalogue
+	}
 	if val != nil {
 		if err := val.Set(s.String()); err != nil {
 			a.log.Warn("module state value", "module", name, "error", err)

@@ -194,12 +194,18 @@ func percentiles(ns []int64) map[string]any {
 // startBench starts the benchmark application.
 func startBench(b *testing.B, opts ...kervi.Option) (*kervi.Application, context.Context, func()) {
 	b.Helper()
+	return startBenchApp(b, "bench", opts...)
+}
+
+// startBenchApp starts the named benchmark application.
+func startBenchApp(b *testing.B, name string, opts ...kervi.Option) (*kervi.Application, context.Context, func()) {
+	b.Helper()
 	opts = append(opts, kervi.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
 	if n := os.Getenv("KERVI_BENCH_GOMAXPROCS"); n != "" {
 		g, _ := strconv.Atoi(n)
 		opts = append(opts, kervi.WithModuleGOMAXPROCS(g))
 	}
-	app, err := buildApp("bench", opts...)
+	app, err := buildApp(name, opts...)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -235,8 +241,11 @@ func us(ns any) float64 { return float64(ns.(int64)) / 1e3 }
 // BenchmarkEventThroughput: value events from the source module to the
 // sink module's controller input, through the hub, flat out. Reports
 // events/s over the whole run and the one-way latency under that load.
-func BenchmarkEventThroughput(b *testing.B) {
-	_, ctx, stop := startBench(b)
+func BenchmarkEventThroughput(b *testing.B) { eventThroughput(b, "bench") }
+
+// eventThroughput is BenchmarkEventThroughput in the named application.
+func eventThroughput(b *testing.B, app string) {
+	_, ctx, stop := startBenchApp(b, app)
 	defer stop()
 	const n = 1_000_000
 	var rates []float64

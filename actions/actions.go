@@ -190,7 +190,7 @@ func (a *Action) register(bus *ipc.Bus, fn any, opts []Option) error {
 	if a.cfg.private {
 		err = bus.RegisterPrivateAction(id, a.handle)
 	} else {
-		err = bus.RegisterAction(id, ipc.ActionSpec{Name: a.cfg.name, Parent: a.cfg.parent, Handler: a.handle})
+		err = bus.RegisterAction(ipc.Description{ID: id, Kind: ipc.KindAction, Name: a.cfg.name, Parent: a.cfg.parent}, a.handle)
 	}
 	if err != nil {
 		return fmt.Errorf("actions: %w", err)

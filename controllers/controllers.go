@@ -178,6 +178,12 @@ func New(bus *ipc.Bus, id, name string, impl any) *Controller {
 		bus.Fail(c.own)
 		return c
 	}
+	if err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindController, Name: name}); err != nil {
+		c.own = fmt.Errorf("controllers: %w", err)
+		c.err = c.own
+		bus.Fail(c.own)
+		return c
+	}
 	bus.OnStart(func(ctx context.Context) error {
 		c.restore(ctx)
 		bus.Go(c.run)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -413,5 +414,37 @@ func TestScheduleStopsBeforeExit(t *testing.T) {
 	testbus.Wait(t, g.watering.Done(), "the end of the schedule")
 	if afterExit.Load() {
 		t.Fatal("a scheduled run ran after Exit")
+	}
+}
+
+// A controller is an entry of the catalogue, and its inputs, outputs and
+// actions are its children; its id is its own.
+func TestControllerInCatalogue(t *testing.T) {
+	h := testbus.New(t)
+	b := h.Bus("m", nil)
+	if err := newThermostat(b).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := controllers.New(b, "thermostat", "Again", nil).Err(); !errors.Is(err, ipc.ErrDuplicateID) {
+		t.Fatalf("a second controller with the id: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	entries, err := b.Catalogue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, d := range entries {
+		got[d.ID] = d.Kind.String() + " " + d.Name + " parent=" + d.Parent
+	}
+	want := map[string]string{
+		"thermostat":          "controller Thermostat parent=",
+		"thermostat.temp":     "value Temperature parent=thermostat",
+		"thermostat.heater":   "value Heater parent=thermostat",
+		"thermostat.activate": "action activate parent=thermostat",
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("catalogue %v, want %v", got, want)
 	}
 }

@@ -72,6 +72,19 @@ type Bus struct {
 	onApp    []func(context.Context) error // app-start hooks
 	onReady  []func(context.Context)
 	onStop   []func(context.Context) error
+
+	// Pattern subscriptions and the catalogue (subscribe.go, catalogue.go),
+	// under mu.
+	pats       []*Subscription
+	cat        map[string]*Description // the catalogue, once the process follows it
+	catSynced  chan struct{}           // closed once the hub sent the whole catalogue
+	lateErrs   []error                 // found under mu, reported later
+	latestSubs atomic.Int32            // latest-only subscriptions, to skip their work when there are none
+
+	// The dispatcher's own.
+	dcat    map[string]Description // the catalogue, as delivered to followers
+	dsynced bool
+	catSubs []*Subscription // followers of the catalogue
 }
 
 // The phases of a bus, in order.
@@ -85,11 +98,19 @@ const (
 // idState is what a process knows of one id.
 type idState struct {
 	id     string
-	subs   atomic.Pointer[[]*Subscription]
+	subs   atomic.Pointer[[]*subRef]   // subscribers of every event
+	latest atomic.Pointer[[]*subRef]   // subscribers of the latest content only
 	last   atomic.Pointer[kervipb.Msg] // last event seen or published
-	value  *ValueSpec                  // set when this process owns the id as a value
-	action *ActionSpec                 // set when this process owns the id as an action
+	own    *Description                // set when this process owns the id
+	value  *valueOwner                 // set when this process owns the id as a value
+	action *actionOwner                // set when this process owns the id as an action
 	remote bool                        // a SUBSCRIBE for id is in effect at the hub
+	// remoteLatest: a SUBSCRIBE for the latest content of id is in effect.
+	remoteLatest bool
+	// The key and the open slot of the id's latest-only events in the
+	// dispatcher's queue (see idState.latestItem).
+	lkey  string
+	lopen atomic.Pointer[slot]
 
 	// Events of an owned id no other process follows are coalesced: only
 	// the latest one queued is sent (see KIND_INTEREST).
@@ -357,19 +378,9 @@ func (b *Bus) claimLocked(id string) error {
 
 // ---- values ----
 
-// ValueSpec describes a value a process owns.
-type ValueSpec struct {
-	Name    string
-	Type    Type
-	Input   bool
-	Unit    string
-	Min     *float64
-	Max     *float64
-	Options []string
-	// Parent is the id of the component the value belongs to, if any.
-	Parent string
-	// Set applies a write from another process (Bus.Set). Nil means the
-	// value cannot be set from outside, like an output.
+// valueOwner is how a process serves a value it owns.
+type valueOwner struct {
+	// Set applies a write from outside (Bus.Set); nil for an output.
 	Set func(ctx context.Context, v Value) error
 }
 
@@ -379,52 +390,39 @@ type Publisher struct {
 	st *idState
 }
 
-// RegisterValue claims id for a value owned by this process and announces
-// it to the application. It fails if id is invalid or already registered in
-// this process, if the spec's texts are not valid UTF-8, or if its
+// RegisterValue claims the id d describes for a value owned by this
+// process and announces it to the application, with d as its entry in the
+// catalogue (d.Kind KindValue, or zero; d.Module is this module). set
+// applies writes from outside (Bus.Set); nil makes the value an output,
+// and d.Input follows it. It fails if the id is invalid or already
+// registered in this process, if d's texts are not valid UTF-8, or if its
 // announcement would be larger than Limits.MaxMessageSize (ErrTooLarge); a
 // claim of an id another module owns is reported by the hub, and makes the
 // application's start fail.
-func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
-	if err := ValidateID(id); err != nil {
+func (b *Bus) RegisterValue(d Description, set func(ctx context.Context, v Value) error) (*Publisher, error) {
+	if d.Kind == 0 {
+		d.Kind = KindValue
+	}
+	if d.Kind != KindValue {
+		return nil, fmt.Errorf("kervi: register value %s: its kind is %s, not value", quoteID(d.ID), d.Kind)
+	}
+	d.Input = set != nil
+	st, err := b.claim(d, func(st *idState) { st.value = &valueOwner{Set: set} })
+	if err != nil {
 		return nil, err
 	}
-	comp := &kervipb.Component{
-		Kind: "value", Name: spec.Name, Type: kervipb.ValueType(spec.Type), Input: spec.Input,
-		Unit: spec.Unit, Min: spec.Min, Max: spec.Max, Options: spec.Options, Parent: spec.Parent,
-	}
-	if err := checkComponent(comp); err != nil {
-		return nil, fmt.Errorf("kervi: value %s: %w", quoteID(id), err)
-	}
-	if err := checkDescription(id, b.module, comp, b.lim.MaxMessageSize); err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	st := b.stateLocked(id)
-	if st.value != nil || st.action != nil {
-		b.mu.Unlock()
-		return nil, fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
-	}
-	if err := b.claimLocked(id); err != nil {
-		b.mu.Unlock()
-		return nil, err
-	}
-	b.owned++
-	spec2 := spec
-	st.value = &spec2
-	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
-	b.mu.Unlock()
 	return &Publisher{b: b, st: st}, nil
 }
 
 // ID returns the id of the published value.
 func (p *Publisher) ID() string { return p.st.id }
 
-// Followed reports whether another process subscribes to the value. While
-// none does, the bus sends the hub only the latest of the value's queued
-// events, which keeps the application's last value current without
-// sending changes nobody follows; subscribers in this process get every
-// event either way.
+// Followed reports whether another process subscribes to every event of
+// the value (a LatestOnly subscription does not count). While none does,
+// the bus sends the hub only the latest of the value's queued events,
+// which keeps the application's last value current without sending
+// changes nobody follows; subscribers in this process get every event
+// either way.
 func (p *Publisher) Followed() bool { return p.st.interest.Load() }
 
 // CheckValue reports whether v can be the content of the value id: text
@@ -466,8 +464,15 @@ func (p *Publisher) Publish(v Value, t time.Time) error {
 	if !queued {
 		return nil // stopped: nobody is left to tell
 	}
-	if subs := p.st.subs.Load(); subs != nil && len(*subs) > 0 {
+	if hasRefs(&p.st.subs) {
+		if b.latestSubs.Load() > 0 && p.st.lopen.Load() != nil {
+			p.st.lopen.Store(nil) // latest-only subscribers see every event too
+		}
 		b.in.pushEvent(item{m: m, size: size}) // subscribers here never hold it back
+	} else if b.latestSubs.Load() > 0 && hasRefs(&p.st.latest) {
+		if it, ok := p.st.latestItem(m, size); ok {
+			b.in.pushEvent(it)
+		}
 	}
 	if over {
 		b.up.waitRoom(b.ctx.Done())
@@ -499,84 +504,6 @@ func (b *Bus) Last(id string) (Event, bool) {
 		return Event{}, false
 	}
 	return eventFromMsg(m), true
-}
-
-// Subscription is a subscription to the events of one id.
-type Subscription struct {
-	b      *Bus
-	st     *idState
-	fn     func(Event)
-	seen   bool // touched only by the dispatcher
-	closed atomic.Bool
-}
-
-// Subscribe calls fn with every event of id, wherever in the application
-// the id's owner lives, starting with the id's current value if it has one.
-// The owner need not exist yet: events flow once it announces itself.
-// Events of one id arrive in the order they were published. A process
-// follows at most Limits.MaxIDs ids.
-func (b *Bus) Subscribe(id string, fn func(Event)) (*Subscription, error) {
-	if err := ValidateID(id); err != nil {
-		return nil, err
-	}
-	s := &Subscription{b: b, fn: fn}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	st := b.ids[id]
-	if (st == nil || !st.remote && st.value == nil) && b.followed >= b.lim.MaxIDs {
-		return nil, fmt.Errorf("kervi: subscribe %s: module %q already follows %d ids, the limit", quoteID(id), b.module, b.lim.MaxIDs)
-	}
-	st = b.stateLocked(id)
-	s.st = st
-	var subs []*Subscription
-	if old := st.subs.Load(); old != nil {
-		subs = append(subs, *old...)
-	}
-	subs = append(subs, s)
-	st.subs.Store(&subs)
-	if !st.remote && st.value == nil {
-		st.remote = true
-		b.followed++
-		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_SUBSCRIBE, Id: id})
-	}
-	if last := st.last.Load(); last != nil {
-		b.in.pushEvent(item{m: last, only: s, size: msgSize(last)})
-	}
-	return s, nil
-}
-
-// ID returns the subscribed id.
-func (s *Subscription) ID() string {
-	if s == nil {
-		return ""
-	}
-	return s.st.id
-}
-
-// Close ends the subscription; fn is not called after Close returns,
-// unless Close is called from fn itself. Closing a nil subscription (that
-// of a value whose creation failed) does nothing.
-func (s *Subscription) Close() {
-	if s == nil || s.closed.Swap(true) {
-		return
-	}
-	b := s.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	var subs []*Subscription
-	if old := s.st.subs.Load(); old != nil {
-		for _, x := range *old {
-			if x != s {
-				subs = append(subs, x)
-			}
-		}
-	}
-	s.st.subs.Store(&subs)
-	if len(subs) == 0 && s.st.remote {
-		s.st.remote = false
-		b.followed--
-		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_UNSUBSCRIBE, Id: s.st.id})
-	}
 }
 
 // Set writes v to the input value id, in whichever process owns it. The
@@ -638,48 +565,29 @@ func (a Args) DecodeTo(i int, t reflect.Type) (reflect.Value, error) {
 	return DecodeTo(a.data[i], t)
 }
 
-// ActionSpec describes an action a process owns.
-type ActionSpec struct {
-	Name   string
-	Parent string
-	// Handler runs the action. ctx carries the bus and ends when the caller
-	// cancels, the caller's deadline passes, or the module stops. The
-	// result must be a type Encode accepts.
+// actionOwner is how a process serves an action it owns.
+type actionOwner struct {
 	Handler func(ctx context.Context, args Args) (any, error)
 }
 
-// RegisterAction claims id for an action owned by this process. It fails
-// as RegisterValue does.
-func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
-	if err := ValidateID(id); err != nil {
-		return err
+// RegisterAction claims the id d describes for an action owned by this
+// process, with d as its entry in the catalogue (d.Kind KindAction, or
+// zero). handler runs the action: its ctx carries the bus and ends when
+// the caller cancels, the caller's deadline passes, or the module stops;
+// its result must be a type Encode accepts. It fails as RegisterValue
+// does.
+func (b *Bus) RegisterAction(d Description, handler func(ctx context.Context, args Args) (any, error)) error {
+	if d.Kind == 0 {
+		d.Kind = KindAction
 	}
-	if spec.Handler == nil {
-		return fmt.Errorf("kervi: action %q: nil handler", id)
+	if d.Kind != KindAction {
+		return fmt.Errorf("kervi: register action %s: its kind is %s, not action", quoteID(d.ID), d.Kind)
 	}
-	comp := &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}
-	if err := checkComponent(comp); err != nil {
-		return fmt.Errorf("kervi: action %s: %w", quoteID(id), err)
+	if handler == nil {
+		return fmt.Errorf("kervi: action %s: nil handler", quoteID(d.ID))
 	}
-	if err := checkDescription(id, b.module, comp, b.lim.MaxMessageSize); err != nil {
-		return err
-	}
-	b.mu.Lock()
-	st := b.stateLocked(id)
-	if st.value != nil || st.action != nil {
-		b.mu.Unlock()
-		return fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
-	}
-	if err := b.claimLocked(id); err != nil {
-		b.mu.Unlock()
-		return err
-	}
-	b.owned++
-	spec2 := spec
-	st.action = &spec2
-	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
-	b.mu.Unlock()
-	return nil
+	_, err := b.claim(d, func(st *idState) { st.action = &actionOwner{Handler: handler} })
+	return err
 }
 
 // Call calls the action id, in whichever process owns it, and returns its
@@ -779,7 +687,7 @@ func (b *Bus) answer(r *kervipb.Msg) {
 
 // invoke runs an action handler, turning a panic into an error, and
 // encodes its result, which must fit the message size limit.
-func (b *Bus) invoke(ctx context.Context, id string, a *ActionSpec, data []*kervipb.Data) (res *kervipb.Data, err error) {
+func (b *Bus) invoke(ctx context.Context, id string, a *actionOwner, data []*kervipb.Data) (res *kervipb.Data, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b.log.Error("action panicked", "action", id, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -861,14 +769,38 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 // publishers to its pace. Receive does not keep the slice.
 func (b *Bus) Receive(msgs []*kervipb.Msg) {
 	var evs []item
+	var st *idState // of the last event with latest-only subscribers: events of one id come in runs
 	for _, m := range msgs {
 		if m.Error != nil && !carriesError(m.Kind) {
 			b.malformed(m)
 			continue
 		}
 		switch m.Kind {
-		case kervipb.Kind_KIND_EVENT, kervipb.Kind_KIND_START, kervipb.Kind_KIND_APP_READY:
+		case kervipb.Kind_KIND_EVENT:
+			size := msgSize(m)
+			if b.latestSubs.Load() > 0 {
+				if st == nil || st.id != m.Id {
+					st = b.lookup(m.Id)
+				}
+				if st != nil && !hasRefs(&st.subs) && hasRefs(&st.latest) {
+					if it, ok := st.latestItem(m, size); ok {
+						evs = append(evs, it)
+					}
+					continue
+				}
+				if st != nil && st.lopen.Load() != nil {
+					st.lopen.Store(nil) // latest-only subscribers see every event too
+				}
+			}
+			evs = append(evs, item{m: m, size: size})
+		case kervipb.Kind_KIND_START, kervipb.Kind_KIND_APP_READY:
 			evs = append(evs, item{m: m, size: msgSize(m)})
+		case kervipb.Kind_KIND_CATALOGUE, kervipb.Kind_KIND_RETIRE, kervipb.Kind_KIND_CATALOGUE_SYNCED:
+			b.mu.Lock()
+			b.receiveCatalogueLocked(m, &evs)
+			b.mu.Unlock()
+			st = nil // what follows which id may have changed
+			b.reportLate()
 		case kervipb.Kind_KIND_PING:
 			b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_PONG, Seq: m.Seq, Coalesced: b.Coalesced()})
 		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
@@ -999,14 +931,25 @@ func (b *Bus) Undeliverable(m *kervipb.Msg, err error) {
 func (b *Bus) dispatch(items []item) error {
 	var st *idState // of the last event: events of one id come in runs
 	for _, it := range items {
-		m := it.m
-		switch m.Kind {
-		case kervipb.Kind_KIND_EVENT:
-			if it.only != nil {
-				if !it.only.seen && !it.only.closed.Load() {
-					it.only.seen = true
-					b.deliver(it.only, m)
-				}
+		switch {
+		case it.only != nil && it.only.st == nil: // a new follower of the catalogue
+			if !it.only.s.closed.Load() {
+				b.joinCatalogue(it.only.s)
+			}
+			continue
+		case it.only != nil: // a new subscriber: the id's content as it is now
+			ref, last := it.only, it.m
+			if last == nil {
+				last = ref.st.last.Load()
+			}
+			if last != nil && !ref.seen && !ref.s.closed.Load() {
+				ref.seen = true
+				b.deliver(ref.s, last)
+			}
+			continue
+		case it.slot != nil: // the latest content, for latest-only subscribers
+			m := it.slot.m.Swap(sentSlot)
+			if m == sentSlot {
 				continue
 			}
 			if st == nil || st.id != m.Id {
@@ -1017,14 +960,33 @@ func (b *Bus) dispatch(items []item) error {
 			if st.value == nil {
 				st.last.Store(m)
 			}
-			if subs := st.subs.Load(); subs != nil {
-				for _, s := range *subs {
-					if !s.closed.Load() {
-						s.seen = true
-						b.deliver(s, m)
+			b.deliverAll(&st.latest, m)
+			continue
+		}
+		m := it.m
+		switch m.Kind {
+		case kervipb.Kind_KIND_EVENT:
+			if st == nil || st.id != m.Id {
+				if st = b.lookup(m.Id); st == nil {
+					continue
+				}
+			}
+			if st.value == nil {
+				st.last.Store(m)
+			}
+			if refs := st.subs.Load(); refs != nil {
+				for _, ref := range *refs {
+					if !ref.s.closed.Load() {
+						ref.seen = true
+						b.deliver(ref.s, m)
 					}
 				}
 			}
+			if b.latestSubs.Load() > 0 { // they see every event of ids followed in full here
+				b.deliverAll(&st.latest, m)
+			}
+		case kervipb.Kind_KIND_CATALOGUE, kervipb.Kind_KIND_RETIRE, kervipb.Kind_KIND_CATALOGUE_SYNCED:
+			b.dispatchCatalogue(m)
 		case kervipb.Kind_KIND_START:
 			b.Go(b.startApp)
 		case kervipb.Kind_KIND_APP_READY:
@@ -1080,6 +1042,18 @@ func (b *Bus) runAppStart(ctx context.Context, fn func(context.Context) error) {
 func (b *Bus) deliver(s *Subscription, m *kervipb.Msg) {
 	defer b.recoverCallback("subscriber", m.Id)
 	s.fn(eventFromMsg(m))
+}
+
+// deliverAll gives m to the subscribers in list.
+func (b *Bus) deliverAll(list *atomic.Pointer[[]*subRef], m *kervipb.Msg) {
+	if refs := list.Load(); refs != nil {
+		for _, ref := range *refs {
+			if !ref.s.closed.Load() {
+				ref.seen = true
+				b.deliver(ref.s, m)
+			}
+		}
+	}
 }
 
 // recoverCallback, deferred, logs a panic of a callback instead of crashing

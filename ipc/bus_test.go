@@ -62,7 +62,7 @@ func TestEventsCrossBusesInOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.Flush(context.Background()) // the hub has the subscription
-	pub, err := a.RegisterValue("a.counter", ipc.ValueSpec{Name: "Counter", Type: ipc.TypeNumber})
+	pub, err := a.RegisterValue(ipc.Description{ID: "a.counter", Name: "Counter", Type: ipc.TypeNumber}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func TestLateSubscriberGetsCurrentValue(t *testing.T) {
 	th := newTestHub(t)
 	a, _ := th.bus(t, "a")
 	b, _ := th.bus(t, "b")
-	pub, _ := a.RegisterValue("x", ipc.ValueSpec{Type: ipc.TypeString})
+	pub, _ := a.RegisterValue(ipc.Description{ID: "x", Type: ipc.TypeString}, nil)
 	pub.Publish(ipc.StringValue("first"), time.Now())
 	pub.Publish(ipc.StringValue("second"), time.Now())
 	// Wait until the hub has routed the event, then subscribe from b.
@@ -115,24 +115,24 @@ func TestCallAcrossBuses(t *testing.T) {
 	b, _ := th.bus(t, "b")
 	started := make(chan struct{}, 1)
 	cancelled := make(chan error, 1)
-	must(t, a.RegisterAction("add", ipc.ActionSpec{Handler: func(ctx context.Context, args ipc.Args) (any, error) {
+	must(t, a.RegisterAction(ipc.Description{ID: "add"}, func(ctx context.Context, args ipc.Args) (any, error) {
 		if args.Len() != 2 {
 			return nil, fmt.Errorf("%w: want 2 arguments", ipc.ErrBadArgs)
 		}
 		return args.Any(0).(int64) + args.Any(1).(int64), nil
-	}}))
-	must(t, a.RegisterAction("fail", ipc.ActionSpec{Handler: func(ctx context.Context, args ipc.Args) (any, error) {
+	}))
+	must(t, a.RegisterAction(ipc.Description{ID: "fail"}, func(ctx context.Context, args ipc.Args) (any, error) {
 		return nil, errors.New("motor jammed")
-	}}))
-	must(t, a.RegisterAction("boom", ipc.ActionSpec{Handler: func(ctx context.Context, args ipc.Args) (any, error) {
+	}))
+	must(t, a.RegisterAction(ipc.Description{ID: "boom"}, func(ctx context.Context, args ipc.Args) (any, error) {
 		panic("kaboom")
-	}}))
-	must(t, a.RegisterAction("block", ipc.ActionSpec{Handler: func(ctx context.Context, args ipc.Args) (any, error) {
+	}))
+	must(t, a.RegisterAction(ipc.Description{ID: "block"}, func(ctx context.Context, args ipc.Args) (any, error) {
 		started <- struct{}{}
 		<-ctx.Done()
 		cancelled <- ctx.Err()
 		return nil, ctx.Err()
-	}}))
+	}))
 	th.start(t)
 	ctx := context.Background()
 
@@ -186,10 +186,10 @@ func TestCallOwnerGone(t *testing.T) {
 	a, ap := th.bus(t, "a")
 	b, _ := th.bus(t, "b")
 	started := make(chan struct{})
-	must(t, a.RegisterAction("hang", ipc.ActionSpec{Handler: func(ctx context.Context, args ipc.Args) (any, error) {
+	must(t, a.RegisterAction(ipc.Description{ID: "hang"}, func(ctx context.Context, args ipc.Args) (any, error) {
 		close(started)
 		select {}
-	}}))
+	}))
 	th.start(t)
 	errc := make(chan error, 1)
 	go func() { _, err := b.Call(context.Background(), "hang"); errc <- err }()
@@ -207,14 +207,14 @@ func TestDuplicateID(t *testing.T) {
 	th := newTestHub(t)
 	a, _ := th.bus(t, "sensors")
 	b, _ := th.bus(t, "controllers")
-	if _, err := a.RegisterValue("cpu_load", ipc.ValueSpec{Type: ipc.TypeNumber}); err != nil {
+	if _, err := a.RegisterValue(ipc.Description{ID: "cpu_load", Type: ipc.TypeNumber}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.RegisterValue("cpu_load", ipc.ValueSpec{Type: ipc.TypeNumber}); !errors.Is(err, ipc.ErrDuplicateID) {
+	if _, err := a.RegisterValue(ipc.Description{ID: "cpu_load", Type: ipc.TypeNumber}, nil); !errors.Is(err, ipc.ErrDuplicateID) {
 		t.Fatalf("local duplicate: %v", err)
 	}
 	a.Flush(context.Background())
-	if _, err := b.RegisterValue("cpu_load", ipc.ValueSpec{Type: ipc.TypeNumber}); err != nil {
+	if _, err := b.RegisterValue(ipc.Description{ID: "cpu_load", Type: ipc.TypeNumber}, nil); err != nil {
 		t.Fatal(err)
 	}
 	n := testbus.Wait(t, th.notices, "notice")
@@ -233,8 +233,8 @@ func TestSetValue(t *testing.T) {
 	var mu sync.Mutex
 	var got float64
 	var pub *ipc.Publisher
-	pub, _ = a.RegisterValue("temp", ipc.ValueSpec{Type: ipc.TypeNumber, Input: true,
-		Set: func(ctx context.Context, v ipc.Value) error {
+	pub, _ = a.RegisterValue(ipc.Description{ID: "temp", Type: ipc.TypeNumber},
+		func(ctx context.Context, v ipc.Value) error {
 			if v.Type() != ipc.TypeNumber {
 				return fmt.Errorf("%w: want number, got %v", ipc.ErrWrongType, v.Type())
 			}
@@ -246,8 +246,8 @@ func TestSetValue(t *testing.T) {
 			mu.Unlock()
 			pub.Publish(v, time.Now())
 			return nil
-		}})
-	a.RegisterValue("speed", ipc.ValueSpec{Type: ipc.TypeNumber})
+		})
+	a.RegisterValue(ipc.Description{ID: "speed", Type: ipc.TypeNumber}, nil)
 	th.start(t)
 	ctx := context.Background()
 	if err := b.Set(ctx, "temp", 42); err != nil {

@@ -29,7 +29,7 @@ func TestCoalescingKeepsOrderAcrossInterestChanges(t *testing.T) {
 		return nil
 	}, BusOptions{})
 	defer b.Kill()
-	pub, err := b.RegisterValue("x", ValueSpec{Type: TypeNumber})
+	pub, err := b.RegisterValue(Description{ID: "x", Type: TypeNumber}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,39 @@
 // Applications get their buses from kervi; NewBus, NewHub and Hub.Connect
 // are plumbing for the runtime and for tests of components.
 //
+// # The catalogue
+//
+// Every component is an entry of the application's catalogue, described
+// by a Description: values (Bus.RegisterValue), actions
+// (Bus.RegisterAction), and sensors and controllers (Bus.Announce), which
+// own no content and which their values and actions name as their Parent.
+// A description says what an observer such as a dashboard needs: the
+// kind, the owning module, a value's type, unit, range and enum choices
+// with their texts, whether it is an input, an action's parameter and
+// result types, and free-form metadata.
+//
+// Any process can follow the catalogue (Bus.FollowCatalogue): first every
+// entry, then each announcement and retirement as it happens, or read it
+// once (Bus.Catalogue). An entry is retired when its module stopped or
+// failed for good, or restarted and did not declare it again by the time
+// it was ready.
+//
+// # Patterns
+//
+// Bus.SubscribePattern follows every value whose id matches a pattern,
+// wherever it lives, as Bus.Subscribe follows one id: "." separates
+// tokens, "*" matches one token and a last ">" the rest, as in NATS
+// subjects ("greenhouse.>", "*.temp", ">"). OwnedBy narrows it to the
+// values of one module. Values announced later join; each starts with its
+// current content.
+//
+// Observers that want the current state rather than every change, such as
+// a dashboard, subscribe with LatestOnly: the events of each id are then
+// coalesced to the latest, always, so that at most one event per id
+// waits for them, and they do not count as interest for the values'
+// owners (Publisher.Followed), which keep coalescing their own queues: a
+// latest-only ">" follower costs the application little.
+//
 // # Order
 //
 // The events of one id reach every subscriber in the order they were

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sort"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,21 +44,33 @@ type Hub struct {
 	seq      uint64
 	starting bool // Start was called: modules that become ready start at once
 	appReady bool // SetAppReady was called
+
+	followers []*Port // the ports that follow the catalogue (catalogue.go)
 }
 
 // entry is what the hub knows of one id. An entry exists while a module
 // owns the id or a process subscribes to it.
 type entry struct {
-	id    string
-	owner *owner // nil until a module announces the id
-	subs  []*Port
-	last  *kervipb.Msg
+	id     string
+	owner  *owner  // nil until a module announces the id
+	subs   []*Port // ports that take every event
+	latest []latestSub
+	last   *kervipb.Msg
+}
+
+// latestSub is a port that takes the latest content of an id only: its
+// events wait for it in a slot, which each later event joins until it is
+// sent.
+type latestSub struct {
+	port *Port
+	slot *slot
 }
 
 type owner struct {
 	module string
-	port   *Port // nil while the module is not running
-	comp   *kervipb.Component
+	port   *Port              // nil while the module is not running
+	comp   *kervipb.Component // as followers of the catalogue get it
+	desc   Description
 }
 
 type hubCall struct {
@@ -147,6 +159,8 @@ type Port struct {
 
 	// Under hub.mu:
 	subs      map[string]int    // id → subscription count
+	latest    map[string]int    // id → count of the subscriptions that want the latest content only
+	follows   bool              // the module follows the catalogue
 	calls     map[uint64]uint64 // caller seq → hub seq
 	owned     int               // ids the module owns through this port
 	inflight  int               // calls and sets in flight to this port
@@ -182,6 +196,7 @@ func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
 		hub:     h,
 		module:  module,
 		subs:    make(map[string]int),
+		latest:  make(map[string]int),
 		calls:   make(map[uint64]uint64),
 		started: make(chan struct{}),
 		failed:  make(chan struct{}),
@@ -192,9 +207,18 @@ func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
 	}
 	deliver := func(send SendFunc) func([]item) error {
 		return func(items []item) error {
-			ms := make([]*kervipb.Msg, len(items))
-			for i, it := range items {
-				ms[i] = it.m
+			ms := make([]*kervipb.Msg, 0, len(items))
+			for _, it := range items {
+				m := it.m
+				if it.slot != nil { // the latest content, taken as it is sent
+					if m = it.slot.m.Swap(sentSlot); m == sentSlot {
+						continue
+					}
+				}
+				ms = append(ms, m)
+			}
+			if len(ms) == 0 {
+				return nil
 			}
 			err := send(ms)
 			if err != nil {
@@ -207,7 +231,7 @@ func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
 	h.ports[module] = p
 	// A module back from a crash gets the last values of its ids first.
 	for _, e := range h.ids {
-		if o := e.owner; o != nil && o.module == module && e.last != nil && o.comp.GetKind() == "value" {
+		if o := e.owner; o != nil && o.module == module && e.last != nil && o.desc.Kind == KindValue {
 			r := shallowCopy(e.last)
 			r.Kind = kervipb.Kind_KIND_RESTORE
 			p.out.push(r, false)
@@ -340,6 +364,11 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 					r.send(q, m)
 				}
 			}
+			for i := range e.latest {
+				if ls := &e.latest[i]; ls.port != p {
+					r.sendLatest(ls, e.id, m)
+				}
+			}
 		case kervipb.Kind_KIND_SUBSCRIBE:
 			if err := ValidateID(m.Id); err != nil {
 				h.log.Warn("hub: subscription refused", "module", p.module, "error", err)
@@ -350,30 +379,45 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 				continue
 			}
 			p.subs[m.Id]++
-			if p.subs[m.Id] == 1 {
-				e = h.entryLocked(m.Id)
-				was := e.interested()
-				e.subs = append(e.subs, p)
-				e.tellInterest(r, was)
-				if e.last != nil && (e.owner == nil || e.owner.port != p) {
-					r.send(p, e.last)
-				}
+			if m.Latest {
+				p.latest[m.Id]++
+			}
+			e = h.entryLocked(m.Id)
+			e.place(r, p)
+			if p.subs[m.Id] == 1 && e.last != nil && (e.owner == nil || e.owner.port != p) {
+				r.send(p, e.last)
 			}
 		case kervipb.Kind_KIND_UNSUBSCRIBE:
-			if p.subs[m.Id] > 0 {
+			if p.subs[m.Id] > 0 && (!m.Latest || p.latest[m.Id] > 0) {
 				p.subs[m.Id]--
-				if p.subs[m.Id] == 0 {
-					delete(p.subs, m.Id)
-					if e = h.ids[m.Id]; e != nil {
-						e.unsubscribe(r, p)
-						h.forgetLocked(e)
+				if m.Latest {
+					if p.latest[m.Id]--; p.latest[m.Id] == 0 {
+						delete(p.latest, m.Id)
 					}
 				}
+				if e = h.ids[m.Id]; e == nil {
+					if p.subs[m.Id] == 0 {
+						delete(p.subs, m.Id)
+					}
+					continue
+				}
+				if p.subs[m.Id] == 0 {
+					delete(p.subs, m.Id)
+					e.unsubscribe(r, p)
+					h.forgetLocked(e)
+				} else {
+					e.place(r, p)
+				}
 			}
+		case kervipb.Kind_KIND_FOLLOW_CATALOGUE:
+			h.followLocked(r, p)
 		case kervipb.Kind_KIND_ANNOUNCE:
 			e = h.announceLocked(r, p, m, &notices)
 		case kervipb.Kind_KIND_READY:
 			if p.phase == phaseSetup {
+				// A restarted module retires what it no longer declares.
+				h.retireLocked(r, func(o *owner) bool { return o.module == p.module && o.port != p })
+				e = nil
 				p.phase = phaseReady
 				if h.starting {
 					p.phase = phaseStarting
@@ -433,10 +477,10 @@ func (p *Port) checkEvent(e *entry, m *kervipb.Msg) error {
 		return errors.New("no module owns the id")
 	case e.owner.port != p:
 		return fmt.Errorf("the id is owned by module %q", e.owner.module)
-	case e.owner.comp.GetKind() != "value":
-		return fmt.Errorf("the id is an %s, not a value", e.owner.comp.GetKind())
-	case m.Type != e.owner.comp.GetType():
-		return fmt.Errorf("a %s value cannot publish a %s", Type(e.owner.comp.GetType()), Type(m.Type))
+	case e.owner.desc.Kind != KindValue:
+		return fmt.Errorf("the id is a %s, not a value", e.owner.desc.Kind)
+	case m.Type != kervipb.ValueType(e.owner.desc.Type):
+		return fmt.Errorf("a %s value cannot publish a %s", e.owner.desc.Type, Type(m.Type))
 	case m.Type == kervipb.ValueType_VALUE_TYPE_NUMBER && math.IsNaN(m.Number):
 		return errors.New("NaN is not a number")
 	case m.Text != "" && !utf8.ValidString(m.Text):
@@ -470,13 +514,9 @@ func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]Noti
 		reject(err.(*Error))
 		return nil
 	}
-	c := m.Component
-	if k := c.GetKind(); k != "value" && k != "action" {
-		reject(newError(CodeMalformed, m.Id, p.module, "announcement of an unknown kind %q", validText(k)))
-		return nil
-	}
-	if err := checkComponent(c); err != nil {
-		reject(newError(CodeMalformed, m.Id, p.module, "%v", err))
+	d, err := describe(m.Id, m.Component)
+	if err != nil {
+		reject(newError(CodeMalformed, m.Id, p.module, "announcement: %v", err))
 		return nil
 	}
 	e := h.ids[m.Id]
@@ -496,7 +536,7 @@ func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]Noti
 	if e.owner == nil || e.owner.port != p {
 		p.owned++
 	}
-	e.owner = &owner{module: p.module, port: p, comp: c}
+	h.ownLocked(r, p, e, d, m.Component)
 	if e.interested() {
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
 	}
@@ -527,7 +567,7 @@ func (h *Hub) entryLocked(id string) *entry {
 
 // forgetLocked removes an entry nobody owns or follows.
 func (h *Hub) forgetLocked(e *entry) {
-	if e.owner == nil && len(e.subs) == 0 {
+	if e.owner == nil && len(e.subs) == 0 && len(e.latest) == 0 {
 		delete(h.ids, e.id)
 	}
 }
@@ -538,8 +578,12 @@ func (h *Hub) forgetLocked(e *entry) {
 type router struct {
 	touched []*Port
 	msgs    [][]*kervipb.Msg // parallel to touched
+	slots   [][]*slot        // parallel to touched: what each slotMsg in msgs stands for, in order
 	events  []*Port          // ports that were sent value events
 }
+
+// slotMsg stands in a router's messages for the next of its slots.
+var slotMsg = &kervipb.Msg{}
 
 // send queues m for q.
 func (r *router) send(q *Port, m *kervipb.Msg) {
@@ -551,6 +595,31 @@ func (r *router) send(q *Port, m *kervipb.Msg) {
 	}
 	r.touched = append(r.touched, q)
 	r.msgs = append(r.msgs, []*kervipb.Msg{m})
+	r.slots = append(r.slots, nil)
+}
+
+// sendLatest queues m, an event of id, for a latest-only subscriber: it
+// joins the subscriber's slot if one waits, so that at most one event of
+// the id waits for it. Such events never hold their sender back.
+func (r *router) sendLatest(ls *latestSub, id string, m *kervipb.Msg) {
+	size := msgSize(m)
+	if s := ls.slot; s != nil {
+		if s.join(m, size) {
+			return
+		}
+		if old := s.m.Load(); old != sentSlot {
+			s.m.CompareAndSwap(old, sentSlot) // too small for m: m replaces it
+		}
+	}
+	s := &slot{id: id, size: max(size, 512)}
+	s.m.Store(m)
+	ls.slot = s
+	r.send(ls.port, slotMsg)
+	i := len(r.touched) - 1
+	for r.touched[i] != ls.port {
+		i--
+	}
+	r.slots[i] = append(r.slots[i], s)
 }
 
 // queue queues what was routed: value events and the messages that stay
@@ -559,10 +628,17 @@ func (r *router) send(q *Port, m *kervipb.Msg) {
 func (r *router) queue() {
 	for i, q := range r.touched {
 		var evs []item
-		ctrl := false
+		ctrl, wait := false, false
+		slots := r.slots[i]
 		for _, m := range r.msgs[i] {
+			if m == slotMsg {
+				evs = append(evs, item{slot: slots[0], size: slots[0].size})
+				slots = slots[1:]
+				continue
+			}
 			if ordered(m.Kind) {
 				evs = append(evs, item{m: m, size: msgSize(m)})
+				wait = true
 				continue
 			}
 			if !q.out.push(m, false) {
@@ -575,7 +651,9 @@ func (r *router) queue() {
 		}
 		if len(evs) > 0 {
 			q.out.pushEvents(evs)
-			r.events = append(r.events, q)
+			if wait {
+				r.events = append(r.events, q)
+			}
 		}
 	}
 }
@@ -603,9 +681,9 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 		fail(err.(*Error))
 		return
 	}
-	wantKind := "action"
+	wantKind := KindAction
 	if m.Kind == kervipb.Kind_KIND_SET {
-		wantKind = "value"
+		wantKind = KindValue
 	}
 	var o *owner
 	if e := h.ids[m.Id]; e != nil {
@@ -618,8 +696,8 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 			"(call them from a controller's Start, an OnAppReady callback or later)", m.Id))
 	case o == nil:
 		fail(newError(CodeUnknownID, m.Id, "", "no module owns %q", m.Id))
-	case o.comp.GetKind() != wantKind:
-		fail(newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.comp.GetKind(), wantKind))
+	case o.desc.Kind != wantKind:
+		fail(newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.desc.Kind, wantKind))
 	case o.port == nil:
 		fail(newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module))
 	case o.port != p && o.port.phase < phaseStarted && p.phase == phaseSetup:
@@ -675,11 +753,41 @@ func (e *entry) tellInterest(r *router, was bool) {
 // unsubscribe removes p's subscription.
 func (e *entry) unsubscribe(r *router, p *Port) {
 	was := e.interested()
+	e.remove(p)
+	e.tellInterest(r, was)
+}
+
+// remove takes p off the entry's subscribers.
+func (e *entry) remove(p *Port) {
 	for i, q := range e.subs {
 		if q == p {
 			e.subs = append(e.subs[:i:i], e.subs[i+1:]...)
 			break
 		}
+	}
+	for i, ls := range e.latest {
+		if ls.port == p {
+			e.latest = append(e.latest[:i:i], e.latest[i+1:]...)
+			break
+		}
+	}
+}
+
+// place puts p, which subscribes to the entry's id, among the subscribers
+// of every event if one of its subscriptions wants every event, among
+// those of the latest content otherwise, and tells the owner if the
+// interest changed. Only subscribers of every event are interest.
+func (e *entry) place(r *router, p *Port) {
+	was := e.interested()
+	full := p.subs[e.id] > p.latest[e.id]
+	if slices.Contains(e.subs, p) == full && (full || slices.ContainsFunc(e.latest, func(ls latestSub) bool { return ls.port == p })) {
+		return
+	}
+	e.remove(p)
+	if full {
+		e.subs = append(e.subs, p)
+	} else {
+		e.latest = append(e.latest, latestSub{port: p})
 	}
 	e.tellInterest(r, was)
 }
@@ -700,6 +808,7 @@ func (p *Port) Detach() {
 	if h.ports[p.module] == p {
 		delete(h.ports, p.module)
 	}
+	h.unfollowLocked(p)
 	for id := range p.subs {
 		if e := h.ids[id]; e != nil {
 			e.unsubscribe(r, p)
@@ -765,44 +874,6 @@ func (p *Port) Flush(ctx context.Context) error {
 	return nil
 }
 
-// ComponentInfo describes an announced id, for catalogues such as the
-// dashboard's.
-type ComponentInfo struct {
-	ID      string
-	Module  string
-	Kind    string // "value" or "action"
-	Name    string
-	Type    Type
-	Input   bool
-	Unit    string
-	Min     *float64
-	Max     *float64
-	Options []string
-	Parent  string
-	Running bool // the owning module's process is attached
-}
-
-// Components returns every announced id, sorted by id.
-func (h *Hub) Components() []ComponentInfo {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]ComponentInfo, 0, len(h.ids))
-	for id, e := range h.ids {
-		o := e.owner
-		if o == nil {
-			continue
-		}
-		c := o.comp
-		out = append(out, ComponentInfo{
-			ID: id, Module: o.module, Kind: c.GetKind(), Name: c.GetName(), Type: Type(c.GetType()),
-			Input: c.GetInput(), Unit: c.GetUnit(), Min: c.Min, Max: c.Max, Options: c.GetOptions(),
-			Parent: c.GetParent(), Running: o.port != nil,
-		})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
 // Owner returns the module that owns id.
 func (h *Hub) Owner(id string) (string, bool) {
 	h.mu.Lock()
@@ -842,7 +913,7 @@ func shallowCopy(m *kervipb.Msg) *kervipb.Msg {
 		Kind: m.Kind, Id: m.Id, Seq: m.Seq, Type: m.Type, Number: m.Number, Flag: m.Flag,
 		Text: m.Text, Instant: m.Instant, Ts: m.Ts, Args: m.Args, Result: m.Result,
 		Error: m.Error, Deadline: m.Deadline, Component: m.Component, Module: m.Module,
-		Coalesced: m.Coalesced,
+		Coalesced: m.Coalesced, Latest: m.Latest,
 	}
 }
 

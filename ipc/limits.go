@@ -174,41 +174,6 @@ func checkText(what, s string) error {
 	return nil
 }
 
-// checkComponent checks the description of an id before it is announced:
-// its texts must be valid UTF-8.
-func checkComponent(c *kervipb.Component) error {
-	if err := checkText("name", c.Name); err != nil {
-		return err
-	}
-	if err := checkText("unit", c.Unit); err != nil {
-		return err
-	}
-	for _, o := range c.Options {
-		if err := checkText("option", o); err != nil {
-			return err
-		}
-	}
-	if c.Parent != "" {
-		if err := ValidateID(c.Parent); err != nil {
-			return fmt.Errorf("parent: %w", err)
-		}
-	}
-	if c.Min != nil && math.IsNaN(*c.Min) || c.Max != nil && math.IsNaN(*c.Max) {
-		return fmt.Errorf("range bound is NaN")
-	}
-	return nil
-}
-
-// checkDescription refuses the description of id if its announcement
-// would be larger than maxSize.
-func checkDescription(id, module string, c *kervipb.Component, maxSize int) error {
-	if n := proto.Size(c) + len(id); n > maxSize {
-		return &Error{Code: CodeTooLarge, ID: id, Module: module,
-			Msg: fmt.Sprintf("a description of %d bytes is larger than the limit of %d bytes", n, maxSize)}
-	}
-	return nil
-}
-
 // checkValue refuses the content of a value event or set that cannot cross
 // processes: text that is not valid UTF-8, NaN, or an event larger than
 // lim.MaxMessageSize. The error is an *Error naming id.

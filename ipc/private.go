@@ -19,13 +19,13 @@ func (b *Bus) RegisterPrivateAction(id string, handler func(ctx context.Context,
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	st := b.stateLocked(id)
-	if st.value != nil || st.action != nil {
+	if st.own != nil || st.value != nil || st.action != nil {
 		return fmt.Errorf("%w %q: already registered in module %q", ErrDuplicateID, id, b.module)
 	}
 	if err := b.claimLocked(id); err != nil {
 		return err
 	}
 	b.owned++
-	st.action = &ActionSpec{Name: id, Handler: handler}
+	st.action = &actionOwner{Handler: handler}
 	return nil
 }

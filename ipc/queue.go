@@ -100,10 +100,10 @@ var errOverflow = errors.New("kervi: control queue overflow: the receiving proce
 
 // item is one entry of a mailbox.
 type item struct {
-	m    *kervipb.Msg  // nil for a slot item until it is taken
-	slot *slot         // the latest of a run of coalesced events of one id
-	only *Subscription // the current value for one new subscription
-	size int32         // bytes it is counted for
+	m    *kervipb.Msg // nil for a slot item until it is taken
+	slot *slot        // the latest of a run of coalesced events of one id
+	only *subRef      // a new subscriber: the current value of its id (or the catalogue)
+	size int32        // bytes it is counted for
 }
 
 // key is the id under which the item coalesces, or "" for an item that
@@ -131,12 +131,14 @@ func (it *item) drop() {
 // ordered reports whether messages of kind k travel in the event lane,
 // in order with value events: an announcement before the events of its
 // id, a subscription before the events it brings, the markers of the
-// life cycle after the events sent before them.
+// life cycle after the events sent before them, the catalogue's changes
+// in order with the events of their ids.
 func ordered(k kervipb.Kind) bool {
 	switch k {
 	case kervipb.Kind_KIND_EVENT, kervipb.Kind_KIND_ANNOUNCE, kervipb.Kind_KIND_SUBSCRIBE, kervipb.Kind_KIND_UNSUBSCRIBE,
 		kervipb.Kind_KIND_READY, kervipb.Kind_KIND_SETUP_FAILED, kervipb.Kind_KIND_START, kervipb.Kind_KIND_STARTED,
-		kervipb.Kind_KIND_APP_READY, kervipb.Kind_KIND_STOPPED:
+		kervipb.Kind_KIND_APP_READY, kervipb.Kind_KIND_STOPPED, kervipb.Kind_KIND_FOLLOW_CATALOGUE, kervipb.Kind_KIND_CATALOGUE,
+		kervipb.Kind_KIND_CATALOGUE_SYNCED, kervipb.Kind_KIND_RETIRE:
 		return true
 	}
 	return false

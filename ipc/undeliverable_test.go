@@ -68,9 +68,9 @@ func TestBusUndeliverable(t *testing.T) {
 func TestPortUndeliverable(t *testing.T) {
 	th := newTestHub(t)
 	a, _ := th.bus(t, "a")
-	must(t, a.RegisterAction("a.act", ipc.ActionSpec{Handler: func(context.Context, ipc.Args) (any, error) {
+	must(t, a.RegisterAction(ipc.Description{ID: "a.act"}, func(context.Context, ipc.Args) (any, error) {
 		return "fine", nil
-	}}))
+	}))
 
 	// Module m is attached through a transport that cannot encode the
 	// calls and sets it is sent, nor the results of its own calls.
@@ -97,8 +97,8 @@ func TestPortUndeliverable(t *testing.T) {
 	close(attached)
 	t.Cleanup(port.Detach)
 	port.Receive([]*kervipb.Msg{
-		{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: "m.act", Component: &kervipb.Component{Kind: "action", Name: "act"}},
-		{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: "m.text", Component: &kervipb.Component{Kind: "value", Name: "text",
+		{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: "m.act", Component: &kervipb.Component{Kind: kervipb.ComponentKind_COMPONENT_KIND_ACTION, Name: "act"}},
+		{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: "m.text", Component: &kervipb.Component{Kind: kervipb.ComponentKind_COMPONENT_KIND_VALUE, Name: "text",
 			Type: kervipb.ValueType_VALUE_TYPE_STRING, Input: true}},
 		{Kind: kervipb.Kind_KIND_READY},
 	})

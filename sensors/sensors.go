@@ -20,6 +20,12 @@
 // The description's Unit, Min and Max apply to the dimensions that do not
 // set their own, and to the one dimension of a sensor without Dimensions.
 //
+// In the application's catalogue (see ipc.Bus.FollowCatalogue), a sensor
+// with several dimensions is an entry of kind ipc.KindSensor at its id,
+// with its unit and range, and its values are its children. A sensor with
+// one dimension is its value: one entry, which names its own id as its
+// parent.
+//
 // # Polling
 //
 // Polling starts when the module starts (a bus start hook), with a first
@@ -329,6 +335,12 @@ func (s *Sensor) create(opts []Option) (recorded bool, err error) {
 		}
 		if d.Min != nil && d.Max != nil && *d.Min > *d.Max {
 			return fail("%s [%g, %g] is empty", what, *d.Min, *d.Max)
+		}
+	}
+	if len(desc.Dimensions) > 0 { // with one dimension, the sensor is its value
+		err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindSensor, Name: name, Unit: desc.Unit, Min: desc.Min, Max: desc.Max})
+		if err != nil {
+			return fail("%w", err)
 		}
 	}
 	for i, vid := range ids {

@@ -229,13 +229,22 @@ func TestSeveralDimensionsPublish(t *testing.T) {
 		t.Fatalf("values %v", vs)
 	}
 	must(t, e.a.Flush(context.Background()))
-	if _, ok := e.hub.Owner("accel"); ok {
-		t.Fatal("a value was announced at the bare sensor id")
-	}
+	children := 0
 	for _, c := range e.hub.Components() {
-		if strings.HasPrefix(c.ID, "accel.") && (c.Parent != "accel" || c.Min != nil || c.Max != nil) {
-			t.Fatalf("catalogue entry %+v", c)
+		switch {
+		case c.ID == "accel":
+			if c.Kind != ipc.KindSensor || c.Name != "Accel" || c.Unit != "g" || c.Type != 0 || c.Module != "sensors" {
+				t.Fatalf("the sensor's entry %+v", c)
+			}
+		case strings.HasPrefix(c.ID, "accel."):
+			children++
+			if c.Kind != ipc.KindValue || c.Parent != "accel" || c.Unit != "g" || c.Min != nil || c.Max != nil {
+				t.Fatalf("catalogue entry %+v", c)
+			}
 		}
+	}
+	if children != 3 {
+		t.Fatalf("%d values name the sensor as their parent, want 3", children)
 	}
 }
 

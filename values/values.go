@@ -281,7 +281,7 @@ func (b *base[T]) fail(err error) {
 func (b *base[T]) Err() error { return b.err }
 
 // register announces the value on the bus and applies its initial content.
-func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *config, spec ipc.ValueSpec) error {
+func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *config, d ipc.Description) error {
 	b.input = c.input
 	if bus == nil {
 		return fmt.Errorf("values: %s value %q: nil bus", typ, id)
@@ -289,9 +289,10 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 	if b.check == nil {
 		b.check = func(v T) (T, error) { return v, nil }
 	}
-	spec.Name, spec.Type, spec.Input, spec.Parent = name, typ, c.input, c.parent
+	d.ID, d.Kind, d.Name, d.Type, d.Parent = id, ipc.KindValue, name, typ, c.parent
+	var set func(context.Context, ipc.Value) error
 	if c.input {
-		spec.Set = func(_ context.Context, v ipc.Value) error {
+		set = func(_ context.Context, v ipc.Value) error {
 			x, err := b.fromWire(v)
 			if err != nil {
 				return err
@@ -317,7 +318,7 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 			return fmt.Errorf("values: initial content: %w", err)
 		}
 	}
-	pub, err := bus.RegisterValue(id, spec)
+	pub, err := bus.RegisterValue(d, set)
 	if err != nil {
 		return fmt.Errorf("values: %w", err)
 	}
@@ -548,8 +549,8 @@ func NewNumber(bus *ipc.Bus, id, name string, opts ...Option) *Number {
 		}
 		return v.Number(), nil
 	}
-	spec := ipc.ValueSpec{Unit: c.unit, Min: c.min, Max: c.max}
-	n.fail(n.register(bus, id, name, ipc.TypeNumber, c, spec))
+	d := ipc.Description{Unit: c.unit, Min: c.min, Max: c.max}
+	n.fail(n.register(bus, id, name, ipc.TypeNumber, c, d))
 	return n
 }
 
@@ -621,7 +622,7 @@ func NewBool(bus *ipc.Bus, id, name string, opts ...Option) *Bool {
 		}
 		return x.Bool(), nil
 	}
-	v.fail(v.register(bus, id, name, ipc.TypeBool, c, ipc.ValueSpec{}))
+	v.fail(v.register(bus, id, name, ipc.TypeBool, c, ipc.Description{}))
 	return v
 }
 
@@ -651,7 +652,7 @@ func NewString(bus *ipc.Bus, id, name string, opts ...Option) *String {
 		}
 		return v.wrongType(x)
 	}
-	v.fail(v.register(bus, id, name, ipc.TypeString, c, ipc.ValueSpec{}))
+	v.fail(v.register(bus, id, name, ipc.TypeString, c, ipc.Description{}))
 	return v
 }
 
@@ -681,6 +682,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) *Enum {
 		return v
 	}
 	var names []string
+	var choices []ipc.Choice
 	seen := make(map[string]bool)
 	for _, ch := range c.choices {
 		if seen[ch.Value] {
@@ -689,6 +691,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) *Enum {
 		}
 		seen[ch.Value] = true
 		names = append(names, ch.Value)
+		choices = append(choices, ipc.Choice{Value: ch.Value, Text: ch.Text})
 	}
 	v.check = func(s string) (string, error) {
 		if !seen[s] {
@@ -705,7 +708,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) *Enum {
 		return v.wrongType(x)
 	}
 	v.choices = c.choices
-	v.fail(v.register(bus, id, name, ipc.TypeEnum, c, ipc.ValueSpec{Options: names}))
+	v.fail(v.register(bus, id, name, ipc.TypeEnum, c, ipc.Description{Choices: choices}))
 	return v
 }
 
@@ -737,7 +740,7 @@ func NewDateTime(bus *ipc.Bus, id, name string, opts ...Option) *DateTime {
 		}
 		return x.Time(), nil
 	}
-	v.fail(v.register(bus, id, name, ipc.TypeDateTime, c, ipc.ValueSpec{}))
+	v.fail(v.register(bus, id, name, ipc.TypeDateTime, c, ipc.Description{}))
 	return v
 }
 
@@ -796,7 +799,7 @@ func NewColor(bus *ipc.Bus, id, name string, opts ...Option) *Color {
 		}
 		return v.wrongType(x)
 	}
-	v.fail(v.register(bus, id, name, ipc.TypeColor, c, ipc.ValueSpec{}))
+	v.fail(v.register(bus, id, name, ipc.TypeColor, c, ipc.Description{}))
 	return v
 }
 

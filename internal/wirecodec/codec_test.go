@@ -23,7 +23,7 @@ func sampleFrame(r *rand.Rand) *kervipb.Frame {
 	f := &kervipb.Frame{}
 	for range r.IntN(20) {
 		m := &kervipb.Msg{
-			Kind: kervipb.Kind(r.IntN(22)), Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
+			Kind: kervipb.Kind(r.IntN(26)), Latest: r.IntN(2) == 1, Id: []string{"", "cpu_load", "fan_controller.temp", "ü.x"}[r.IntN(4)],
 			Seq: r.Uint64() >> r.IntN(64), Type: kervipb.ValueType(r.IntN(7)),
 			Number: []float64{0, math.Copysign(0, -1), 1.5, -3e300, math.Inf(1)}[r.IntN(5)],
 			Flag:   r.IntN(2) == 1, Text: []string{"", "#ff8000", "hello"}[r.IntN(3)],
@@ -35,7 +35,12 @@ func sampleFrame(r *rand.Rand) *kervipb.Frame {
 			m.Result = &kervipb.Data{Kind: &kervipb.Data_List{List: &kervipb.List{Items: []*kervipb.Data{{Kind: &kervipb.Data_Bool{Bool: true}}}}}}
 			m.Error = &kervipb.Error{Code: kervipb.Code_CODE_BUSY, Message: "busy", Module: "m"}
 			min := 0.0
-			m.Component = &kervipb.Component{Kind: "value", Name: "Temp", Min: &min, Options: []string{"a"}}
+			m.Component = &kervipb.Component{Kind: kervipb.ComponentKind_COMPONENT_KIND_VALUE, Name: "Temp", Min: &min,
+				Module: "sensors", Parent: "room", Choices: []*kervipb.Choice{{Value: "a", Text: "Å"}},
+				Meta: map[string]string{"dashboard": `{"panel":"x"}`},
+				Params: []*kervipb.Param{{Name: "p", Type: &kervipb.DataType{Kind: 11, Name: "Point",
+					Fields: []*kervipb.Field{{Name: "x", Type: &kervipb.DataType{Kind: 4}}}}}},
+				Result: &kervipb.DataType{Kind: 9, Elem: &kervipb.DataType{Kind: 5}}}
 		}
 		f.Msgs = append(f.Msgs, m)
 	}
@@ -323,7 +328,11 @@ func TestNestedStringsMustBeUTF8(t *testing.T) {
 		"map value":      {Result: dict("k", list(str(bad)))},
 		"error message":  {Error: &kervipb.Error{Message: bad}},
 		"component name": {Component: &kervipb.Component{Name: bad}},
-		"option":         {Component: &kervipb.Component{Options: []string{"a", bad}}},
+		"choice text":    {Component: &kervipb.Component{Choices: []*kervipb.Choice{{Value: "a"}, {Value: "b", Text: bad}}}},
+		"meta value":     {Component: &kervipb.Component{Meta: map[string]string{"k": bad}}},
+		"param name":     {Component: &kervipb.Component{Params: []*kervipb.Param{{Name: bad}}}},
+		"field name": {Component: &kervipb.Component{Result: &kervipb.DataType{Kind: 11,
+			Fields: []*kervipb.Field{{Name: bad}}}}},
 	}
 	for name, m := range cases {
 		m.Kind, m.Id, m.Seq = kervipb.Kind_KIND_CALL, "pump.run", 4

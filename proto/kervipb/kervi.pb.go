@@ -37,10 +37,13 @@ const (
 	// A value changed: id, type, the value field for type, ts. Both ways.
 	Kind_KIND_EVENT Kind = 1
 	// Module to hub: deliver events of id to this process (refcounted).
+	// latest: the process wants only the latest content of the id, not
+	// every event (see docs/protocol.md).
 	Kind_KIND_SUBSCRIBE Kind = 2
-	// Module to hub: undo one KIND_SUBSCRIBE of id.
+	// Module to hub: undo one KIND_SUBSCRIBE of id with the same latest.
 	Kind_KIND_UNSUBSCRIBE Kind = 3
-	// Module to hub: this process owns id; component describes it.
+	// Module to hub: this process owns id; component describes it: a value
+	// or an action, or a sensor or controller, which own no content.
 	Kind_KIND_ANNOUNCE Kind = 4
 	// Module to hub: setup is done and every announcement was sent.
 	Kind_KIND_READY Kind = 5
@@ -89,6 +92,20 @@ const (
 	// Hub to module: every module has started; the application runs
 	// (app-ready hooks run, controllers receive input changes).
 	Kind_KIND_APP_READY Kind = 21
+	// Module to hub: send this process the application's catalogue: every
+	// current entry (KIND_CATALOGUE), then KIND_CATALOGUE_SYNCED, then each
+	// change as it happens (KIND_CATALOGUE, KIND_RETIRE), for as long as the
+	// process runs.
+	Kind_KIND_FOLLOW_CATALOGUE Kind = 22
+	// Hub to module: the entry id exists, was announced, or its description
+	// changed; component describes it, with its module.
+	Kind_KIND_CATALOGUE Kind = 23
+	// Hub to module: every entry that existed when the process began to
+	// follow the catalogue was sent.
+	Kind_KIND_CATALOGUE_SYNCED Kind = 24
+	// Hub to module: the entry id of module is retired: its module stopped
+	// or failed for good, or restarted and did not announce it again.
+	Kind_KIND_RETIRE Kind = 25
 )
 
 // Enum value maps for Kind.
@@ -116,30 +133,38 @@ var (
 		19: "KIND_PONG",
 		20: "KIND_STARTED",
 		21: "KIND_APP_READY",
+		22: "KIND_FOLLOW_CATALOGUE",
+		23: "KIND_CATALOGUE",
+		24: "KIND_CATALOGUE_SYNCED",
+		25: "KIND_RETIRE",
 	}
 	Kind_value = map[string]int32{
-		"KIND_UNSPECIFIED":  0,
-		"KIND_EVENT":        1,
-		"KIND_SUBSCRIBE":    2,
-		"KIND_UNSUBSCRIBE":  3,
-		"KIND_ANNOUNCE":     4,
-		"KIND_READY":        5,
-		"KIND_SETUP_FAILED": 6,
-		"KIND_CALL":         7,
-		"KIND_CANCEL":       8,
-		"KIND_RESULT":       9,
-		"KIND_SET":          10,
-		"KIND_REJECTED":     11,
-		"KIND_RESTORE":      12,
-		"KIND_START":        13,
-		"KIND_STOP":         14,
-		"KIND_STOPPED":      15,
-		"KIND_WELCOME":      16,
-		"KIND_INTEREST":     17,
-		"KIND_PING":         18,
-		"KIND_PONG":         19,
-		"KIND_STARTED":      20,
-		"KIND_APP_READY":    21,
+		"KIND_UNSPECIFIED":      0,
+		"KIND_EVENT":            1,
+		"KIND_SUBSCRIBE":        2,
+		"KIND_UNSUBSCRIBE":      3,
+		"KIND_ANNOUNCE":         4,
+		"KIND_READY":            5,
+		"KIND_SETUP_FAILED":     6,
+		"KIND_CALL":             7,
+		"KIND_CANCEL":           8,
+		"KIND_RESULT":           9,
+		"KIND_SET":              10,
+		"KIND_REJECTED":         11,
+		"KIND_RESTORE":          12,
+		"KIND_START":            13,
+		"KIND_STOP":             14,
+		"KIND_STOPPED":          15,
+		"KIND_WELCOME":          16,
+		"KIND_INTEREST":         17,
+		"KIND_PING":             18,
+		"KIND_PONG":             19,
+		"KIND_STARTED":          20,
+		"KIND_APP_READY":        21,
+		"KIND_FOLLOW_CATALOGUE": 22,
+		"KIND_CATALOGUE":        23,
+		"KIND_CATALOGUE_SYNCED": 24,
+		"KIND_RETIRE":           25,
 	}
 )
 
@@ -232,6 +257,67 @@ func (ValueType) EnumDescriptor() ([]byte, []int) {
 	return file_kervi_proto_rawDescGZIP(), []int{1}
 }
 
+// ComponentKind says what a component is.
+type ComponentKind int32
+
+const (
+	ComponentKind_COMPONENT_KIND_UNSPECIFIED ComponentKind = 0
+	// A value: it has content, published in KIND_EVENTs; an input can be set.
+	ComponentKind_COMPONENT_KIND_VALUE ComponentKind = 1
+	// An action, called with KIND_CALL.
+	ComponentKind_COMPONENT_KIND_ACTION ComponentKind = 2
+	// A sensor: its values name it as their parent. It has no content.
+	ComponentKind_COMPONENT_KIND_SENSOR ComponentKind = 3
+	// A controller: its values and actions name it as their parent. It has
+	// no content.
+	ComponentKind_COMPONENT_KIND_CONTROLLER ComponentKind = 4
+)
+
+// Enum value maps for ComponentKind.
+var (
+	ComponentKind_name = map[int32]string{
+		0: "COMPONENT_KIND_UNSPECIFIED",
+		1: "COMPONENT_KIND_VALUE",
+		2: "COMPONENT_KIND_ACTION",
+		3: "COMPONENT_KIND_SENSOR",
+		4: "COMPONENT_KIND_CONTROLLER",
+	}
+	ComponentKind_value = map[string]int32{
+		"COMPONENT_KIND_UNSPECIFIED": 0,
+		"COMPONENT_KIND_VALUE":       1,
+		"COMPONENT_KIND_ACTION":      2,
+		"COMPONENT_KIND_SENSOR":      3,
+		"COMPONENT_KIND_CONTROLLER":  4,
+	}
+)
+
+func (x ComponentKind) Enum() *ComponentKind {
+	p := new(ComponentKind)
+	*p = x
+	return p
+}
+
+func (x ComponentKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ComponentKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_kervi_proto_enumTypes[2].Descriptor()
+}
+
+func (ComponentKind) Type() protoreflect.EnumType {
+	return &file_kervi_proto_enumTypes[2]
+}
+
+func (x ComponentKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ComponentKind.Descriptor instead.
+func (ComponentKind) EnumDescriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{2}
+}
+
 // Code classifies an Error.
 type Code int32
 
@@ -311,11 +397,11 @@ func (x Code) String() string {
 }
 
 func (Code) Descriptor() protoreflect.EnumDescriptor {
-	return file_kervi_proto_enumTypes[2].Descriptor()
+	return file_kervi_proto_enumTypes[3].Descriptor()
 }
 
 func (Code) Type() protoreflect.EnumType {
-	return &file_kervi_proto_enumTypes[2]
+	return &file_kervi_proto_enumTypes[3]
 }
 
 func (x Code) Number() protoreflect.EnumNumber {
@@ -324,7 +410,7 @@ func (x Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Code.Descriptor instead.
 func (Code) EnumDescriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{2}
+	return file_kervi_proto_rawDescGZIP(), []int{3}
 }
 
 // Frame is one batch of messages. Messages are handled in order.
@@ -394,7 +480,9 @@ type Msg struct {
 	// The module the message is about (filled in by the hub where useful).
 	Module string `protobuf:"bytes,15,opt,name=module,proto3" json:"module,omitempty"`
 	// KIND_PONG: value events coalesced so far (see docs/protocol.md).
-	Coalesced     uint64 `protobuf:"varint,16,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
+	Coalesced uint64 `protobuf:"varint,16,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
+	// KIND_SUBSCRIBE, KIND_UNSUBSCRIBE: the latest content only.
+	Latest        bool `protobuf:"varint,17,opt,name=latest,proto3" json:"latest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -541,20 +629,35 @@ func (x *Msg) GetCoalesced() uint64 {
 	return 0
 }
 
-// Component describes an announced id.
+func (x *Msg) GetLatest() bool {
+	if x != nil {
+		return x.Latest
+	}
+	return false
+}
+
+// Component describes an announced id: an entry of the catalogue.
 type Component struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// "value" or "action".
-	Kind    string    `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Name    string    `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Kind  ComponentKind          `protobuf:"varint,10,opt,name=kind,proto3,enum=kervi.v1.ComponentKind" json:"kind,omitempty"`
+	// The module that owns the id; the hub fills it in.
+	Module string `protobuf:"bytes,13,opt,name=module,proto3" json:"module,omitempty"`
+	Name   string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The id of the component this one belongs to (a controller, a sensor).
+	Parent string `protobuf:"bytes,9,opt,name=parent,proto3" json:"parent,omitempty"`
+	// A value's type, whether it is an input (settable), its unit, range and
+	// the options of an enum.
 	Type    ValueType `protobuf:"varint,3,opt,name=type,proto3,enum=kervi.v1.ValueType" json:"type,omitempty"`
 	Input   bool      `protobuf:"varint,4,opt,name=input,proto3" json:"input,omitempty"`
 	Unit    string    `protobuf:"bytes,5,opt,name=unit,proto3" json:"unit,omitempty"`
 	Min     *float64  `protobuf:"fixed64,6,opt,name=min,proto3,oneof" json:"min,omitempty"`
 	Max     *float64  `protobuf:"fixed64,7,opt,name=max,proto3,oneof" json:"max,omitempty"`
-	Options []string  `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty"`
-	// The id of the component this one belongs to (a controller, a sensor).
-	Parent        string `protobuf:"bytes,9,opt,name=parent,proto3" json:"parent,omitempty"`
+	Choices []*Choice `protobuf:"bytes,11,rep,name=choices,proto3" json:"choices,omitempty"`
+	// Free-form metadata for observers, such as a dashboard's layout.
+	Meta map[string]string `protobuf:"bytes,12,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// An action's parameters and result.
+	Params        []*Param  `protobuf:"bytes,20,rep,name=params,proto3" json:"params,omitempty"`
+	Result        *DataType `protobuf:"bytes,21,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -589,9 +692,16 @@ func (*Component) Descriptor() ([]byte, []int) {
 	return file_kervi_proto_rawDescGZIP(), []int{2}
 }
 
-func (x *Component) GetKind() string {
+func (x *Component) GetKind() ComponentKind {
 	if x != nil {
 		return x.Kind
+	}
+	return ComponentKind_COMPONENT_KIND_UNSPECIFIED
+}
+
+func (x *Component) GetModule() string {
+	if x != nil {
+		return x.Module
 	}
 	return ""
 }
@@ -599,6 +709,13 @@ func (x *Component) GetKind() string {
 func (x *Component) GetName() string {
 	if x != nil {
 		return x.Name
+	}
+	return ""
+}
+
+func (x *Component) GetParent() string {
+	if x != nil {
+		return x.Parent
 	}
 	return ""
 }
@@ -638,18 +755,261 @@ func (x *Component) GetMax() float64 {
 	return 0
 }
 
-func (x *Component) GetOptions() []string {
+func (x *Component) GetChoices() []*Choice {
 	if x != nil {
-		return x.Options
+		return x.Choices
 	}
 	return nil
 }
 
-func (x *Component) GetParent() string {
+func (x *Component) GetMeta() map[string]string {
 	if x != nil {
-		return x.Parent
+		return x.Meta
+	}
+	return nil
+}
+
+func (x *Component) GetParams() []*Param {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *Component) GetResult() *DataType {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// Choice is one option of an enum value: what is stored, what people see.
+type Choice struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Value         string                 `protobuf:"bytes,1,opt,name=value,proto3" json:"value,omitempty"`
+	Text          string                 `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Choice) Reset() {
+	*x = Choice{}
+	mi := &file_kervi_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Choice) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Choice) ProtoMessage() {}
+
+func (x *Choice) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Choice.ProtoReflect.Descriptor instead.
+func (*Choice) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Choice) GetValue() string {
+	if x != nil {
+		return x.Value
 	}
 	return ""
+}
+
+func (x *Choice) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+// DataType describes the data of an action's parameter or result. kind is
+// the number of a kind of data: 0 any, 1 bool, 2 int, 3 uint, 4 float,
+// 5 string, 6 bytes, 7 time, 8 duration, 9 list (of elem), 10 map (from
+// strings to elem), 11 struct (fields).
+type DataType struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Elem          *DataType              `protobuf:"bytes,3,opt,name=elem,proto3" json:"elem,omitempty"`
+	Fields        []*Field               `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataType) Reset() {
+	*x = DataType{}
+	mi := &file_kervi_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataType) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataType) ProtoMessage() {}
+
+func (x *DataType) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataType.ProtoReflect.Descriptor instead.
+func (*DataType) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DataType) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *DataType) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DataType) GetElem() *DataType {
+	if x != nil {
+		return x.Elem
+	}
+	return nil
+}
+
+func (x *DataType) GetFields() []*Field {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+type Field struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          *DataType              `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Field) Reset() {
+	*x = Field{}
+	mi := &file_kervi_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Field) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Field) ProtoMessage() {}
+
+func (x *Field) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Field.ProtoReflect.Descriptor instead.
+func (*Field) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Field) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Field) GetType() *DataType {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
+type Param struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          *DataType              `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Param) Reset() {
+	*x = Param{}
+	mi := &file_kervi_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Param) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Param) ProtoMessage() {}
+
+func (x *Param) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Param.ProtoReflect.Descriptor instead.
+func (*Param) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Param) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Param) GetType() *DataType {
+	if x != nil {
+		return x.Type
+	}
+	return nil
 }
 
 type Error struct {
@@ -664,7 +1024,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_kervi_proto_msgTypes[3]
+	mi := &file_kervi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +1036,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[3]
+	mi := &file_kervi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +1049,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{3}
+	return file_kervi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Error) GetCode() Code {
@@ -736,7 +1096,7 @@ type Data struct {
 
 func (x *Data) Reset() {
 	*x = Data{}
-	mi := &file_kervi_proto_msgTypes[4]
+	mi := &file_kervi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +1108,7 @@ func (x *Data) String() string {
 func (*Data) ProtoMessage() {}
 
 func (x *Data) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[4]
+	mi := &file_kervi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +1121,7 @@ func (x *Data) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Data.ProtoReflect.Descriptor instead.
 func (*Data) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{4}
+	return file_kervi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Data) GetKind() isData_Kind {
@@ -951,7 +1311,7 @@ type List struct {
 
 func (x *List) Reset() {
 	*x = List{}
-	mi := &file_kervi_proto_msgTypes[5]
+	mi := &file_kervi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1323,7 @@ func (x *List) String() string {
 func (*List) ProtoMessage() {}
 
 func (x *List) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[5]
+	mi := &file_kervi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1336,7 @@ func (x *List) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use List.ProtoReflect.Descriptor instead.
 func (*List) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{5}
+	return file_kervi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *List) GetItems() []*Data {
@@ -995,7 +1355,7 @@ type Map struct {
 
 func (x *Map) Reset() {
 	*x = Map{}
-	mi := &file_kervi_proto_msgTypes[6]
+	mi := &file_kervi_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1367,7 @@ func (x *Map) String() string {
 func (*Map) ProtoMessage() {}
 
 func (x *Map) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[6]
+	mi := &file_kervi_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1380,7 @@ func (x *Map) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Map.ProtoReflect.Descriptor instead.
 func (*Map) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{6}
+	return file_kervi_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Map) GetEntries() map[string]*Data {
@@ -1036,7 +1396,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\n" +
 	"\vkervi.proto\x12\bkervi.v1\"*\n" +
 	"\x05Frame\x12!\n" +
-	"\x04msgs\x18\x01 \x03(\v2\r.kervi.v1.MsgR\x04msgs\"\xd6\x03\n" +
+	"\x04msgs\x18\x01 \x03(\v2\r.kervi.v1.MsgR\x04msgs\"\xee\x03\n" +
 	"\x03Msg\x12\"\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0e.kervi.v1.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
@@ -1054,19 +1414,42 @@ const file_kervi_proto_rawDesc = "" +
 	"\bdeadline\x18\r \x01(\x03R\bdeadline\x121\n" +
 	"\tcomponent\x18\x0e \x01(\v2\x13.kervi.v1.ComponentR\tcomponent\x12\x16\n" +
 	"\x06module\x18\x0f \x01(\tR\x06module\x12\x1c\n" +
-	"\tcoalesced\x18\x10 \x01(\x04R\tcoalesced\"\xf6\x01\n" +
-	"\tComponent\x12\x12\n" +
-	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
+	"\tcoalesced\x18\x10 \x01(\x04R\tcoalesced\x12\x16\n" +
+	"\x06latest\x18\x11 \x01(\bR\x06latest\"\x8f\x04\n" +
+	"\tComponent\x12+\n" +
+	"\x04kind\x18\n" +
+	" \x01(\x0e2\x17.kervi.v1.ComponentKindR\x04kind\x12\x16\n" +
+	"\x06module\x18\r \x01(\tR\x06module\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06parent\x18\t \x01(\tR\x06parent\x12'\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x13.kervi.v1.ValueTypeR\x04type\x12\x14\n" +
 	"\x05input\x18\x04 \x01(\bR\x05input\x12\x12\n" +
 	"\x04unit\x18\x05 \x01(\tR\x04unit\x12\x15\n" +
 	"\x03min\x18\x06 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n" +
-	"\x03max\x18\a \x01(\x01H\x01R\x03max\x88\x01\x01\x12\x18\n" +
-	"\aoptions\x18\b \x03(\tR\aoptions\x12\x16\n" +
-	"\x06parent\x18\t \x01(\tR\x06parentB\x06\n" +
+	"\x03max\x18\a \x01(\x01H\x01R\x03max\x88\x01\x01\x12*\n" +
+	"\achoices\x18\v \x03(\v2\x10.kervi.v1.ChoiceR\achoices\x121\n" +
+	"\x04meta\x18\f \x03(\v2\x1d.kervi.v1.Component.MetaEntryR\x04meta\x12'\n" +
+	"\x06params\x18\x14 \x03(\v2\x0f.kervi.v1.ParamR\x06params\x12*\n" +
+	"\x06result\x18\x15 \x01(\v2\x12.kervi.v1.DataTypeR\x06result\x1a7\n" +
+	"\tMetaEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"]\n" +
+	"\x04_maxJ\x04\b\x01\x10\x02J\x04\b\b\x10\tR\aoptions\"2\n" +
+	"\x06Choice\x12\x14\n" +
+	"\x05value\x18\x01 \x01(\tR\x05value\x12\x12\n" +
+	"\x04text\x18\x02 \x01(\tR\x04text\"\x83\x01\n" +
+	"\bDataType\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12&\n" +
+	"\x04elem\x18\x03 \x01(\v2\x12.kervi.v1.DataTypeR\x04elem\x12'\n" +
+	"\x06fields\x18\x04 \x03(\v2\x0f.kervi.v1.FieldR\x06fields\"C\n" +
+	"\x05Field\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\x04type\x18\x02 \x01(\v2\x12.kervi.v1.DataTypeR\x04type\"C\n" +
+	"\x05Param\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\x04type\x18\x02 \x01(\v2\x12.kervi.v1.DataTypeR\x04type\"]\n" +
 	"\x05Error\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.kervi.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -1091,7 +1474,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1a.kervi.v1.Map.EntriesEntryR\aentries\x1aJ\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\x8e\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xe9\x03\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1118,7 +1501,11 @@ const file_kervi_proto_rawDesc = "" +
 	"\tKIND_PING\x10\x12\x12\r\n" +
 	"\tKIND_PONG\x10\x13\x12\x10\n" +
 	"\fKIND_STARTED\x10\x14\x12\x12\n" +
-	"\x0eKIND_APP_READY\x10\x15*\xae\x01\n" +
+	"\x0eKIND_APP_READY\x10\x15\x12\x19\n" +
+	"\x15KIND_FOLLOW_CATALOGUE\x10\x16\x12\x12\n" +
+	"\x0eKIND_CATALOGUE\x10\x17\x12\x19\n" +
+	"\x15KIND_CATALOGUE_SYNCED\x10\x18\x12\x0f\n" +
+	"\vKIND_RETIRE\x10\x19*\xae\x01\n" +
 	"\tValueType\x12\x1a\n" +
 	"\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VALUE_TYPE_NUMBER\x10\x01\x12\x13\n" +
@@ -1126,7 +1513,13 @@ const file_kervi_proto_rawDesc = "" +
 	"\x11VALUE_TYPE_STRING\x10\x03\x12\x13\n" +
 	"\x0fVALUE_TYPE_ENUM\x10\x04\x12\x17\n" +
 	"\x13VALUE_TYPE_DATETIME\x10\x05\x12\x14\n" +
-	"\x10VALUE_TYPE_COLOR\x10\x06*\x81\x03\n" +
+	"\x10VALUE_TYPE_COLOR\x10\x06*\x9e\x01\n" +
+	"\rComponentKind\x12\x1e\n" +
+	"\x1aCOMPONENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14COMPONENT_KIND_VALUE\x10\x01\x12\x19\n" +
+	"\x15COMPONENT_KIND_ACTION\x10\x02\x12\x19\n" +
+	"\x15COMPONENT_KIND_SENSOR\x10\x03\x12\x1d\n" +
+	"\x19COMPONENT_KIND_CONTROLLER\x10\x04*\x81\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCODE_UNKNOWN_ID\x10\x01\x12\x11\n" +
@@ -1164,45 +1557,60 @@ func file_kervi_proto_rawDescGZIP() []byte {
 	return file_kervi_proto_rawDescData
 }
 
-var file_kervi_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kervi_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_kervi_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_kervi_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_kervi_proto_goTypes = []any{
-	(Kind)(0),         // 0: kervi.v1.Kind
-	(ValueType)(0),    // 1: kervi.v1.ValueType
-	(Code)(0),         // 2: kervi.v1.Code
-	(*Frame)(nil),     // 3: kervi.v1.Frame
-	(*Msg)(nil),       // 4: kervi.v1.Msg
-	(*Component)(nil), // 5: kervi.v1.Component
-	(*Error)(nil),     // 6: kervi.v1.Error
-	(*Data)(nil),      // 7: kervi.v1.Data
-	(*List)(nil),      // 8: kervi.v1.List
-	(*Map)(nil),       // 9: kervi.v1.Map
-	nil,               // 10: kervi.v1.Map.EntriesEntry
+	(Kind)(0),          // 0: kervi.v1.Kind
+	(ValueType)(0),     // 1: kervi.v1.ValueType
+	(ComponentKind)(0), // 2: kervi.v1.ComponentKind
+	(Code)(0),          // 3: kervi.v1.Code
+	(*Frame)(nil),      // 4: kervi.v1.Frame
+	(*Msg)(nil),        // 5: kervi.v1.Msg
+	(*Component)(nil),  // 6: kervi.v1.Component
+	(*Choice)(nil),     // 7: kervi.v1.Choice
+	(*DataType)(nil),   // 8: kervi.v1.DataType
+	(*Field)(nil),      // 9: kervi.v1.Field
+	(*Param)(nil),      // 10: kervi.v1.Param
+	(*Error)(nil),      // 11: kervi.v1.Error
+	(*Data)(nil),       // 12: kervi.v1.Data
+	(*List)(nil),       // 13: kervi.v1.List
+	(*Map)(nil),        // 14: kervi.v1.Map
+	nil,                // 15: kervi.v1.Component.MetaEntry
+	nil,                // 16: kervi.v1.Map.EntriesEntry
 }
 var file_kervi_proto_depIdxs = []int32{
-	4,  // 0: kervi.v1.Frame.msgs:type_name -> kervi.v1.Msg
+	5,  // 0: kervi.v1.Frame.msgs:type_name -> kervi.v1.Msg
 	0,  // 1: kervi.v1.Msg.kind:type_name -> kervi.v1.Kind
 	1,  // 2: kervi.v1.Msg.type:type_name -> kervi.v1.ValueType
-	7,  // 3: kervi.v1.Msg.args:type_name -> kervi.v1.Data
-	7,  // 4: kervi.v1.Msg.result:type_name -> kervi.v1.Data
-	6,  // 5: kervi.v1.Msg.error:type_name -> kervi.v1.Error
-	5,  // 6: kervi.v1.Msg.component:type_name -> kervi.v1.Component
-	1,  // 7: kervi.v1.Component.type:type_name -> kervi.v1.ValueType
-	2,  // 8: kervi.v1.Error.code:type_name -> kervi.v1.Code
-	8,  // 9: kervi.v1.Data.list:type_name -> kervi.v1.List
-	9,  // 10: kervi.v1.Data.map:type_name -> kervi.v1.Map
-	7,  // 11: kervi.v1.List.items:type_name -> kervi.v1.Data
-	10, // 12: kervi.v1.Map.entries:type_name -> kervi.v1.Map.EntriesEntry
-	7,  // 13: kervi.v1.Map.EntriesEntry.value:type_name -> kervi.v1.Data
-	3,  // 14: kervi.v1.Module.Connect:input_type -> kervi.v1.Frame
-	3,  // 15: kervi.v1.Module.Events:input_type -> kervi.v1.Frame
-	3,  // 16: kervi.v1.Module.Connect:output_type -> kervi.v1.Frame
-	3,  // 17: kervi.v1.Module.Events:output_type -> kervi.v1.Frame
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	12, // 3: kervi.v1.Msg.args:type_name -> kervi.v1.Data
+	12, // 4: kervi.v1.Msg.result:type_name -> kervi.v1.Data
+	11, // 5: kervi.v1.Msg.error:type_name -> kervi.v1.Error
+	6,  // 6: kervi.v1.Msg.component:type_name -> kervi.v1.Component
+	2,  // 7: kervi.v1.Component.kind:type_name -> kervi.v1.ComponentKind
+	1,  // 8: kervi.v1.Component.type:type_name -> kervi.v1.ValueType
+	7,  // 9: kervi.v1.Component.choices:type_name -> kervi.v1.Choice
+	15, // 10: kervi.v1.Component.meta:type_name -> kervi.v1.Component.MetaEntry
+	10, // 11: kervi.v1.Component.params:type_name -> kervi.v1.Param
+	8,  // 12: kervi.v1.Component.result:type_name -> kervi.v1.DataType
+	8,  // 13: kervi.v1.DataType.elem:type_name -> kervi.v1.DataType
+	9,  // 14: kervi.v1.DataType.fields:type_name -> kervi.v1.Field
+	8,  // 15: kervi.v1.Field.type:type_name -> kervi.v1.DataType
+	8,  // 16: kervi.v1.Param.type:type_name -> kervi.v1.DataType
+	3,  // 17: kervi.v1.Error.code:type_name -> kervi.v1.Code
+	13, // 18: kervi.v1.Data.list:type_name -> kervi.v1.List
+	14, // 19: kervi.v1.Data.map:type_name -> kervi.v1.Map
+	12, // 20: kervi.v1.List.items:type_name -> kervi.v1.Data
+	16, // 21: kervi.v1.Map.entries:type_name -> kervi.v1.Map.EntriesEntry
+	12, // 22: kervi.v1.Map.EntriesEntry.value:type_name -> kervi.v1.Data
+	4,  // 23: kervi.v1.Module.Connect:input_type -> kervi.v1.Frame
+	4,  // 24: kervi.v1.Module.Events:input_type -> kervi.v1.Frame
+	4,  // 25: kervi.v1.Module.Connect:output_type -> kervi.v1.Frame
+	4,  // 26: kervi.v1.Module.Events:output_type -> kervi.v1.Frame
+	25, // [25:27] is the sub-list for method output_type
+	23, // [23:25] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_kervi_proto_init() }
@@ -1211,7 +1619,7 @@ func file_kervi_proto_init() {
 		return
 	}
 	file_kervi_proto_msgTypes[2].OneofWrappers = []any{}
-	file_kervi_proto_msgTypes[4].OneofWrappers = []any{
+	file_kervi_proto_msgTypes[8].OneofWrappers = []any{
 		(*Data_Null)(nil),
 		(*Data_Bool)(nil),
 		(*Data_Int)(nil),
@@ -1229,8 +1637,8 @@ func file_kervi_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kervi_proto_rawDesc), len(file_kervi_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   8,
+			NumEnums:      4,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

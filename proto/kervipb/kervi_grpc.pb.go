@@ -41,7 +41,9 @@ const (
 // exchange travels on them, batched into Frames: value events, and the
 // messages that must stay in order with them (KIND_ANNOUNCE,
 // KIND_SUBSCRIBE, KIND_UNSUBSCRIBE, KIND_READY, KIND_SETUP_FAILED,
-// KIND_START, KIND_STARTED, KIND_APP_READY, KIND_STOPPED), on Events;
+// KIND_START, KIND_STARTED, KIND_APP_READY, KIND_STOPPED, and the
+// catalogue's KIND_FOLLOW_CATALOGUE, KIND_CATALOGUE, KIND_CATALOGUE_SYNCED,
+// KIND_RETIRE), on Events;
 // everything else (calls, sets, results, heartbeats, the rest of the life
 // cycle) on Connect. Each stream has its own flow control, so a process
 // that is slow to take value events never holds back calls and control.
@@ -94,7 +96,9 @@ type Module_EventsClient = grpc.BidiStreamingClient[Frame, Frame]
 // exchange travels on them, batched into Frames: value events, and the
 // messages that must stay in order with them (KIND_ANNOUNCE,
 // KIND_SUBSCRIBE, KIND_UNSUBSCRIBE, KIND_READY, KIND_SETUP_FAILED,
-// KIND_START, KIND_STARTED, KIND_APP_READY, KIND_STOPPED), on Events;
+// KIND_START, KIND_STARTED, KIND_APP_READY, KIND_STOPPED, and the
+// catalogue's KIND_FOLLOW_CATALOGUE, KIND_CATALOGUE, KIND_CATALOGUE_SYNCED,
+// KIND_RETIRE), on Events;
 // everything else (calls, sets, results, heartbeats, the rest of the life
 // cycle) on Connect. Each stream has its own flow control, so a process
 // that is slow to take value events never holds back calls and control.
