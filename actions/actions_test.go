@@ -13,16 +13,24 @@ import (
 	"github.com/kervi/kervi-go/ipc"
 )
 
+// node is a recursive type, which cannot cross processes.
+type node struct {
+	Next *node
+}
+
 func TestRegisterChecksSignature(t *testing.T) {
 	h := testbus.New(t)
 	b := h.Bus("m", nil)
 	bad := map[string]any{
-		"notfunc":  42,
-		"struct":   func(struct{ X int }) {},
-		"ctxlast":  func(int, context.Context) {},
-		"results":  func() (int, int) { return 0, 0 },
-		"chanres":  func() chan int { return nil },
-		"errfirst": func() (error, int) { return nil, 0 }, //lint:ignore ST1008 the mistake under test
+		"notfunc":   42,
+		"recursive": func(node) {},
+		"complex":   func(struct{ X complex128 }) {},
+		"funcfield": func() struct{ F func() } { return struct{ F func() }{} },
+		"intkeys":   func(map[int]string) {},
+		"ctxlast":   func(int, context.Context) {},
+		"results":   func() (int, int) { return 0, 0 },
+		"chanres":   func() chan int { return nil },
+		"errfirst":  func() (error, int) { return nil, 0 }, //lint:ignore ST1008 the mistake under test
 	}
 	for id, fn := range bad {
 		if _, err := actions.Register(b, id, fn); err == nil || !strings.Contains(err.Error(), id) {
@@ -232,5 +240,5 @@ func ExampleRegister() {
 	// Output:
 	// dimmed <nil>
 	// true kervi: "lights.dim": level must be 0..100 (module "lights")
-	// true kervi: "lights.dim": argument 1 of (int): cannot use string bright as int (module "lights")
+	// true kervi: "lights.dim": argument 1 of (int): want an integer that fits int, got a string ("bright") (module "lights")
 }

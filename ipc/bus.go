@@ -55,6 +55,7 @@ type Bus struct {
 	seq      atomic.Uint64
 	phase    atomic.Int32 // phaseSetup, ...; changes under mu
 	appReady atomic.Bool
+	appUp    chan struct{} // closed when appReady becomes true
 
 	mu       sync.RWMutex
 	waiting  bool // the stop waits for goroutines; start no more
@@ -87,6 +88,7 @@ type idState struct {
 	last   atomic.Pointer[kervipb.Msg] // last event seen or published
 	value  *ValueSpec                  // set when this process owns the id as a value
 	action *ActionSpec                 // set when this process owns the id as an action
+	comp   *kervipb.Component          // what this process announced of the id it owns
 	remote bool                        // a SUBSCRIBE for id is in effect at the hub
 
 	// Events of an owned id no other process follows are coalesced: only
@@ -157,6 +159,7 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 
 		restored: make(map[string]*kervipb.Msg),
 		welcome:  make(chan struct{}),
+		appUp:    make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(NewContext(context.Background(), b))
 	box := b.lim.box()
@@ -409,7 +412,7 @@ func (b *Bus) RegisterValue(id string, spec ValueSpec) (*Publisher, error) {
 	}
 	b.owned++
 	spec2 := spec
-	st.value = &spec2
+	st.value, st.comp = &spec2, comp
 	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
 	b.mu.Unlock()
 	return &Publisher{b: b, st: st}, nil
@@ -594,7 +597,7 @@ func (b *Bus) Set(ctx context.Context, id string, v any) error {
 	}
 	m := &kervipb.Msg{Kind: kervipb.Kind_KIND_SET, Id: id}
 	putValue(m, val)
-	_, err = b.request(ctx, m)
+	_, err = b.ask(ctx, m)
 	return err
 }
 
@@ -634,6 +637,11 @@ func (a Args) DecodeTo(i int, t reflect.Type) (reflect.Value, error) {
 type ActionSpec struct {
 	Name   string
 	Parent string
+	// Params and Result describe the action's parameters and result, for
+	// the application's catalogue (see DescribeData); Result is nil if the
+	// action returns only an error.
+	Params []Param
+	Result *DataType
 	// Handler runs the action. ctx carries the bus and ends when the caller
 	// cancels, the caller's deadline passes, or the module stops. The
 	// result must be a type Encode accepts.
@@ -649,7 +657,10 @@ func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 	if spec.Handler == nil {
 		return fmt.Errorf("kervi: action %q: nil handler", id)
 	}
-	comp := &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent}
+	comp := &kervipb.Component{Kind: "action", Name: spec.Name, Parent: spec.Parent, Params: paramsToWire(spec.Params)}
+	if spec.Result != nil {
+		comp.Result = dataTypeToWire(*spec.Result)
+	}
 	if err := checkComponent(comp); err != nil {
 		return fmt.Errorf("kervi: action %s: %w", quoteID(id), err)
 	}
@@ -668,7 +679,7 @@ func (b *Bus) RegisterAction(id string, spec ActionSpec) error {
 	}
 	b.owned++
 	spec2 := spec
-	st.action = &spec2
+	st.action, st.comp = &spec2, comp
 	b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: comp})
 	b.mu.Unlock()
 	return nil
@@ -706,7 +717,7 @@ func (b *Bus) Call(ctx context.Context, id string, args ...any) (any, error) {
 		}
 		return Decode(res), nil
 	}
-	r, err := b.request(ctx, &kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: id, Args: data})
+	r, err := b.ask(ctx, &kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: id, Args: data})
 	if err != nil {
 		return nil, err
 	}
@@ -874,6 +885,8 @@ func (b *Bus) Receive(msgs []*kervipb.Msg) {
 				b.mu.Unlock()
 			}
 			b.admit(m)
+		case kervipb.Kind_KIND_GET:
+			b.serveGet(m)
 		case kervipb.Kind_KIND_CANCEL:
 			b.cancelCall(m)
 		case kervipb.Kind_KIND_RESULT:
@@ -919,7 +932,7 @@ func carriesError(k kervipb.Kind) bool {
 // answered with the error, anything else is reported.
 func (b *Bus) malformed(m *kervipb.Msg) {
 	switch m.Kind {
-	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET:
 		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: m.Error})
 	default:
 		b.log.Error("malformed message from the hub", "kind", m.Kind.String(), "id", validText(m.Id), "error", m.Error.GetMessage())
@@ -973,7 +986,7 @@ func (b *Bus) cancelCall(m *kervipb.Msg) {
 // event is reported to the error handler.
 func (b *Bus) Undeliverable(m *kervipb.Msg, err error) {
 	switch m.Kind {
-	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET, kervipb.Kind_KIND_DESCRIBE:
 		b.answer(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
 			Error: toWire(b.module, newError(CodeBadArgs, m.Id, b.module, "the request could not be encoded: %v", err))})
 	case kervipb.Kind_KIND_RESULT:
@@ -1021,7 +1034,9 @@ func (b *Bus) dispatch(items []item) error {
 			b.Go(b.startApp)
 		case kervipb.Kind_KIND_APP_READY:
 			b.mu.Lock()
-			b.appReady.Store(true)
+			if !b.appReady.Swap(true) {
+				close(b.appUp)
+			}
 			hooks := b.onReady
 			b.onReady = nil
 			b.mu.Unlock()

@@ -196,7 +196,7 @@ func checkComponent(c *kervipb.Component) error {
 	if c.Min != nil && math.IsNaN(*c.Min) || c.Max != nil && math.IsNaN(*c.Max) {
 		return fmt.Errorf("range bound is NaN")
 	}
-	return nil
+	return checkSignature(c)
 }
 
 // checkDescription refuses the description of id if its announcement

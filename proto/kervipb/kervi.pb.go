@@ -89,6 +89,15 @@ const (
 	// Hub to module: every module has started; the application runs
 	// (app-ready hooks run, controllers receive input changes).
 	Kind_KIND_APP_READY Kind = 21
+	// Module to hub, forwarded to the owner of the value id: read its
+	// current content. seq names the request, deadline bounds it; the owner
+	// answers KIND_RESULT with the content in type and its field, and ts, or
+	// an error (CODE_NO_VALUE: the value has no content yet). The owner
+	// answers at once, below user code, whatever its phase.
+	Kind_KIND_GET Kind = 30
+	// Module to hub: describe id. seq names the request; the hub answers
+	// KIND_RESULT with component and module (the owner), or an error.
+	Kind_KIND_DESCRIBE Kind = 31
 )
 
 // Enum value maps for Kind.
@@ -116,6 +125,8 @@ var (
 		19: "KIND_PONG",
 		20: "KIND_STARTED",
 		21: "KIND_APP_READY",
+		30: "KIND_GET",
+		31: "KIND_DESCRIBE",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":  0,
@@ -140,6 +151,8 @@ var (
 		"KIND_PONG":         19,
 		"KIND_STARTED":      20,
 		"KIND_APP_READY":    21,
+		"KIND_GET":          30,
+		"KIND_DESCRIBE":     31,
 	}
 )
 
@@ -254,6 +267,8 @@ const (
 	Code_CODE_INVALID_ID        Code = 15
 	Code_CODE_MALFORMED         Code = 16
 	Code_CODE_NOT_READY         Code = 17
+	// The value exists but has no content yet.
+	Code_CODE_NO_VALUE Code = 18
 )
 
 // Enum value maps for Code.
@@ -277,6 +292,7 @@ var (
 		15: "CODE_INVALID_ID",
 		16: "CODE_MALFORMED",
 		17: "CODE_NOT_READY",
+		18: "CODE_NO_VALUE",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":       0,
@@ -297,6 +313,7 @@ var (
 		"CODE_INVALID_ID":        15,
 		"CODE_MALFORMED":         16,
 		"CODE_NOT_READY":         17,
+		"CODE_NO_VALUE":          18,
 	}
 )
 
@@ -554,7 +571,11 @@ type Component struct {
 	Max     *float64  `protobuf:"fixed64,7,opt,name=max,proto3,oneof" json:"max,omitempty"`
 	Options []string  `protobuf:"bytes,8,rep,name=options,proto3" json:"options,omitempty"`
 	// The id of the component this one belongs to (a controller, a sensor).
-	Parent        string `protobuf:"bytes,9,opt,name=parent,proto3" json:"parent,omitempty"`
+	Parent string `protobuf:"bytes,9,opt,name=parent,proto3" json:"parent,omitempty"`
+	// An action's parameters, in order.
+	Params []*Param `protobuf:"bytes,20,rep,name=params,proto3" json:"params,omitempty"`
+	// What an action returns; unset if it returns only an error.
+	Result        *DataType `protobuf:"bytes,21,opt,name=result,proto3" json:"result,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -652,6 +673,199 @@ func (x *Component) GetParent() string {
 	return ""
 }
 
+func (x *Component) GetParams() []*Param {
+	if x != nil {
+		return x.Params
+	}
+	return nil
+}
+
+func (x *Component) GetResult() *DataType {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// DataType describes the data of an action's parameter or result. kind
+// holds the numbers of ipc.DataKind: 0 any, 1 bool, 2 int, 3 uint, 4 float,
+// 5 string, 6 bytes, 7 time, 8 duration, 9 list (of elem), 10 map (from
+// strings to elem), 11 struct (fields).
+type DataType struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The Go type's name, if it has one.
+	Name          string    `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Elem          *DataType `protobuf:"bytes,3,opt,name=elem,proto3" json:"elem,omitempty"`
+	Fields        []*Field  `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DataType) Reset() {
+	*x = DataType{}
+	mi := &file_kervi_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DataType) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DataType) ProtoMessage() {}
+
+func (x *DataType) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DataType.ProtoReflect.Descriptor instead.
+func (*DataType) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DataType) GetKind() int32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
+}
+
+func (x *DataType) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *DataType) GetElem() *DataType {
+	if x != nil {
+		return x.Elem
+	}
+	return nil
+}
+
+func (x *DataType) GetFields() []*Field {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// Field is one field of a struct: its name on the wire and its type.
+type Field struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          *DataType              `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Field) Reset() {
+	*x = Field{}
+	mi := &file_kervi_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Field) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Field) ProtoMessage() {}
+
+func (x *Field) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Field.ProtoReflect.Descriptor instead.
+func (*Field) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Field) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Field) GetType() *DataType {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
+// Param is one parameter of an action.
+type Param struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Type          *DataType              `protobuf:"bytes,2,opt,name=type,proto3" json:"type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Param) Reset() {
+	*x = Param{}
+	mi := &file_kervi_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Param) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Param) ProtoMessage() {}
+
+func (x *Param) ProtoReflect() protoreflect.Message {
+	mi := &file_kervi_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Param.ProtoReflect.Descriptor instead.
+func (*Param) Descriptor() ([]byte, []int) {
+	return file_kervi_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *Param) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Param) GetType() *DataType {
+	if x != nil {
+		return x.Type
+	}
+	return nil
+}
+
 type Error struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Code    Code                   `protobuf:"varint,1,opt,name=code,proto3,enum=kervi.v1.Code" json:"code,omitempty"`
@@ -664,7 +878,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_kervi_proto_msgTypes[3]
+	mi := &file_kervi_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +890,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[3]
+	mi := &file_kervi_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +903,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{3}
+	return file_kervi_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Error) GetCode() Code {
@@ -736,7 +950,7 @@ type Data struct {
 
 func (x *Data) Reset() {
 	*x = Data{}
-	mi := &file_kervi_proto_msgTypes[4]
+	mi := &file_kervi_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -748,7 +962,7 @@ func (x *Data) String() string {
 func (*Data) ProtoMessage() {}
 
 func (x *Data) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[4]
+	mi := &file_kervi_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -761,7 +975,7 @@ func (x *Data) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Data.ProtoReflect.Descriptor instead.
 func (*Data) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{4}
+	return file_kervi_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Data) GetKind() isData_Kind {
@@ -951,7 +1165,7 @@ type List struct {
 
 func (x *List) Reset() {
 	*x = List{}
-	mi := &file_kervi_proto_msgTypes[5]
+	mi := &file_kervi_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1177,7 @@ func (x *List) String() string {
 func (*List) ProtoMessage() {}
 
 func (x *List) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[5]
+	mi := &file_kervi_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1190,7 @@ func (x *List) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use List.ProtoReflect.Descriptor instead.
 func (*List) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{5}
+	return file_kervi_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *List) GetItems() []*Data {
@@ -995,7 +1209,7 @@ type Map struct {
 
 func (x *Map) Reset() {
 	*x = Map{}
-	mi := &file_kervi_proto_msgTypes[6]
+	mi := &file_kervi_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1007,7 +1221,7 @@ func (x *Map) String() string {
 func (*Map) ProtoMessage() {}
 
 func (x *Map) ProtoReflect() protoreflect.Message {
-	mi := &file_kervi_proto_msgTypes[6]
+	mi := &file_kervi_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1020,7 +1234,7 @@ func (x *Map) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Map.ProtoReflect.Descriptor instead.
 func (*Map) Descriptor() ([]byte, []int) {
-	return file_kervi_proto_rawDescGZIP(), []int{6}
+	return file_kervi_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Map) GetEntries() map[string]*Data {
@@ -1054,7 +1268,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\bdeadline\x18\r \x01(\x03R\bdeadline\x121\n" +
 	"\tcomponent\x18\x0e \x01(\v2\x13.kervi.v1.ComponentR\tcomponent\x12\x16\n" +
 	"\x06module\x18\x0f \x01(\tR\x06module\x12\x1c\n" +
-	"\tcoalesced\x18\x10 \x01(\x04R\tcoalesced\"\xf6\x01\n" +
+	"\tcoalesced\x18\x10 \x01(\x04R\tcoalesced\"\xcb\x02\n" +
 	"\tComponent\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12'\n" +
@@ -1064,9 +1278,22 @@ const file_kervi_proto_rawDesc = "" +
 	"\x03min\x18\x06 \x01(\x01H\x00R\x03min\x88\x01\x01\x12\x15\n" +
 	"\x03max\x18\a \x01(\x01H\x01R\x03max\x88\x01\x01\x12\x18\n" +
 	"\aoptions\x18\b \x03(\tR\aoptions\x12\x16\n" +
-	"\x06parent\x18\t \x01(\tR\x06parentB\x06\n" +
+	"\x06parent\x18\t \x01(\tR\x06parent\x12'\n" +
+	"\x06params\x18\x14 \x03(\v2\x0f.kervi.v1.ParamR\x06params\x12*\n" +
+	"\x06result\x18\x15 \x01(\v2\x12.kervi.v1.DataTypeR\x06resultB\x06\n" +
 	"\x04_minB\x06\n" +
-	"\x04_max\"]\n" +
+	"\x04_max\"\x83\x01\n" +
+	"\bDataType\x12\x12\n" +
+	"\x04kind\x18\x01 \x01(\x05R\x04kind\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12&\n" +
+	"\x04elem\x18\x03 \x01(\v2\x12.kervi.v1.DataTypeR\x04elem\x12'\n" +
+	"\x06fields\x18\x04 \x03(\v2\x0f.kervi.v1.FieldR\x06fields\"C\n" +
+	"\x05Field\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\x04type\x18\x02 \x01(\v2\x12.kervi.v1.DataTypeR\x04type\"C\n" +
+	"\x05Param\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12&\n" +
+	"\x04type\x18\x02 \x01(\v2\x12.kervi.v1.DataTypeR\x04type\"]\n" +
 	"\x05Error\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.kervi.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -1091,7 +1318,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1a.kervi.v1.Map.EntriesEntryR\aentries\x1aJ\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\x8e\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xaf\x03\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1118,7 +1345,9 @@ const file_kervi_proto_rawDesc = "" +
 	"\tKIND_PING\x10\x12\x12\r\n" +
 	"\tKIND_PONG\x10\x13\x12\x10\n" +
 	"\fKIND_STARTED\x10\x14\x12\x12\n" +
-	"\x0eKIND_APP_READY\x10\x15*\xae\x01\n" +
+	"\x0eKIND_APP_READY\x10\x15\x12\f\n" +
+	"\bKIND_GET\x10\x1e\x12\x11\n" +
+	"\rKIND_DESCRIBE\x10\x1f*\xae\x01\n" +
 	"\tValueType\x12\x1a\n" +
 	"\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VALUE_TYPE_NUMBER\x10\x01\x12\x13\n" +
@@ -1126,7 +1355,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\x11VALUE_TYPE_STRING\x10\x03\x12\x13\n" +
 	"\x0fVALUE_TYPE_ENUM\x10\x04\x12\x17\n" +
 	"\x13VALUE_TYPE_DATETIME\x10\x05\x12\x14\n" +
-	"\x10VALUE_TYPE_COLOR\x10\x06*\x81\x03\n" +
+	"\x10VALUE_TYPE_COLOR\x10\x06*\x94\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCODE_UNKNOWN_ID\x10\x01\x12\x11\n" +
@@ -1147,7 +1376,8 @@ const file_kervi_proto_rawDesc = "" +
 	"\x0eCODE_TOO_LARGE\x10\x0e\x12\x13\n" +
 	"\x0fCODE_INVALID_ID\x10\x0f\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x10\x12\x12\n" +
-	"\x0eCODE_NOT_READY\x10\x112i\n" +
+	"\x0eCODE_NOT_READY\x10\x11\x12\x11\n" +
+	"\rCODE_NO_VALUE\x10\x122i\n" +
 	"\x06Module\x12/\n" +
 	"\aConnect\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01\x12.\n" +
 	"\x06Events\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01B)Z'github.com/kervi/kervi-go/proto/kervipbb\x06proto3"
@@ -1165,7 +1395,7 @@ func file_kervi_proto_rawDescGZIP() []byte {
 }
 
 var file_kervi_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kervi_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_kervi_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_kervi_proto_goTypes = []any{
 	(Kind)(0),         // 0: kervi.v1.Kind
 	(ValueType)(0),    // 1: kervi.v1.ValueType
@@ -1173,36 +1403,45 @@ var file_kervi_proto_goTypes = []any{
 	(*Frame)(nil),     // 3: kervi.v1.Frame
 	(*Msg)(nil),       // 4: kervi.v1.Msg
 	(*Component)(nil), // 5: kervi.v1.Component
-	(*Error)(nil),     // 6: kervi.v1.Error
-	(*Data)(nil),      // 7: kervi.v1.Data
-	(*List)(nil),      // 8: kervi.v1.List
-	(*Map)(nil),       // 9: kervi.v1.Map
-	nil,               // 10: kervi.v1.Map.EntriesEntry
+	(*DataType)(nil),  // 6: kervi.v1.DataType
+	(*Field)(nil),     // 7: kervi.v1.Field
+	(*Param)(nil),     // 8: kervi.v1.Param
+	(*Error)(nil),     // 9: kervi.v1.Error
+	(*Data)(nil),      // 10: kervi.v1.Data
+	(*List)(nil),      // 11: kervi.v1.List
+	(*Map)(nil),       // 12: kervi.v1.Map
+	nil,               // 13: kervi.v1.Map.EntriesEntry
 }
 var file_kervi_proto_depIdxs = []int32{
 	4,  // 0: kervi.v1.Frame.msgs:type_name -> kervi.v1.Msg
 	0,  // 1: kervi.v1.Msg.kind:type_name -> kervi.v1.Kind
 	1,  // 2: kervi.v1.Msg.type:type_name -> kervi.v1.ValueType
-	7,  // 3: kervi.v1.Msg.args:type_name -> kervi.v1.Data
-	7,  // 4: kervi.v1.Msg.result:type_name -> kervi.v1.Data
-	6,  // 5: kervi.v1.Msg.error:type_name -> kervi.v1.Error
+	10, // 3: kervi.v1.Msg.args:type_name -> kervi.v1.Data
+	10, // 4: kervi.v1.Msg.result:type_name -> kervi.v1.Data
+	9,  // 5: kervi.v1.Msg.error:type_name -> kervi.v1.Error
 	5,  // 6: kervi.v1.Msg.component:type_name -> kervi.v1.Component
 	1,  // 7: kervi.v1.Component.type:type_name -> kervi.v1.ValueType
-	2,  // 8: kervi.v1.Error.code:type_name -> kervi.v1.Code
-	8,  // 9: kervi.v1.Data.list:type_name -> kervi.v1.List
-	9,  // 10: kervi.v1.Data.map:type_name -> kervi.v1.Map
-	7,  // 11: kervi.v1.List.items:type_name -> kervi.v1.Data
-	10, // 12: kervi.v1.Map.entries:type_name -> kervi.v1.Map.EntriesEntry
-	7,  // 13: kervi.v1.Map.EntriesEntry.value:type_name -> kervi.v1.Data
-	3,  // 14: kervi.v1.Module.Connect:input_type -> kervi.v1.Frame
-	3,  // 15: kervi.v1.Module.Events:input_type -> kervi.v1.Frame
-	3,  // 16: kervi.v1.Module.Connect:output_type -> kervi.v1.Frame
-	3,  // 17: kervi.v1.Module.Events:output_type -> kervi.v1.Frame
-	16, // [16:18] is the sub-list for method output_type
-	14, // [14:16] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	8,  // 8: kervi.v1.Component.params:type_name -> kervi.v1.Param
+	6,  // 9: kervi.v1.Component.result:type_name -> kervi.v1.DataType
+	6,  // 10: kervi.v1.DataType.elem:type_name -> kervi.v1.DataType
+	7,  // 11: kervi.v1.DataType.fields:type_name -> kervi.v1.Field
+	6,  // 12: kervi.v1.Field.type:type_name -> kervi.v1.DataType
+	6,  // 13: kervi.v1.Param.type:type_name -> kervi.v1.DataType
+	2,  // 14: kervi.v1.Error.code:type_name -> kervi.v1.Code
+	11, // 15: kervi.v1.Data.list:type_name -> kervi.v1.List
+	12, // 16: kervi.v1.Data.map:type_name -> kervi.v1.Map
+	10, // 17: kervi.v1.List.items:type_name -> kervi.v1.Data
+	13, // 18: kervi.v1.Map.entries:type_name -> kervi.v1.Map.EntriesEntry
+	10, // 19: kervi.v1.Map.EntriesEntry.value:type_name -> kervi.v1.Data
+	3,  // 20: kervi.v1.Module.Connect:input_type -> kervi.v1.Frame
+	3,  // 21: kervi.v1.Module.Events:input_type -> kervi.v1.Frame
+	3,  // 22: kervi.v1.Module.Connect:output_type -> kervi.v1.Frame
+	3,  // 23: kervi.v1.Module.Events:output_type -> kervi.v1.Frame
+	22, // [22:24] is the sub-list for method output_type
+	20, // [20:22] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_kervi_proto_init() }
@@ -1211,7 +1450,7 @@ func file_kervi_proto_init() {
 		return
 	}
 	file_kervi_proto_msgTypes[2].OneofWrappers = []any{}
-	file_kervi_proto_msgTypes[4].OneofWrappers = []any{
+	file_kervi_proto_msgTypes[7].OneofWrappers = []any{
 		(*Data_Null)(nil),
 		(*Data_Bool)(nil),
 		(*Data_Int)(nil),
@@ -1230,7 +1469,7 @@ func file_kervi_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kervi_proto_rawDesc), len(file_kervi_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   8,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
