@@ -246,6 +246,9 @@ var (
 	ErrExitedBeforeReady = errors.New("kervi: module process exited before it was ready")
 	// ErrAlreadyRunning: Run was called on an application that runs.
 	ErrAlreadyRunning = errors.New("kervi: application already running")
+	// ErrStopped: the application stopped before it was ready (WaitReady):
+	// Run's context ended while it started.
+	ErrStopped = errors.New("kervi: application stopped before it was ready")
 )
 
 // MarshalText encodes the state as its name, for JSON and logs.

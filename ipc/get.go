@@ -259,10 +259,12 @@ func (b *Bus) ask(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error) {
 }
 
 // mayWaitFor reports whether a request that failed with err should wait
-// for the application to be ready, then be asked again.
+// for the application to be ready, then be asked again: the hub found no
+// owner of the id (ErrNotReady too: the hub had not yet seen the end of
+// this process's setup, which travels behind its value events).
 func (b *Bus) mayWaitFor(err error) bool {
 	var e *Error
-	if !errors.As(err, &e) || e.Code != CodeUnknownID || e.Module != "" || b.appReady.Load() {
+	if !errors.As(err, &e) || e.Code != CodeUnknownID && e.Code != CodeNotReady || e.Module != "" || b.appReady.Load() {
 		return false // an answer from an owner names its module
 	}
 	ph := b.phase.Load()
