@@ -30,7 +30,6 @@ import (
 var (
 	timeType     = reflect.TypeFor[time.Time]()
 	durationType = reflect.TypeFor[time.Duration]()
-	bytesType    = reflect.TypeFor[[]byte]()
 	anyType      = reflect.TypeFor[any]()
 )
 
@@ -402,11 +401,6 @@ func decodeInto(d *kervipb.Data, out reflect.Value) error {
 func CanDecodeTo(t reflect.Type) bool {
 	_, err := DescribeData(t)
 	return err == nil
-}
-
-// dataString shows short data in error messages.
-func dataString(d *kervipb.Data) string {
-	return shorten(fmt.Sprintf("%v", Decode(d)))
 }
 
 // shorten cuts s to about 40 bytes for an error message, at a rune
