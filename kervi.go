@@ -84,6 +84,19 @@
 // same way: an OnChange callback that is slow gets the latest content
 // rather than a growing backlog. Every queue is bounded (see WithLimits).
 //
+// # Embedding
+//
+// A program with work of its own next to the application, such as an HTTP
+// API, gets the parent's bus from Bus as soon as NewApplication returns,
+// and hands Context to its servers (http.Server's BaseContext), so that
+// every request's context carries the bus: handlers call actions.Call,
+// ipc.Get and Bus.Set with it. A call, set or read made before the
+// application is ready to an id no module owns yet waits until it is ready;
+// once it is, an unknown id fails at once with ipc.ErrUnknownID. WaitReady
+// waits for the application or returns why it did not start, and OnStop
+// hooks shut the program's servers down when the application stops, also
+// under Main, whose os.Exit skips deferred calls (see examples/embed).
+//
 // # Testing
 //
 // InProcess runs an application in the test's process. To test with module
