@@ -343,7 +343,7 @@ func Call(ctx context.Context, id string, args ...any) (any, error) {
 }
 
 // CallAs is Call with the result converted to T (as arguments are
-// converted to parameters).
+// converted to parameters), such as the struct the action returns.
 func CallAs[T any](ctx context.Context, id string, args ...any) (T, error) {
 	var zero T
 	res, err := Call(ctx, id, args...)

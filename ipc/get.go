@@ -32,9 +32,11 @@ import (
 // Before the application is ready, a read of an id no module owns yet
 // waits until the application is ready, for as long as ctx allows, then
 // fails with ErrUnknownID if still nobody owns it; once the application
-// is ready it fails at once. A module's setup cannot wait (the application
-// waits for it): there it fails at once with ErrNotReady, and so does it in
-// the module's own app-start hooks with ErrUnknownID.
+// is ready it fails at once. Calls, sets and Describe wait alike. Code
+// that the application waits for cannot wait for it: in a module's setup
+// such a read fails at once with ErrNotReady, and in its app-start hooks
+// (controllers' Start, when every module has announced its ids) with
+// ErrUnknownID.
 func (b *Bus) Get(ctx context.Context, id string) (Event, error) {
 	if err := ValidateID(id); err != nil {
 		return Event{}, err
@@ -241,8 +243,11 @@ func componentDescription(id, module string, c *kervipb.Component) Description {
 // setup (where the hub answers ErrNotReady) nor in its app-start hooks,
 // and the application is not ready. Then it asks once more.
 func (b *Bus) ask(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error) {
-	for {
-		r, err := b.request(ctx, shallowCopy(m))
+	for first := true; ; first = false {
+		if !first {
+			m = shallowCopy(m) // the hub had the first; this is a new request
+		}
+		r, err := b.request(ctx, m)
 		if err == nil || !b.mayWaitFor(err) {
 			return r, err
 		}

@@ -607,7 +607,7 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 	}
 	wantKind := "action"
 	if m.Kind == kervipb.Kind_KIND_SET || m.Kind == kervipb.Kind_KIND_GET {
-		wantKind = "value" // a read needs no started owner: its owner answers below user code
+		wantKind = "value"
 	}
 	var o *owner
 	if e := h.ids[m.Id]; e != nil {
@@ -625,6 +625,8 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 	case o.port == nil:
 		fail(newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module))
 	case o.port != p && o.port.phase < phaseStarted && p.phase == phaseSetup && m.Kind != kervipb.Kind_KIND_GET:
+		// (A read needs no started owner: the owner answers it below user
+		// code.)
 		fail(newError(CodeNotReady, m.Id, o.module, "module %q has not started: a module's setup cannot call other modules "+
 			"(call them from a controller's Start, an OnAppReady callback or later)", o.module))
 	case o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes:

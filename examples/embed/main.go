@@ -50,7 +50,8 @@ var room = kervi.Module{Name: "room", Setup: func(ctx context.Context, bus *ipc.
 		return err
 	}
 	_, err = actions.Register(bus, "room.nudge", func(by float64) (float64, error) {
-		return target.Value() + by, target.Set(target.Value() + by)
+		v := target.Value() + by
+		return v, target.Set(v)
 	}, actions.Params("by"))
 	return err
 }}
