@@ -194,8 +194,9 @@ func validModuleName(name string) error {
 // order and exits the process: with status 0 after a clean stop, 1 if the
 // application failed. A second signal during the stop ends the parent
 // process at once; its module processes then still run their stop hooks,
-// within the stop timeout, on their own. Programs that embed kervi call Run
-// instead.
+// within the stop timeout, on their own. Since os.Exit skips deferred
+// calls, a program that runs servers of its own stops them in OnStop hooks;
+// one that must run after the application stopped calls Run instead.
 func (a *Application) Main() {
 	if a.opts.logger == nil {
 		a.log = slog.New(logx.NewConsole(os.Stderr, a.opts.logLevel))
