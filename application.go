@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,14 +54,27 @@ type Application struct {
 
 	stateMu sync.Mutex // orders state changes: the status and the state value agree
 
-	mu       sync.Mutex
-	status   map[string]*ModuleStatus
-	runs     map[string]*moduleRun
-	stateVal map[string]*values.String
-	hub      *ipc.Hub
-	bus      *ipc.Bus
-	appReady bool
-	dups     chan error
+	// The parent process's runtime, made on first use (see handle).
+	handleOnce sync.Once
+	handleErr  error
+	logp       atomic.Pointer[slog.Logger] // what the runtime logs to; Main may change it
+	appPort    *ipc.Port
+	ctx        context.Context // carries the parent's bus; ends when the stop begins
+	cancelCtx  context.CancelFunc
+
+	failed   chan struct{} // closed when Run returned without the application ready
+	startErr error         // why; set before failed is closed
+
+	mu        sync.Mutex
+	status    map[string]*ModuleStatus
+	runs      map[string]*moduleRun
+	stateVal  map[string]*values.String
+	hub       *ipc.Hub
+	bus       *ipc.Bus
+	appReady  bool
+	dups      chan error
+	onStop    []func(context.Context) error
+	stopBegun bool // the OnStop hooks ran
 }
 
 // ModuleStatus is the state of a module and its process.
@@ -92,7 +106,7 @@ type ModuleStatus struct {
 // application, whose Run serves that one module.
 func NewApplication(modules []Module, opts ...Option) (*Application, error) {
 	a := &Application{opts: defaultOptions(), ready: make(chan struct{}), status: map[string]*ModuleStatus{},
-		dups: make(chan error, 16), stopping: make(chan struct{})}
+		dups: make(chan error, 16), stopping: make(chan struct{}), failed: make(chan struct{})}
 	if lvl, err := logx.ParseLevel(os.Getenv(process.EnvLogLevel)); err == nil {
 		a.opts.logLevel = lvl
 	}
@@ -124,7 +138,44 @@ func NewApplication(modules []Module, opts ...Option) (*Application, error) {
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.logp.Store(a.log)
 	return a, nil
+}
+
+// handle makes the parent process's runtime, once: the hub, the parent's
+// own bus (with the app hooks and the module state values), and the
+// application's context. It does nothing in a module process.
+func (a *Application) handle() error {
+	if IsModuleProcess() {
+		return nil
+	}
+	a.handleOnce.Do(func() {
+		runs := make(map[string]*moduleRun, len(a.modules))
+		for _, m := range a.modules {
+			runs[m.Name] = &moduleRun{m: m, notices: make(chan ipc.Notice, 64), stop: make(chan struct{}), done: make(chan struct{})}
+		}
+		log := slog.New(logx.Forward(&a.logp))
+		hub := ipc.NewHub(ipc.HubOptions{Logger: log, Limits: a.opts.limits, Notify: a.notice(runs)})
+		bus, port, err := hub.Connect(appModule, ipc.BusOptions{Logger: log, OnError: a.opts.onError})
+		if err != nil {
+			a.handleErr = err
+			return
+		}
+		ctx, cancel := context.WithCancel(ipc.NewContext(context.Background(), bus))
+		a.mu.Lock()
+		a.hub, a.bus, a.runs, a.appPort = hub, bus, runs, port
+		a.ctx, a.cancelCtx = ctx, cancel
+		a.mu.Unlock()
+		a.handleErr = a.setupAppBus(bus)
+		// The hub has seen the parent ready once its messages were handed
+		// to it: from now on, calls from the parent are not a setup's.
+		fctx, cancel := context.WithTimeout(context.Background(), a.opts.startTimeout)
+		defer cancel()
+		if err := bus.Flush(fctx); err != nil && a.handleErr == nil {
+			a.handleErr = fmt.Errorf("kervi: the parent's bus: %w", err)
+		}
+	})
+	return a.handleErr
 }
 
 func validModuleName(name string) error {
@@ -143,11 +194,13 @@ func validModuleName(name string) error {
 // order and exits the process: with status 0 after a clean stop, 1 if the
 // application failed. A second signal during the stop ends the parent
 // process at once; its module processes then still run their stop hooks,
-// within the stop timeout, on their own. Programs that embed kervi call Run
-// instead.
+// within the stop timeout, on their own. Since os.Exit skips deferred
+// calls, a program that runs servers of its own stops them in OnStop hooks;
+// one that must run after the application stopped calls Run instead.
 func (a *Application) Main() {
 	if a.opts.logger == nil {
 		a.log = slog.New(logx.NewConsole(os.Stderr, a.opts.logLevel))
+		a.logp.Store(a.log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	go func() {
@@ -165,18 +218,132 @@ func (a *Application) Main() {
 // hooks (controllers' Start) returned, and the app-main hook was started.
 func (a *Application) Ready() <-chan struct{} { return a.ready }
 
-// Bus returns the bus of the parent process, for embedding programs that
-// call actions or follow values; nil until Run has started.
+// WaitReady waits until the application is ready (see Ready), and returns
+// nil; or returns the error that kept it from starting (Run's error),
+// ErrStopped if Run's context ended before it was ready, or ctx's error.
+// It may be called before Run.
+func (a *Application) WaitReady(ctx context.Context) error {
+	select {
+	case <-a.ready:
+		return nil
+	case <-a.failed:
+		return a.startErr
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Bus returns the bus of the parent process: the handle with which a
+// program that embeds kervi reads, sets and follows values and calls
+// actions, from anywhere in the application. It exists from
+// NewApplication on, before Run. Calls, sets, reads and descriptions of
+// an id no module owns yet, made before the application is ready, wait
+// until it is, for as long as their context allows; once it is ready,
+// an unknown id fails at once (ipc.ErrUnknownID). One made to an id a
+// module has announced is served as soon as that module has started. The
+// bus stops working when Run returns.
+//
+// In a module process, Bus returns nil: the module's bus is the one its
+// setup gets.
 func (a *Application) Bus() *ipc.Bus {
+	if err := a.handle(); err != nil {
+		return nil
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.bus
+}
+
+// Context returns a context that carries the parent process's bus (so the
+// functions of actions, ipc and values that take a context work with it)
+// and ends when the application begins to stop, or when Run returns
+// without having started it. A program that embeds kervi hands it to its
+// own servers, such as http.Server's BaseContext, so that every request's
+// context carries the bus and ends with the application:
+//
+//	srv := &http.Server{Handler: mux, BaseContext: func(net.Listener) context.Context { return app.Context() }}
+//
+// In a module process it is context.Background().
+func (a *Application) Context() context.Context {
+	if err := a.handle(); err != nil || a.ctx == nil {
+		return context.Background()
+	}
+	return a.ctx
+}
+
+// OnStop registers fn to run when the application begins to stop, before
+// the app-exit hook and before any module stops, and also when Run fails
+// to start the application: for the program's own servers and workers,
+// which must stop even under Main, whose os.Exit skips deferred calls.
+// Hooks run one at a time, in the reverse order of registration, and
+// share a deadline of the exit timeout (WithExitTimeout); fn's context
+// carries the bus. An error is logged. Registered once the stop has
+// begun, fn runs at once.
+func (a *Application) OnStop(fn func(ctx context.Context) error) {
+	a.mu.Lock()
+	late := a.stopBegun
+	if !late {
+		a.onStop = append(a.onStop, fn)
+	}
+	a.mu.Unlock()
+	if late {
+		a.runStopHooks([]func(context.Context) error{fn})
+	}
+}
+
+// beginStop ends the application's context and runs the OnStop hooks,
+// once.
+func (a *Application) beginStop() {
+	if a.cancelCtx != nil {
+		a.cancelCtx()
+	}
+	a.mu.Lock()
+	if a.stopBegun {
+		a.mu.Unlock()
+		return
+	}
+	a.stopBegun = true
+	hooks := a.onStop
+	a.onStop = nil
+	a.mu.Unlock()
+	a.runStopHooks(hooks)
+}
+
+// runStopHooks runs OnStop hooks, the last registered first, within the
+// exit timeout.
+func (a *Application) runStopHooks(hooks []func(context.Context) error) {
+	if len(hooks) == 0 {
+		return
+	}
+	base := context.Background()
+	a.mu.Lock()
+	if a.bus != nil {
+		base = ipc.NewContext(base, a.bus)
+	}
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(base, a.opts.exitTimeout)
+	defer cancel()
+	for i := len(hooks) - 1; i >= 0; i-- {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					a.log.Error("stop hook panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				}
+			}()
+			if err := hooks[i](ctx); err != nil {
+				a.log.Error("stop hook failed", "error", err)
+			}
+		}()
+	}
 }
 
 // Components returns the application's catalogue: the description of
 // every component its modules announced, sorted by id. To follow it as it
 // changes, use the bus's FollowCatalogue.
 func (a *Application) Components() []ipc.Description {
+	if err := a.handle(); err != nil {
+		return nil
+	}
 	a.mu.Lock()
 	h := a.hub
 	a.mu.Unlock()
@@ -352,28 +519,35 @@ func (a *Application) Run(ctx context.Context) error {
 	if !a.started.CompareAndSwap(false, true) {
 		return ErrAlreadyRunning
 	}
+	err := a.run(ctx)
+	select {
+	case <-a.ready:
+	default:
+		a.startErr = err
+		if err == nil {
+			a.startErr = ErrStopped
+		}
+		close(a.failed)
+	}
+	return err
+}
+
+// run is Run in the parent process.
+func (a *Application) run(ctx context.Context) error {
 	t0 := time.Now()
-	runs := make(map[string]*moduleRun, len(a.modules))
-	for _, m := range a.modules {
-		runs[m.Name] = &moduleRun{m: m, notices: make(chan ipc.Notice, 64), stop: make(chan struct{}), done: make(chan struct{})}
-	}
-	hub := ipc.NewHub(ipc.HubOptions{Logger: a.log, Limits: a.opts.limits, Notify: a.notice(runs)})
-	bus, appPort, err := hub.Connect(appModule, ipc.BusOptions{Logger: a.log, OnError: a.opts.onError})
-	if err != nil {
+	if err := a.handle(); err != nil {
+		a.beginStop()
 		return err
 	}
-	a.mu.Lock()
-	a.hub, a.bus, a.runs = hub, bus, runs
-	a.mu.Unlock()
+	hub, bus, runs, appPort := a.hub, a.bus, a.runs, a.appPort
 	defer bus.Kill()
-	if err := a.setupAppBus(bus); err != nil {
-		return err
-	}
 
 	var socketDir string
 	if !a.opts.inProcess {
+		var err error
 		socketDir, err = makeSocketDir(a.opts.name, a.log)
 		if err != nil {
+			a.beginStop()
 			return fmt.Errorf("kervi: socket directory: %w", err)
 		}
 		defer os.RemoveAll(socketDir)
@@ -381,7 +555,11 @@ func (a *Application) Run(ctx context.Context) error {
 	for _, r := range runs {
 		if a.opts.inProcess {
 			r.run = &busRunner{opts: ipc.BusOptions{Logger: a.log, OnError: a.opts.onError}}
-		} else if r.run, err = a.newProcessRunner(r.m.Name, socketDir); err != nil {
+			continue
+		}
+		var err error
+		if r.run, err = a.newProcessRunner(r.m.Name, socketDir); err != nil {
+			a.beginStop()
 			return err
 		}
 	}
@@ -403,6 +581,7 @@ func (a *Application) Run(ctx context.Context) error {
 			startErr = err
 		case <-ctx.Done():
 			a.log.Info("stopped while starting")
+			a.beginStop()
 			a.stopModules(runs)
 			return nil
 		}
@@ -421,6 +600,7 @@ func (a *Application) Run(ctx context.Context) error {
 		startErr = a.awaitStarted(ctx, runs, appPort)
 	}
 	if startErr != nil || ctx.Err() != nil {
+		a.beginStop()
 		a.stopModules(runs)
 		if ctx.Err() != nil {
 			a.log.Info("stopped while starting")
@@ -453,6 +633,7 @@ func (a *Application) Run(ctx context.Context) error {
 	<-ctx.Done()
 	a.stoppingOnce.Do(func() { close(a.stopping) }) // from now on, no module is restarted
 	a.log.Info("stopping application", "app", a.opts.name)
+	a.beginStop()
 	cancelMain()
 	if a.opts.appExit != nil {
 		exitCtx, cancel := context.WithTimeout(ipc.NewContext(context.Background(), bus), a.opts.exitTimeout)

@@ -188,20 +188,22 @@ func greenhouseCatalogue() []ipc.Description {
 		}
 		return d
 	}
+	// Actions describe their parameters as actions.Register finds them.
+	float1 := []ipc.Param{{Name: "arg1", Type: ipc.DataType{Kind: ipc.DataFloat}}}
 	return []ipc.Description{
 		c(ipc.Description{ID: "greenhouse.air", Kind: ipc.KindSensor, Name: "Air", Unit: "°C", Min: new(-40.0), Max: new(80.0)}),
 		c(ipc.Description{ID: "greenhouse.air.hum", Kind: ipc.KindValue, Name: "Air hum", Parent: "greenhouse.air", Type: ipc.TypeNumber, Unit: "°C", Min: new(-40.0), Max: new(80.0)}),
 		c(ipc.Description{ID: "greenhouse.air.temp", Kind: ipc.KindValue, Name: "Air temp", Parent: "greenhouse.air", Type: ipc.TypeNumber, Unit: "°C", Min: new(-40.0), Max: new(80.0)}),
 		c(ipc.Description{ID: "greenhouse.climate", Kind: ipc.KindController, Name: "Climate"}),
-		c(ipc.Description{ID: "greenhouse.climate.boost", Kind: ipc.KindAction, Name: "boost", Parent: "greenhouse.climate"}),
+		c(ipc.Description{ID: "greenhouse.climate.boost", Kind: ipc.KindAction, Name: "boost", Parent: "greenhouse.climate", Params: float1}),
 		c(ipc.Description{ID: "greenhouse.climate.fan", Kind: ipc.KindValue, Name: "Fan", Parent: "greenhouse.climate", Type: ipc.TypeNumber, Unit: "%"}),
 		c(ipc.Description{ID: "greenhouse.climate.mode", Kind: ipc.KindValue, Name: "Mode", Parent: "greenhouse.climate", Type: ipc.TypeEnum, Input: true,
 			Choices: []ipc.Choice{{Value: "auto", Text: "Automatic"}, {Value: "off", Text: "Off"}}}),
 		c(ipc.Description{ID: "greenhouse.climate.temp", Kind: ipc.KindValue, Name: "Temperature", Parent: "greenhouse.climate", Type: ipc.TypeNumber, Input: true,
 			Unit: "°C", Min: new(0.0), Max: new(50.0)}),
 		c(ipc.Description{ID: "greenhouse.legacy", Kind: ipc.KindValue, Name: "Legacy", Type: ipc.TypeBool, Input: true}),
-		c(ipc.Description{ID: "greenhouse.pid", Kind: ipc.KindAction, Name: "greenhouse.pid"}),
-		c(ipc.Description{ID: "greenhouse.set_fan", Kind: ipc.KindAction, Name: "greenhouse.set_fan"}),
+		c(ipc.Description{ID: "greenhouse.pid", Kind: ipc.KindAction, Name: "greenhouse.pid", Result: &ipc.DataType{Kind: ipc.DataInt}}),
+		c(ipc.Description{ID: "greenhouse.set_fan", Kind: ipc.KindAction, Name: "greenhouse.set_fan", Params: float1}),
 		c(ipc.Description{ID: "greenhouse.visitor", Kind: ipc.KindValue, Module: "visitor", Name: "Visitor", Type: ipc.TypeNumber}),
 		c(ipc.Description{ID: "greenhouse.water", Kind: ipc.KindAction, Name: "Water",
 			Params: []ipc.Param{{Name: "litres", Type: ipc.DataType{Kind: ipc.DataFloat}}, {Name: "beds", Type: ipc.DataType{Kind: ipc.DataList, Elem: &ipc.DataType{Kind: ipc.DataString}}}},

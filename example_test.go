@@ -2,12 +2,14 @@ package kervi_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
 	"log/slog"
-	"os"
-	"os/signal"
+	"net"
+	"net/http"
 	"time"
 
 	kervi "github.com/kervi/kervi-go"
@@ -65,15 +67,87 @@ func ExampleIsModuleProcess() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	if kervi.IsModuleProcess() {
-		_ = app.Run(ctx) // serves the module; never returns
+	if !kervi.IsModuleProcess() {
+		// The program's own start-up: opening its database, starting its
+		// web server... Once, in the parent only.
 	}
-	// The program's own start-up: opening its database, starting its web
-	// server... Once, in the parent only.
-	go func() { _ = app.Run(ctx) }()
-	<-app.Ready()
+	app.Main() // in a module process, serves the module
+}
+
+// A program that embeds kervi serves its own HTTP API next to the
+// application. The handlers reach the application through their
+// request's context; the application shuts the server down when it stops,
+// also under Main, which ends the process with os.Exit.
+func ExampleApplication_Context() {
+	app, err := kervi.NewApplication([]kervi.Module{ /* ... */ })
+	if err != nil {
+		log.Fatal(err)
+	}
+	if !kervi.IsModuleProcess() {
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /values/{id}", func(w http.ResponseWriter, r *http.Request) {
+			v, err := ipc.Get[ipc.Value](r.Context(), r.PathValue("id")) // the context carries the bus
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusNotFound)
+				return
+			}
+			_ = json.NewEncoder(w).Encode(v.Any())
+		})
+		srv := &http.Server{Addr: "127.0.0.1:8080", Handler: mux,
+			BaseContext: func(net.Listener) context.Context { return app.Context() }}
+		go func() { _ = srv.ListenAndServe() }()
+		app.OnStop(srv.Shutdown)
+	}
+	app.Main()
+}
+
+// The parent's bus exists before Run: a program can make its calls at
+// once; those that need the application wait until it is ready.
+func ExampleApplication_Bus() {
+	thermostat := kervi.Module{Name: "thermostat", Setup: func(ctx context.Context, bus *ipc.Bus) error {
+		target := values.NewNumber(bus, "thermostat.target", "Target", values.Range(5, 30), values.Initial(20))
+		if err := target.Err(); err != nil {
+			return err
+		}
+		return actions.Register(bus, "thermostat.warmer", func(by float64) (float64, error) {
+			v := target.Value() + by
+			return v, target.Set(v)
+		}).Err()
+	}}
+	app, err := kervi.NewApplication([]kervi.Module{thermostat}, kervi.InProcess(),
+		kervi.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err != nil {
+		log.Fatal(err)
+	}
+	app.OnStop(func(ctx context.Context) error {
+		fmt.Println("stopping; context ended:", app.Context().Err() != nil)
+		return nil
+	})
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- app.Run(ctx) }()
+
+	// Made before the application is ready: waits for it.
+	v, err := actions.CallAs[float64](app.Context(), "thermostat.warmer", 1.5)
+	fmt.Println(v, err)
+	fmt.Println(app.WaitReady(app.Context()))
+	t, err := ipc.Get[float64](app.Context(), "thermostat.target")
+	fmt.Println(t, err)
+	err = app.Bus().Set(app.Context(), "thermostat.target", 40)
+	fmt.Println(errors.Is(err, ipc.ErrOutOfRange))
+	_, err = app.Bus().Call(app.Context(), "thermostat.colder", 1)
+	fmt.Println(errors.Is(err, ipc.ErrUnknownID))
+
+	stop()
+	fmt.Println(<-done)
+	// Output:
+	// 21.5 <nil>
+	// <nil>
+	// 21.5 <nil>
+	// true
+	// true
+	// stopping; context ended: true
+	// <nil>
 }
 
 // An application tuned for a small board with a slow subscriber: smaller

@@ -118,6 +118,19 @@
 // same way: an OnChange callback that is slow gets the latest content
 // rather than a growing backlog. Every queue is bounded (see WithLimits).
 //
+// # Embedding
+//
+// A program with work of its own next to the application, such as an HTTP
+// API, gets the parent's bus from Bus as soon as NewApplication returns,
+// and hands Context to its servers (http.Server's BaseContext), so that
+// every request's context carries the bus: handlers call actions.Call,
+// ipc.Get and Bus.Set with it. A call, set or read made before the
+// application is ready to an id no module owns yet waits until it is ready;
+// once it is, an unknown id fails at once with ipc.ErrUnknownID. WaitReady
+// waits for the application or returns why it did not start, and OnStop
+// hooks shut the program's servers down when the application stops, also
+// under Main, whose os.Exit skips deferred calls (see examples/embed).
+//
 // # Testing
 //
 // InProcess runs an application in the test's process. To test with module
@@ -280,6 +293,9 @@ var (
 	ErrExitedBeforeReady = errors.New("kervi: module process exited before it was ready")
 	// ErrAlreadyRunning: Run was called on an application that runs.
 	ErrAlreadyRunning = errors.New("kervi: application already running")
+	// ErrStopped: the application stopped before it was ready (WaitReady):
+	// Run's context ended while it started.
+	ErrStopped = errors.New("kervi: application stopped before it was ready")
 )
 
 // MarshalText encodes the state as its name, for JSON and logs.

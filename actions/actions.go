@@ -44,6 +44,8 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -84,6 +86,7 @@ type config struct {
 	name    string
 	mode    Mode
 	parent  string
+	params  []string
 	guard   func(ctx context.Context) (release func(), err error)
 	private bool
 }
@@ -101,6 +104,24 @@ func WithMode(m Mode) Option {
 			return fmt.Errorf("unknown mode %v", m)
 		}
 		c.mode = m
+		return nil
+	}
+}
+
+// Params names the action's parameters, after the context, in order, for
+// the application's catalogue and for errors about its arguments (default
+// "arg1", "arg2", ...). There must be one name per parameter.
+func Params(names ...string) Option {
+	return func(c *config) error {
+		for i, n := range names {
+			if n == "" {
+				return fmt.Errorf("parameter %d: empty name", i+1)
+			}
+			if slices.Contains(names[:i], n) {
+				return fmt.Errorf("parameter name %q given twice", n)
+			}
+		}
+		c.params = names
 		return nil
 	}
 }
@@ -132,6 +153,8 @@ type Action struct {
 	fn      reflect.Value
 	withCtx bool
 	params  []reflect.Type // without the context
+	desc    []ipc.Param    // the parameters' names and types
+	result  *ipc.DataType
 	sig     string
 	results int  // number of results besides the error
 	hasErr  bool // the last result is an error
@@ -148,14 +171,17 @@ var (
 // Register makes fn callable by id from every process of the application.
 // fn is a function whose parameters are an optional context.Context first,
 // then arguments of types that can cross processes (see ipc.Encode: bool,
-// numbers, string, []byte, time.Time, time.Duration, slices and string-keyed
-// maps of those, any); the last may be variadic. It returns nothing, an
-// error, a result, or a result and an error. The context of a call carries
-// the bus and ends when the caller cancels, its deadline passes or the
-// module stops.
+// numbers, string, []byte, time.Time, time.Duration, pointers, structs,
+// slices and string-keyed maps of those, any); the last may be variadic.
+// It returns nothing, an error, a result, or a result and an error. The
+// context of a call carries the bus and ends when the caller cancels, its
+// deadline passes or the module stops. The action's parameters and result
+// are described in the application's catalogue (ipc.Description's Params
+// and Result; see Params to name them).
 //
 // The registration fails if id is invalid or taken in this process, or fn
-// does not fit; the action then records the error (see the package doc).
+// does not fit, naming the parameter or field whose type cannot cross
+// processes; the action then records the error (see the package doc).
 func Register(bus *ipc.Bus, id string, fn any, opts ...Option) *Action {
 	a := &Action{id: id, cfg: config{name: id}}
 	if err := a.register(bus, fn, opts); err != nil {
@@ -190,7 +216,8 @@ func (a *Action) register(bus *ipc.Bus, fn any, opts []Option) error {
 	if a.cfg.private {
 		err = bus.RegisterPrivateAction(id, a.handle)
 	} else {
-		err = bus.RegisterAction(ipc.Description{ID: id, Kind: ipc.KindAction, Name: a.cfg.name, Parent: a.cfg.parent}, a.handle)
+		err = bus.RegisterAction(ipc.Description{ID: id, Kind: ipc.KindAction, Name: a.cfg.name, Parent: a.cfg.parent,
+			Params: a.desc, Result: a.result}, a.handle)
 	}
 	if err != nil {
 		return fmt.Errorf("actions: %w", err)
@@ -206,7 +233,7 @@ func (a *Action) Err() error { return a.err }
 // process.
 func (a *Action) Private() bool { return a.cfg.private }
 
-// bind checks fn's signature.
+// bind checks fn's signature and describes its parameters and result.
 func (a *Action) bind(fn any) error {
 	v := reflect.ValueOf(fn)
 	if !v.IsValid() || v.Kind() != reflect.Func || v.IsNil() {
@@ -221,24 +248,31 @@ func (a *Action) bind(fn any) error {
 			a.withCtx = true
 			continue
 		}
-		if t.IsVariadic() && i == t.NumIn()-1 {
-			if !ipc.CanDecodeTo(p.Elem()) {
-				return fmt.Errorf("parameter %d: type %s cannot cross processes", i+1, p)
-			}
-			a.params = append(a.params, p)
-			names = append(names, "..."+p.Elem().String())
-			continue
-		}
 		if p == ctxType {
 			return fmt.Errorf("parameter %d: a context.Context must come first", i+1)
 		}
-		if !ipc.CanDecodeTo(p) {
-			return fmt.Errorf("parameter %d: type %s cannot cross processes", i+1, p)
+		dt, err := ipc.DescribeData(p)
+		if err != nil {
+			return fmt.Errorf("parameter %d (%s): %w", i+1, p, err)
 		}
 		a.params = append(a.params, p)
-		names = append(names, p.String())
+		a.desc = append(a.desc, ipc.Param{Type: dt})
+		if t.IsVariadic() && i == t.NumIn()-1 {
+			names = append(names, "..."+p.Elem().String())
+		} else {
+			names = append(names, p.String())
+		}
 	}
 	a.sig = "(" + strings.Join(names, ", ") + ")"
+	if n := len(a.cfg.params); n > 0 && n != len(a.params) {
+		return fmt.Errorf("Params names %d parameter(s), the function takes %d %s", n, len(a.params), a.sig)
+	}
+	for i := range a.desc {
+		a.desc[i].Name = "arg" + strconv.Itoa(i+1)
+		if len(a.cfg.params) > 0 {
+			a.desc[i].Name = a.cfg.params[i]
+		}
+	}
 	switch n := t.NumOut(); {
 	case n == 0:
 	case n == 1 && t.Out(0) == errType:
@@ -250,8 +284,12 @@ func (a *Action) bind(fn any) error {
 	default:
 		return fmt.Errorf("%s must return nothing, an error, a result, or a result and an error", t)
 	}
-	if a.results == 1 && !ipc.CanDecodeTo(t.Out(0)) {
-		return fmt.Errorf("result type %s cannot cross processes", t.Out(0))
+	if a.results == 1 {
+		dt, err := ipc.DescribeData(t.Out(0))
+		if err != nil {
+			return fmt.Errorf("result (%s): %w", t.Out(0), err)
+		}
+		a.result = &dt
 	}
 	return nil
 }
@@ -339,6 +377,9 @@ func (a *Action) decode(args ipc.Args) ([]reflect.Value, error) {
 		}
 		v, err := args.DecodeTo(i, t)
 		if err != nil {
+			if len(a.cfg.params) > 0 {
+				return nil, fmt.Errorf("argument %d (%s) of %s: %w", i+1, a.desc[min(i, n-1)].Name, a.sig, err)
+			}
 			return nil, fmt.Errorf("argument %d of %s: %w", i+1, a.sig, err)
 		}
 		in = append(in, v)
@@ -360,7 +401,7 @@ func Call(ctx context.Context, id string, args ...any) (any, error) {
 }
 
 // CallAs is Call with the result converted to T (as arguments are
-// converted to parameters).
+// converted to parameters), such as the struct the action returns.
 func CallAs[T any](ctx context.Context, id string, args ...any) (T, error) {
 	var zero T
 	res, err := Call(ctx, id, args...)

@@ -13,16 +13,24 @@ import (
 	"github.com/kervi/kervi-go/ipc"
 )
 
+// node is a recursive type, which cannot cross processes.
+type node struct {
+	Next *node
+}
+
 func TestRegisterChecksSignature(t *testing.T) {
 	h := testbus.New(t)
 	b := h.Bus("m", nil)
 	bad := map[string]any{
-		"notfunc":  42,
-		"struct":   func(struct{ X int }) {},
-		"ctxlast":  func(int, context.Context) {},
-		"results":  func() (int, int) { return 0, 0 },
-		"chanres":  func() chan int { return nil },
-		"errfirst": func() (error, int) { return nil, 0 }, //lint:ignore ST1008 the mistake under test
+		"notfunc":   42,
+		"recursive": func(node) {},
+		"complex":   func(struct{ X complex128 }) {},
+		"funcfield": func() struct{ F func() } { return struct{ F func() }{} },
+		"intkeys":   func(map[int]string) {},
+		"ctxlast":   func(int, context.Context) {},
+		"results":   func() (int, int) { return 0, 0 },
+		"chanres":   func() chan int { return nil },
+		"errfirst":  func() (error, int) { return nil, 0 }, //lint:ignore ST1008 the mistake under test
 	}
 	for id, fn := range bad {
 		if err := actions.Register(b, id, fn).Err(); err == nil || !strings.Contains(err.Error(), id) {
@@ -279,7 +287,52 @@ func ExampleRegister() {
 	// Output:
 	// dimmed <nil>
 	// true kervi: "lights.dim": level must be 0..100 (module "lights")
-	// true kervi: "lights.dim": argument 1 of (int): cannot use string bright as int (module "lights")
+	// true kervi: "lights.dim": argument 1 of (int): want an integer that fits int, got a string ("bright") (module "lights")
+}
+
+// Actions take and return structs, named as encoding/json names their
+// fields; the catalogue describes them.
+func ExampleParams() {
+	hub := ipc.NewHub(ipc.HubOptions{})
+	bus, _, _ := hub.Connect("irrigation", ipc.BusOptions{})
+	defer bus.Kill()
+
+	type zone struct {
+		Name    string        `json:"name"`
+		Minutes time.Duration `json:"minutes"`
+	}
+	type schedule struct {
+		Start time.Time `json:"start"`
+		Zones []zone    `json:"zones"`
+	}
+	if err := actions.Register(bus, "irrigation.plan", func(s schedule, gap time.Duration) (schedule, error) {
+		for i := range s.Zones {
+			s.Zones[i].Minutes += gap
+		}
+		return s, nil
+	}, actions.Params("schedule", "gap")).Err(); err != nil {
+		panic(err)
+	}
+	ctx := bus.Context()
+	start := time.Date(2026, 6, 1, 6, 0, 0, 0, time.UTC)
+	s, err := actions.CallAs[schedule](ctx, "irrigation.plan",
+		schedule{Start: start, Zones: []zone{{"beds", 10 * time.Minute}, {"lawn", 20 * time.Minute}}}, time.Minute)
+	fmt.Println(s.Start.Equal(start), s.Zones, err)
+
+	_, err = actions.Call(ctx, "irrigation.plan", map[string]any{"zones": []any{map[string]any{"name": 3}}}, 0)
+	fmt.Println(err)
+
+	d, _ := bus.Describe(ctx, "irrigation.plan")
+	for _, p := range d.Params {
+		fmt.Println(p.Name, p.Type.Kind)
+	}
+	fmt.Println("result:", d.Result.Kind, d.Result.Name)
+	// Output:
+	// true [{beds 11m0s} {lawn 21m0s}] <nil>
+	// kervi: "irrigation.plan": argument 1 (schedule) of (actions_test.schedule, time.Duration): field "zones[0].name": want a string, got an integer (3) (module "irrigation")
+	// schedule struct
+	// gap duration
+	// result: struct schedule
 }
 
 func ExamplePrivate() {

@@ -57,6 +57,7 @@ type Bus struct {
 	seq      atomic.Uint64
 	phase    atomic.Int32 // phaseSetup, ...; changes under mu
 	appReady atomic.Bool
+	appUp    chan struct{} // closed when appReady becomes true
 
 	mu       sync.RWMutex
 	waiting  bool // the stop waits for goroutines; start no more
@@ -180,6 +181,7 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 
 		restored: make(map[string]*kervipb.Msg),
 		welcome:  make(chan struct{}),
+		appUp:    make(chan struct{}),
 	}
 	b.ctx, b.cancel = context.WithCancel(NewContext(context.Background(), b))
 	box := b.lim.box()
@@ -529,7 +531,7 @@ func (b *Bus) Set(ctx context.Context, id string, v any) error {
 	}
 	m := &kervipb.Msg{Kind: kervipb.Kind_KIND_SET, Id: id}
 	putValue(m, val)
-	_, err = b.request(ctx, m)
+	_, err = b.ask(ctx, m)
 	return err
 }
 
@@ -622,7 +624,7 @@ func (b *Bus) Call(ctx context.Context, id string, args ...any) (any, error) {
 		}
 		return Decode(res), nil
 	}
-	r, err := b.request(ctx, &kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: id, Args: data})
+	r, err := b.ask(ctx, &kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: id, Args: data})
 	if err != nil {
 		return nil, err
 	}
@@ -814,6 +816,8 @@ func (b *Bus) Receive(msgs []*kervipb.Msg) {
 				b.mu.Unlock()
 			}
 			b.admit(m)
+		case kervipb.Kind_KIND_GET:
+			b.serveGet(m)
 		case kervipb.Kind_KIND_CANCEL:
 			b.cancelCall(m)
 		case kervipb.Kind_KIND_RESULT:
@@ -859,7 +863,7 @@ func carriesError(k kervipb.Kind) bool {
 // answered with the error, anything else is reported.
 func (b *Bus) malformed(m *kervipb.Msg) {
 	switch m.Kind {
-	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET:
 		b.send(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: m.Error})
 	default:
 		b.log.Error("malformed message from the hub", "kind", m.Kind.String(), "id", validText(m.Id), "error", m.Error.GetMessage())
@@ -913,7 +917,7 @@ func (b *Bus) cancelCall(m *kervipb.Msg) {
 // event is reported to the error handler.
 func (b *Bus) Undeliverable(m *kervipb.Msg, err error) {
 	switch m.Kind {
-	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET, kervipb.Kind_KIND_DESCRIBE:
 		b.answer(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
 			Error: toWire(b.module, newError(CodeBadArgs, m.Id, b.module, "the request could not be encoded: %v", err))})
 	case kervipb.Kind_KIND_RESULT:
@@ -991,7 +995,9 @@ func (b *Bus) dispatch(items []item) error {
 			b.Go(b.startApp)
 		case kervipb.Kind_KIND_APP_READY:
 			b.mu.Lock()
-			b.appReady.Store(true)
+			if !b.appReady.Swap(true) {
+				close(b.appUp)
+			}
 			hooks := b.onReady
 			b.onReady = nil
 			b.mu.Unlock()

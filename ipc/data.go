@@ -12,17 +12,30 @@ import (
 
 // Action arguments and results cross processes as kervipb.Data. These Go
 // types convert: nil, bool, every int and uint kind, float32, float64,
-// string, []byte, time.Time, time.Duration, slices and arrays of those, and
-// maps with string keys; named types convert by their underlying kind.
-// Structs, pointers, channels and functions do not. Strings (and map
-// keys) must be valid UTF-8; binary data crosses as []byte.
+// string, []byte, time.Time (as a timestamp in nanoseconds; the zero time
+// as null), time.Duration, pointers (nil as null), slices and arrays,
+// maps with string keys, and structs (see below); named types convert by
+// their underlying kind. Channels, functions, complex numbers and
+// interfaces other than any do not, nor do recursive types. Strings (and
+// map keys) must be valid UTF-8; binary data crosses as []byte.
+//
+// A struct crosses as a map of its exported fields, named and chosen as
+// encoding/json does: a field's json tag names it ("-" leaves it out,
+// omitempty and omitzero leave it out when empty or zero), and the fields
+// of embedded structs are promoted. A struct decodes by field name;
+// entries no field takes are ignored, fields no entry names keep their
+// zero value. The json package's Marshaler and Unmarshaler interfaces
+// play no part.
 
 var (
 	timeType     = reflect.TypeFor[time.Time]()
 	durationType = reflect.TypeFor[time.Duration]()
-	bytesType    = reflect.TypeFor[[]byte]()
 	anyType      = reflect.TypeFor[any]()
 )
+
+// maxDepth bounds how deep data may nest: a value that refers to itself
+// through an any would nest forever.
+const maxDepth = 256
 
 // Encode converts x to its wire form.
 func Encode(x any) (*kervipb.Data, error) {
@@ -41,7 +54,7 @@ func Encode(x any) (*kervipb.Data, error) {
 	case string:
 		return encodeString(x)
 	case time.Time:
-		return &kervipb.Data{Kind: &kervipb.Data_Time{Time: x.UnixNano()}}, nil
+		return encodeTime(x)
 	case time.Duration:
 		return &kervipb.Data{Kind: &kervipb.Data_Duration{Duration: int64(x)}}, nil
 	case []byte:
@@ -49,14 +62,35 @@ func Encode(x any) (*kervipb.Data, error) {
 	case Value:
 		return Encode(x.Any())
 	}
-	return encodeValue(reflect.ValueOf(x))
+	return encodeValue(reflect.ValueOf(x), 0)
 }
 
-func encodeValue(v reflect.Value) (*kervipb.Data, error) {
+// The range of instants a timestamp in nanoseconds holds.
+var (
+	minTime = time.Unix(0, math.MinInt64)
+	maxTime = time.Unix(0, math.MaxInt64)
+)
+
+// encodeTime converts an instant to its wire form: nanoseconds since the
+// epoch, or null for the zero time.
+func encodeTime(t time.Time) (*kervipb.Data, error) {
+	if t.IsZero() {
+		return &kervipb.Data{Kind: &kervipb.Data_Null{Null: true}}, nil
+	}
+	if t.Before(minTime) || t.After(maxTime) {
+		return nil, &dataError{msg: fmt.Sprintf("time %s is outside the years 1678 to 2262 that timestamps hold", t.Format(time.RFC3339))}
+	}
+	return &kervipb.Data{Kind: &kervipb.Data_Time{Time: t.UnixNano()}}, nil
+}
+
+func encodeValue(v reflect.Value, depth int) (*kervipb.Data, error) {
+	if depth > maxDepth {
+		return nil, &dataError{msg: fmt.Sprintf("data nested deeper than %d levels (does it refer to itself?)", maxDepth)}
+	}
 	t := v.Type()
 	switch t {
 	case timeType:
-		return Encode(v.Interface().(time.Time))
+		return encodeTime(v.Interface().(time.Time))
 	case durationType:
 		return &kervipb.Data{Kind: &kervipb.Data_Duration{Duration: v.Int()}}, nil
 	}
@@ -71,11 +105,11 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 		return &kervipb.Data{Kind: &kervipb.Data_Float{Float: v.Float()}}, nil
 	case reflect.String:
 		return encodeString(v.String())
-	case reflect.Interface:
+	case reflect.Interface, reflect.Pointer:
 		if v.IsNil() {
 			return Encode(nil)
 		}
-		return encodeValue(v.Elem())
+		return encodeValue(v.Elem(), depth+1)
 	case reflect.Slice, reflect.Array:
 		if t.Elem().Kind() == reflect.Uint8 && t.Kind() == reflect.Slice {
 			return &kervipb.Data{Kind: &kervipb.Data_Bytes{Bytes: v.Bytes()}}, nil
@@ -85,16 +119,16 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 		}
 		items := make([]*kervipb.Data, v.Len())
 		for i := range items {
-			d, err := encodeValue(v.Index(i))
+			d, err := encodeValue(v.Index(i), depth+1)
 			if err != nil {
-				return nil, fmt.Errorf("item %d: %w", i, err)
+				return nil, atIndex(err, i)
 			}
 			items[i] = d
 		}
 		return &kervipb.Data{Kind: &kervipb.Data_List{List: &kervipb.List{Items: items}}}, nil
 	case reflect.Map:
 		if t.Key().Kind() != reflect.String {
-			return nil, Errorf(CodeBadArgs, "%s: map keys must be strings", t)
+			return nil, &dataError{msg: fmt.Sprintf("%s: map keys must be strings", t)}
 		}
 		if v.IsNil() {
 			return Encode(nil)
@@ -102,33 +136,32 @@ func encodeValue(v reflect.Value) (*kervipb.Data, error) {
 		entries := make(map[string]*kervipb.Data, v.Len())
 		it := v.MapRange()
 		for it.Next() {
-			if k := it.Key().String(); !utf8.ValidString(k) {
-				return nil, Errorf(CodeBadArgs, "map key %q is not valid UTF-8", validText(k))
+			k := it.Key().String()
+			if !utf8.ValidString(k) {
+				return nil, &dataError{msg: fmt.Sprintf("map key %q is not valid UTF-8", validText(k))}
 			}
-			d, err := encodeValue(it.Value())
+			d, err := encodeValue(it.Value(), depth+1)
 			if err != nil {
-				return nil, fmt.Errorf("key %q: %w", it.Key().String(), err)
+				return nil, atName(err, k)
 			}
-			entries[it.Key().String()] = d
+			entries[k] = d
 		}
 		return &kervipb.Data{Kind: &kervipb.Data_Map{Map: &kervipb.Map{Entries: entries}}}, nil
-	case reflect.Pointer:
-		if v.IsNil() {
-			return Encode(nil)
-		}
+	case reflect.Struct:
+		return encodeStruct(v, depth)
 	}
-	return nil, Errorf(CodeBadArgs, "type %s cannot cross processes", t)
+	return nil, &dataError{msg: fmt.Sprintf("type %s cannot cross processes", t)}
 }
 
 func encodeString(s string) (*kervipb.Data, error) {
 	if !utf8.ValidString(s) {
-		return nil, Errorf(CodeBadArgs, "string %s is not valid UTF-8 (send binary data as []byte)", shorten(validText(s)))
+		return nil, &dataError{msg: fmt.Sprintf("string %s is not valid UTF-8 (send binary data as []byte)", shorten(validText(s)))}
 	}
 	return &kervipb.Data{Kind: &kervipb.Data_String_{String_: s}}, nil
 }
 
 // EncodeArgs converts call arguments to their wire form. The error names
-// the argument that does not convert.
+// the argument that does not convert, and where in it.
 func EncodeArgs(args []any) ([]*kervipb.Data, error) {
 	out := make([]*kervipb.Data, len(args))
 	for i, a := range args {
@@ -143,7 +176,7 @@ func EncodeArgs(args []any) ([]*kervipb.Data, error) {
 
 // Decode converts wire data to its natural Go value: nil, bool, int64,
 // uint64, float64, string, []byte, time.Time, time.Duration, []any or
-// map[string]any.
+// map[string]any (a struct arrives as a map of its fields).
 func Decode(d *kervipb.Data) any {
 	switch k := d.GetKind().(type) {
 	case *kervipb.Data_Bool:
@@ -178,75 +211,63 @@ func Decode(d *kervipb.Data) any {
 	return nil
 }
 
-// kindName names the kind of wire data for error messages.
-func kindName(d *kervipb.Data) string {
-	switch d.GetKind().(type) {
-	case *kervipb.Data_Bool:
-		return "bool"
-	case *kervipb.Data_Int:
-		return "int"
-	case *kervipb.Data_Uint:
-		return "uint"
-	case *kervipb.Data_Float:
-		return "float"
-	case *kervipb.Data_String_:
-		return "string"
-	case *kervipb.Data_Bytes:
-		return "bytes"
-	case *kervipb.Data_Time:
-		return "time"
-	case *kervipb.Data_Duration:
-		return "duration"
-	case *kervipb.Data_List:
-		return "list"
-	case *kervipb.Data_Map:
-		return "map"
-	}
-	return "nil"
-}
-
 // DecodeTo converts wire data to a Go value of type t. Numbers convert
 // between kinds when the value fits exactly (3.0 into an int, 3 into a
-// float64); nothing else converts.
+// float64); null converts to a nil pointer, slice, map or interface, and
+// to the zero time.Time or struct; nothing else converts. The error
+// matches ErrBadArgs and says where in the data it arose, such as
+// `field "pos.x": want a number, got a string ("left")`.
 func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
-	bad := func() (reflect.Value, error) {
-		return reflect.Value{}, Errorf(CodeBadArgs, "cannot use %s %s as %s", kindName(d), dataString(d), t)
+	out := reflect.New(t).Elem()
+	if err := decodeInto(d, out); err != nil {
+		return reflect.Value{}, err
+	}
+	return out, nil
+}
+
+// decodeInto decodes d into out, a settable value.
+func decodeInto(d *kervipb.Data, out reflect.Value) error {
+	t := out.Type()
+	bad := func() error {
+		return &dataError{msg: "want " + wantName(t) + ", got " + gotName(d)}
 	}
 	if t == anyType {
-		x := Decode(d)
-		if x == nil {
-			return reflect.Zero(t), nil
+		if x := Decode(d); x != nil {
+			out.Set(reflect.ValueOf(x))
 		}
-		return reflect.ValueOf(x), nil
+		return nil
 	}
 	if _, isNull := d.GetKind().(*kervipb.Data_Null); isNull || d.GetKind() == nil {
 		switch t.Kind() {
-		case reflect.Slice, reflect.Map, reflect.Interface, reflect.Pointer:
-			return reflect.Zero(t), nil
+		case reflect.Slice, reflect.Map, reflect.Interface, reflect.Pointer, reflect.Struct:
+			out.SetZero()
+			return nil
 		}
 		return bad()
 	}
 	switch t {
 	case timeType:
 		if k, ok := d.Kind.(*kervipb.Data_Time); ok {
-			return reflect.ValueOf(time.Unix(0, k.Time)), nil
+			out.Set(reflect.ValueOf(time.Unix(0, k.Time)))
+			return nil
 		}
 		return bad()
 	case durationType:
 		switch k := d.Kind.(type) {
 		case *kervipb.Data_Duration:
-			return reflect.ValueOf(time.Duration(k.Duration)), nil
+			out.SetInt(k.Duration)
+			return nil
 		case *kervipb.Data_Int:
-			return reflect.ValueOf(time.Duration(k.Int)), nil
+			out.SetInt(k.Int)
+			return nil
 		}
 		return bad()
 	}
-	out := reflect.New(t).Elem()
 	switch t.Kind() {
 	case reflect.Bool:
 		if k, ok := d.Kind.(*kervipb.Data_Bool); ok {
 			out.SetBool(k.Bool)
-			return out, nil
+			return nil
 		}
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		var n int64
@@ -270,7 +291,7 @@ func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 			return bad()
 		}
 		out.SetInt(n)
-		return out, nil
+		return nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
 		var n uint64
 		switch k := d.Kind.(type) {
@@ -293,7 +314,7 @@ func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 			return bad()
 		}
 		out.SetUint(n)
-		return out, nil
+		return nil
 	case reflect.Float32, reflect.Float64:
 		switch k := d.Kind.(type) {
 		case *kervipb.Data_Float:
@@ -305,17 +326,24 @@ func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 		default:
 			return bad()
 		}
-		return out, nil
+		return nil
 	case reflect.String:
 		if k, ok := d.Kind.(*kervipb.Data_String_); ok {
 			out.SetString(k.String_)
-			return out, nil
+			return nil
 		}
+	case reflect.Pointer:
+		p := reflect.New(t.Elem())
+		if err := decodeInto(d, p.Elem()); err != nil {
+			return err
+		}
+		out.Set(p)
+		return nil
 	case reflect.Slice:
 		if t.Elem().Kind() == reflect.Uint8 {
 			if k, ok := d.Kind.(*kervipb.Data_Bytes); ok {
 				out.SetBytes(append([]byte(nil), k.Bytes...))
-				return out, nil
+				return nil
 			}
 		}
 		k, ok := d.Kind.(*kervipb.Data_List)
@@ -323,69 +351,56 @@ func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 			return bad()
 		}
 		items := k.List.GetItems()
-		out = reflect.MakeSlice(t, len(items), len(items))
+		s := reflect.MakeSlice(t, len(items), len(items))
 		for i, it := range items {
-			v, err := DecodeTo(it, t.Elem())
-			if err != nil {
-				return reflect.Value{}, fmt.Errorf("item %d: %w", i, err)
+			if err := decodeInto(it, s.Index(i)); err != nil {
+				return atIndex(err, i)
 			}
-			out.Index(i).Set(v)
 		}
-		return out, nil
+		out.Set(s)
+		return nil
 	case reflect.Array:
 		k, ok := d.Kind.(*kervipb.Data_List)
 		if !ok || len(k.List.GetItems()) != t.Len() {
 			return bad()
 		}
 		for i, it := range k.List.GetItems() {
-			v, err := DecodeTo(it, t.Elem())
-			if err != nil {
-				return reflect.Value{}, fmt.Errorf("item %d: %w", i, err)
+			if err := decodeInto(it, out.Index(i)); err != nil {
+				return atIndex(err, i)
 			}
-			out.Index(i).Set(v)
 		}
-		return out, nil
+		return nil
 	case reflect.Map:
 		k, ok := d.Kind.(*kervipb.Data_Map)
 		if !ok || t.Key().Kind() != reflect.String {
 			return bad()
 		}
-		out = reflect.MakeMapWithSize(t, len(k.Map.GetEntries()))
+		m := reflect.MakeMapWithSize(t, len(k.Map.GetEntries()))
 		for key, it := range k.Map.GetEntries() {
-			v, err := DecodeTo(it, t.Elem())
-			if err != nil {
-				return reflect.Value{}, fmt.Errorf("key %q: %w", key, err)
+			v := reflect.New(t.Elem()).Elem()
+			if err := decodeInto(it, v); err != nil {
+				return atName(err, key)
 			}
-			out.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), v)
+			m.SetMapIndex(reflect.ValueOf(key).Convert(t.Key()), v)
 		}
-		return out, nil
+		out.Set(m)
+		return nil
+	case reflect.Struct:
+		k, ok := d.Kind.(*kervipb.Data_Map)
+		if !ok {
+			return bad()
+		}
+		return decodeStruct(k.Map.GetEntries(), out)
 	}
 	return bad()
 }
 
 // CanDecodeTo reports whether values of type t can be decoded from the
-// wire, so that actions can check their signatures when they register.
+// wire, so that actions can check their signatures when they register
+// (DescribeData says why not).
 func CanDecodeTo(t reflect.Type) bool {
-	if t == anyType || t == timeType || t == durationType || t == bytesType {
-		return true
-	}
-	switch t.Kind() {
-	case reflect.Bool, reflect.String,
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr,
-		reflect.Float32, reflect.Float64:
-		return true
-	case reflect.Slice, reflect.Array:
-		return CanDecodeTo(t.Elem())
-	case reflect.Map:
-		return t.Key().Kind() == reflect.String && CanDecodeTo(t.Elem())
-	}
-	return false
-}
-
-// dataString shows short data in error messages.
-func dataString(d *kervipb.Data) string {
-	return shorten(fmt.Sprintf("%v", Decode(d)))
+	_, err := DescribeData(t)
+	return err == nil
 }
 
 // shorten cuts s to about 40 bytes for an error message, at a rune

@@ -42,6 +42,24 @@
 // owners (Publisher.Followed), which keep coalescing their own queues: a
 // latest-only ">" follower costs the application little.
 //
+// # Reading and describing
+//
+// Any process reads the current content of a value by id with Get (or
+// Bus.Get), typed: the value's owner answers, so a read sees every set
+// its caller made before it. Bus.Describe returns what an id's owner
+// announced (Description): a value's type, unit and range, an action's
+// parameters and result.
+//
+// # Action data
+//
+// Action arguments and results cross processes as wire data (Encode,
+// DecodeTo): numbers, text, bytes, times, durations, pointers, slices,
+// maps with string keys and structs, whose exported fields are named as
+// encoding/json names them. DescribeData describes a Go type as it
+// crosses; a type that cannot cross (a channel, a function, a recursive
+// type) is refused when an action registers, and a conversion error names
+// the field: `field "pos.x": want a number, got a string ("left")`.
+//
 // # Order
 //
 // The events of one id reach every subscriber in the order they were

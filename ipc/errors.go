@@ -49,6 +49,9 @@ var (
 	ErrNotSettable = errors.New("kervi: value not settable")
 	// ErrClosed: the bus stopped.
 	ErrClosed = errors.New("kervi: bus closed")
+	// ErrNoValue: the value exists but has no content yet (it was created
+	// without an initial content and never set).
+	ErrNoValue = errors.New("kervi: value has no content yet")
 	// ErrNoBus: a context given to a kervi call carries no bus.
 	ErrNoBus = errors.New("kervi: context carries no bus (use a context kervi gave you, or ipc.NewContext)")
 )
@@ -75,6 +78,7 @@ const (
 	CodeInvalidID        = Code(kervipb.Code_CODE_INVALID_ID)
 	CodeMalformed        = Code(kervipb.Code_CODE_MALFORMED)
 	CodeNotReady         = Code(kervipb.Code_CODE_NOT_READY)
+	CodeNoValue          = Code(kervipb.Code_CODE_NO_VALUE)
 )
 
 var codeSentinels = map[Code]error{
@@ -94,6 +98,7 @@ var codeSentinels = map[Code]error{
 	CodeInvalidID:        ErrInvalidID,
 	CodeMalformed:        ErrMalformed,
 	CodeNotReady:         ErrNotReady,
+	CodeNoValue:          ErrNoValue,
 }
 
 // Error is an error reported by the bus for a call or a set: what went

@@ -440,8 +440,10 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_PONG:
 			p.lastPong.Store(time.Now().UnixNano())
 			p.remoteCoal.Store(m.Coalesced)
-		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET:
 			h.routeCallLocked(r, p, m)
+		case kervipb.Kind_KIND_DESCRIBE:
+			h.describeLocked(r, p, m)
 		case kervipb.Kind_KIND_CANCEL:
 			if hs, ok := p.calls[m.Seq]; ok {
 				if c := h.calls[hs]; c != nil {
@@ -547,7 +549,7 @@ func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]Noti
 // call or set is answered with the error, anything else is logged.
 func (h *Hub) malformedLocked(r *router, p *Port, m *kervipb.Msg) {
 	switch m.Kind {
-	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET, kervipb.Kind_KIND_DESCRIBE:
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: m.Error})
 	default:
 		h.log.Warn("hub: malformed message", "module", p.module, "kind", m.Kind.String(),
@@ -682,7 +684,7 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 		return
 	}
 	wantKind := KindAction
-	if m.Kind == kervipb.Kind_KIND_SET {
+	if m.Kind == kervipb.Kind_KIND_SET || m.Kind == kervipb.Kind_KIND_GET {
 		wantKind = KindValue
 	}
 	var o *owner
@@ -700,7 +702,9 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 		fail(newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.desc.Kind, wantKind))
 	case o.port == nil:
 		fail(newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module))
-	case o.port != p && o.port.phase < phaseStarted && p.phase == phaseSetup:
+	case o.port != p && o.port.phase < phaseStarted && p.phase == phaseSetup && m.Kind != kervipb.Kind_KIND_GET:
+		// (A read needs no started owner: the owner answers it below user
+		// code.)
 		fail(newError(CodeNotReady, m.Id, o.module, "module %q has not started: a module's setup cannot call other modules "+
 			"(call them from a controller's Start, an OnAppReady callback or later)", o.module))
 	case o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes:
@@ -847,7 +851,7 @@ func (p *Port) Undeliverable(m *kervipb.Msg, err error) {
 	r := &router{}
 	h.mu.Lock()
 	switch m.Kind {
-	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET:
+	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET:
 		if c := h.calls[m.Seq]; c != nil && c.to == p {
 			h.endCallLocked(m.Seq, c)
 			e := newError(CodeBadArgs, c.id, p.module, "the request could not be encoded: %v", err)

@@ -20,7 +20,21 @@
 //
 // Updates that arrive through a link have no writer to return an error to:
 // a refused update leaves the value as it was and is reported to the bus's
-// error handler (by default a warning in the log naming both ids).
+// error handler (by default a warning in the log) as a *LinkError naming
+// both ids.
+//
+// # Links
+//
+// A link whose source never appears, or whose source has a type the value
+// cannot take, is reported once as a *LinkError:
+//
+//	values: link fan.temp <- cpu_lod: no module owns cpu_lod
+//
+// The link is checked against the source's description (ipc.Bus.Describe)
+// as soon as it is known, which for a source announced before the link is
+// made is at once; otherwise once the application is ready. An update of
+// the wrong type, from a source whose type changed, is reported once too;
+// other refused updates (out of range) are reported each time.
 //
 // # Errors of creation
 //
@@ -443,10 +457,13 @@ func (b *base[T]) OnChange(fn func(ctx context.Context, v T)) *ipc.Subscription 
 // Link makes the value follow the value sourceID, wherever in the
 // application it lives, starting with its current content. Each update
 // passes through transform, if not nil, then is validated as a Set; it
-// keeps the source's timestamp. The source need not exist yet. Close the
-// returned subscription to unlink.
+// keeps the source's timestamp. The source need not exist yet. A source
+// that never appears, or whose type this value cannot take, is reported
+// once to the bus's error handler as a *LinkError naming both ids: as soon
+// as the source's description is known, otherwise once the application is
+// ready (see the package doc). Close the returned subscription to unlink.
 func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription, error) {
-	return b.LinkFunc(sourceID, func(v ipc.Value) (T, error) {
+	return b.link(sourceID, b.takes, func(v ipc.Value) (T, error) {
 		x, err := b.fromWire(v)
 		if err == nil && transform != nil {
 			x = transform(x)
@@ -457,30 +474,13 @@ func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription,
 
 // LinkFunc makes the value follow sourceID through convert, which turns
 // the source's content into this value's type (for links between values of
-// different types).
+// different types). A source that never appears is reported as Link
+// reports it; convert decides which types it takes.
 func (b *base[T]) LinkFunc(sourceID string, convert func(ipc.Value) (T, error)) (*ipc.Subscription, error) {
 	if b.err != nil {
 		return nil, b.err
 	}
-	if !b.input {
-		return nil, fmt.Errorf("values: %q is an output and cannot be linked", b.id)
-	}
-	if sourceID == b.id {
-		return nil, fmt.Errorf("values: %q cannot be linked to itself", b.id)
-	}
-	s, err := b.bus.Subscribe(sourceID, func(ev ipc.Event) {
-		x, err := convert(ev.Value)
-		if err == nil {
-			err = b.setAt(x, ev.Time) // the content changed when the source did
-		}
-		if err != nil {
-			b.bus.ReportError(fmt.Errorf("values: %q linked to %q: update %v refused: %w", b.id, sourceID, ev.Value, err))
-		}
-	})
-	if err != nil {
-		return nil, fmt.Errorf("values: link %q to %q: %w", b.id, sourceID, err)
-	}
-	return s, nil
+	return b.link(sourceID, nil, convert)
 }
 
 // errorf builds the error of a refused write.

@@ -77,16 +77,25 @@ func TestNumberClampAndDelta(t *testing.T) {
 }
 
 func TestLinkAcrossModules(t *testing.T) {
-	a, b, errs := twoBuses(t)
+	h := testbus.New(t)
+	errs := make(chan error, 100)
+	a := h.Bus("sensors", nil)
+	b := h.Bus("controllers", errs)
 	// The input links before its source exists: start order must not matter.
-	temp := values.NewNumber(b, "fan_controller.temp", "Temperature", values.Range(0, 150))
+	var temp *values.Number
 	changes := make(chan float64, 10)
-	temp.OnChange(func(ctx context.Context, v float64) { changes <- v })
-	if _, err := temp.Link("cpu_load", func(v float64) float64 { return v * 2 }); err != nil {
-		t.Fatal(err)
-	}
-	b.Flush(context.Background())
-	load := values.NewNumber(a, "cpu_load", "CPU", values.Output(), values.Range(0, 100))
+	must(t, h.Setup("controllers", func(ctx context.Context, b *ipc.Bus) (err error) {
+		temp = values.NewNumber(b, "fan_controller.temp", "Temperature", values.Range(0, 150))
+		temp.OnChange(func(ctx context.Context, v float64) { changes <- v })
+		_, err = temp.Link("cpu_load", func(v float64) float64 { return v * 2 })
+		return err
+	}))
+	var load *values.Number
+	must(t, h.Setup("sensors", func(ctx context.Context, b *ipc.Bus) (err error) {
+		load = values.NewNumber(b, "cpu_load", "CPU", values.Output(), values.Range(0, 100))
+		return nil
+	}))
+	h.Start()
 	load.Set(30)
 	if v := testbus.Wait(t, changes, "linked change"); v != 60 {
 		t.Fatalf("linked value %v, want 60", v)

@@ -106,6 +106,15 @@ const (
 	// Hub to module: the entry id of module is retired: its module stopped
 	// or failed for good, or restarted and did not announce it again.
 	Kind_KIND_RETIRE Kind = 25
+	// Module to hub, forwarded to the owner of the value id: read its
+	// current content. seq names the request, deadline bounds it; the owner
+	// answers KIND_RESULT with the content in type and its field, and ts, or
+	// an error (CODE_NO_VALUE: the value has no content yet). The owner
+	// answers at once, below user code, whatever its phase.
+	Kind_KIND_GET Kind = 30
+	// Module to hub: describe id. seq names the request; the hub answers
+	// KIND_RESULT with component and module (the owner), or an error.
+	Kind_KIND_DESCRIBE Kind = 31
 )
 
 // Enum value maps for Kind.
@@ -137,6 +146,8 @@ var (
 		23: "KIND_CATALOGUE",
 		24: "KIND_CATALOGUE_SYNCED",
 		25: "KIND_RETIRE",
+		30: "KIND_GET",
+		31: "KIND_DESCRIBE",
 	}
 	Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED":      0,
@@ -165,6 +176,8 @@ var (
 		"KIND_CATALOGUE":        23,
 		"KIND_CATALOGUE_SYNCED": 24,
 		"KIND_RETIRE":           25,
+		"KIND_GET":              30,
+		"KIND_DESCRIBE":         31,
 	}
 )
 
@@ -340,6 +353,8 @@ const (
 	Code_CODE_INVALID_ID        Code = 15
 	Code_CODE_MALFORMED         Code = 16
 	Code_CODE_NOT_READY         Code = 17
+	// The value exists but has no content yet.
+	Code_CODE_NO_VALUE Code = 18
 )
 
 // Enum value maps for Code.
@@ -363,6 +378,7 @@ var (
 		15: "CODE_INVALID_ID",
 		16: "CODE_MALFORMED",
 		17: "CODE_NOT_READY",
+		18: "CODE_NO_VALUE",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNSPECIFIED":       0,
@@ -383,6 +399,7 @@ var (
 		"CODE_INVALID_ID":        15,
 		"CODE_MALFORMED":         16,
 		"CODE_NOT_READY":         17,
+		"CODE_NO_VALUE":          18,
 	}
 )
 
@@ -836,16 +853,17 @@ func (x *Choice) GetText() string {
 	return ""
 }
 
-// DataType describes the data of an action's parameter or result. kind is
-// the number of a kind of data: 0 any, 1 bool, 2 int, 3 uint, 4 float,
+// DataType describes the data of an action's parameter or result. kind
+// holds the numbers of ipc.DataKind: 0 any, 1 bool, 2 int, 3 uint, 4 float,
 // 5 string, 6 bytes, 7 time, 8 duration, 9 list (of elem), 10 map (from
 // strings to elem), 11 struct (fields).
 type DataType struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Elem          *DataType              `protobuf:"bytes,3,opt,name=elem,proto3" json:"elem,omitempty"`
-	Fields        []*Field               `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Kind  int32                  `protobuf:"varint,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	// The Go type's name, if it has one.
+	Name          string    `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Elem          *DataType `protobuf:"bytes,3,opt,name=elem,proto3" json:"elem,omitempty"`
+	Fields        []*Field  `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -908,6 +926,7 @@ func (x *DataType) GetFields() []*Field {
 	return nil
 }
 
+// Field is one field of a struct: its name on the wire and its type.
 type Field struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -960,6 +979,7 @@ func (x *Field) GetType() *DataType {
 	return nil
 }
 
+// Param is one parameter of an action.
 type Param struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1474,7 +1494,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\aentries\x18\x01 \x03(\v2\x1a.kervi.v1.Map.EntriesEntryR\aentries\x1aJ\n" +
 	"\fEntriesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12$\n" +
-	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\xe9\x03\n" +
+	"\x05value\x18\x02 \x01(\v2\x0e.kervi.v1.DataR\x05value:\x028\x01*\x8a\x04\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1505,7 +1525,9 @@ const file_kervi_proto_rawDesc = "" +
 	"\x15KIND_FOLLOW_CATALOGUE\x10\x16\x12\x12\n" +
 	"\x0eKIND_CATALOGUE\x10\x17\x12\x19\n" +
 	"\x15KIND_CATALOGUE_SYNCED\x10\x18\x12\x0f\n" +
-	"\vKIND_RETIRE\x10\x19*\xae\x01\n" +
+	"\vKIND_RETIRE\x10\x19\x12\f\n" +
+	"\bKIND_GET\x10\x1e\x12\x11\n" +
+	"\rKIND_DESCRIBE\x10\x1f*\xae\x01\n" +
 	"\tValueType\x12\x1a\n" +
 	"\x16VALUE_TYPE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11VALUE_TYPE_NUMBER\x10\x01\x12\x13\n" +
@@ -1519,7 +1541,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\x14COMPONENT_KIND_VALUE\x10\x01\x12\x19\n" +
 	"\x15COMPONENT_KIND_ACTION\x10\x02\x12\x19\n" +
 	"\x15COMPONENT_KIND_SENSOR\x10\x03\x12\x1d\n" +
-	"\x19COMPONENT_KIND_CONTROLLER\x10\x04*\x81\x03\n" +
+	"\x19COMPONENT_KIND_CONTROLLER\x10\x04*\x94\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fCODE_UNKNOWN_ID\x10\x01\x12\x11\n" +
@@ -1540,7 +1562,8 @@ const file_kervi_proto_rawDesc = "" +
 	"\x0eCODE_TOO_LARGE\x10\x0e\x12\x13\n" +
 	"\x0fCODE_INVALID_ID\x10\x0f\x12\x12\n" +
 	"\x0eCODE_MALFORMED\x10\x10\x12\x12\n" +
-	"\x0eCODE_NOT_READY\x10\x112i\n" +
+	"\x0eCODE_NOT_READY\x10\x11\x12\x11\n" +
+	"\rCODE_NO_VALUE\x10\x122i\n" +
 	"\x06Module\x12/\n" +
 	"\aConnect\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01\x12.\n" +
 	"\x06Events\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01B)Z'github.com/kervi/kervi-go/proto/kervipbb\x06proto3"

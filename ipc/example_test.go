@@ -1,0 +1,68 @@
+package ipc_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"time"
+
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/values"
+)
+
+func ExampleGet() {
+	// In an application the buses come from kervi; here, an in-process hub
+	// with two modules.
+	hub := ipc.NewHub(ipc.HubOptions{})
+	sensors, _, _ := hub.Connect("sensors", ipc.BusOptions{})
+	heating, _, _ := hub.Connect("heating", ipc.BusOptions{})
+	defer sensors.Kill()
+	defer heating.Kill()
+	values.NewNumber(sensors, "room.temp", "Room", values.Unit("°C"), values.Initial(21.5))
+	values.NewString(sensors, "room.name", "Name")
+	sensors.Flush(context.Background()) // the hub knows the ids
+
+	ctx := heating.Context() // contexts from kervi carry the bus
+	temp, err := ipc.Get[float64](ctx, "room.temp")
+	fmt.Println(temp, err)
+	_, err = ipc.Get[string](ctx, "room.temp")
+	fmt.Println(errors.Is(err, ipc.ErrWrongType), err)
+	_, err = ipc.Get[string](ctx, "room.name")
+	fmt.Println(errors.Is(err, ipc.ErrNoValue))
+	// Output:
+	// 21.5 <nil>
+	// true kervi: "room.temp": a number value cannot be read as string
+	// true
+}
+
+func ExampleDescribeData() {
+	type point struct {
+		X float64 `json:"x"`
+		Y float64 `json:"y"`
+	}
+	type track struct {
+		Name   string        `json:"name"`
+		Points []point       `json:"points"`
+		Start  time.Time     `json:"start"`
+		Every  time.Duration `json:"every,omitempty"`
+	}
+	dt, err := ipc.DescribeData(reflect.TypeFor[track]())
+	fmt.Println(dt.Kind, dt.Name, err)
+	for _, f := range dt.Fields {
+		fmt.Println(" ", f.Name, f.Type.Kind)
+	}
+	fmt.Println(dt.Fields[1].Type.Elem.Name, dt.Fields[1].Type.Elem.Fields[0].Name)
+
+	type node struct{ Next *node }
+	_, err = ipc.DescribeData(reflect.TypeFor[node]())
+	fmt.Println(err)
+	// Output:
+	// struct track <nil>
+	//   name string
+	//   points list
+	//   start time
+	//   every duration
+	// point x
+	// field "Next": type ipc_test.node contains itself; recursive types cannot cross processes
+}
