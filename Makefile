@@ -2,7 +2,7 @@
 
 .PHONY: proto test bench lint
 
-# Regenerate proto/kervipb from proto/kervi.proto: the messages
+# Regenerate internal/kervipb from proto/kervi.proto: the messages
 # (kervi.pb.go), the gRPC service (kervi_grpc.pb.go), and the fast
 # marshal, unmarshal and size methods the frame codec uses
 # (kervi_vtproto.pb.go, internal/wirecodec). Needs protoc and:
@@ -12,9 +12,9 @@
 # (in $(go env GOPATH)/bin, which must be on PATH). The generated files are
 # committed, so a build needs none of this.
 proto:
-	protoc -I proto --go_out=proto/kervipb --go_opt=paths=source_relative \
-		--go-grpc_out=proto/kervipb --go-grpc_opt=paths=source_relative \
-		--go-vtproto_out=proto/kervipb \
+	protoc -I proto --go_out=internal/kervipb --go_opt=paths=source_relative \
+		--go-grpc_out=internal/kervipb --go-grpc_opt=paths=source_relative \
+		--go-vtproto_out=internal/kervipb \
 		--go-vtproto_opt=paths=source_relative,features=marshal+unmarshal+size \
 		proto/kervi.proto
 

@@ -19,7 +19,7 @@ import (
 	"github.com/kervi/kervi-go/internal/logx"
 	"github.com/kervi/kervi-go/internal/process"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/values"
 )
 

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Events of one id leave in order even when interest in the id comes and

@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Sentinel errors. Errors from the bus match them with errors.Is, wherever

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Reads of a value's content, and descriptions of ids, from any process.

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // A mailbox is the queue between a producer of messages and their

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // sink is the consumer of a lane: it records what it is delivered, and

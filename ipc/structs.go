@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Structs cross processes as maps of their fields; see the comment on

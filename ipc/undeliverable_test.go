@@ -15,7 +15,7 @@ import (
 
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 var errEncode = errors.New("string field contains invalid UTF-8")

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Type is the type of a value.

@@ -22,7 +22,7 @@ import (
 	"github.com/kervi/kervi-go/internal/logx"
 	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // LaunchConfig says how to start a module process.

@@ -25,7 +25,7 @@ import (
 
 	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Environment variables of a module process.

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/kervi/kervi-go/internal/wirecodec"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // A message that cannot be encoded fails alone: the others of its batch

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Hub is an in-process hub with helpers.

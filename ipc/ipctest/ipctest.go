@@ -28,7 +28,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/proto/kervipb"
+	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Hub is a hub with modules in this process. Its methods are safe for

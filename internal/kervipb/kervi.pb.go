@@ -1566,7 +1566,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\rCODE_NO_VALUE\x10\x122i\n" +
 	"\x06Module\x12/\n" +
 	"\aConnect\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01\x12.\n" +
-	"\x06Events\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01B)Z'github.com/kervi/kervi-go/proto/kervipbb\x06proto3"
+	"\x06Events\x12\x0f.kervi.v1.Frame\x1a\x0f.kervi.v1.Frame(\x010\x01B,Z*github.com/kervi/kervi-go/internal/kervipbb\x06proto3"
 
 var (
 	file_kervi_proto_rawDescOnce sync.Once
