@@ -2,7 +2,7 @@
 // messages the kervi hub and its module processes exchange, and the Module
 // gRPC service that carries them. Run `make proto` to regenerate it.
 //
-// Applications never need this package; it is public so that module
-// processes written in other languages can speak the same protocol
-// (docs/protocol.md).
+// It is internal: applications never need it. proto/kervi.proto and
+// docs/protocol.md are the public specification of the wire, from which a
+// module process in another language can generate its own code.
 package kervipb
