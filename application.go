@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,10 +17,11 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/actions"
+	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/process"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/values"
 )
 
@@ -58,7 +60,7 @@ type Application struct {
 	handleOnce sync.Once
 	handleErr  error
 	logp       atomic.Pointer[slog.Logger] // what the runtime logs to; Main may change it
-	appPort    *ipc.Port
+	appPort    plumb.Port
 	ctx        context.Context // carries the parent's bus; ends when the stop begins
 	cancelCtx  context.CancelFunc
 
@@ -69,7 +71,8 @@ type Application struct {
 	status    map[string]*ModuleStatus
 	runs      map[string]*moduleRun
 	stateVal  map[string]*values.String
-	hub       *ipc.Hub
+	hub       plumb.Hub
+	appRT     plumb.Bus // the runtime side of the parent's bus
 	bus       *ipc.Bus
 	appReady  bool
 	dups      chan error
@@ -152,21 +155,22 @@ func (a *Application) handle() error {
 	a.handleOnce.Do(func() {
 		runs := make(map[string]*moduleRun, len(a.modules))
 		for _, m := range a.modules {
-			runs[m.Name] = &moduleRun{m: m, notices: make(chan ipc.Notice, 64), stop: make(chan struct{}), done: make(chan struct{})}
+			runs[m.Name] = &moduleRun{m: m, notices: make(chan plumb.Notice, 64), stop: make(chan struct{}), done: make(chan struct{})}
 		}
 		log := slog.New(logx.Forward(&a.logp))
-		hub := ipc.NewHub(ipc.HubOptions{Logger: log, Limits: a.opts.limits, Notify: a.notice(runs)})
-		bus, port, err := hub.Connect(appModule, ipc.BusOptions{Logger: log, OnError: a.opts.onError})
+		hub := plumb.NewHub(plumb.HubOptions{Logger: log, Limits: a.opts.limits, Notify: a.notice(runs)})
+		rt, port, err := hub.Connect(appModule, plumb.BusOptions{Logger: log, OnError: a.opts.onError})
 		if err != nil {
 			a.handleErr = err
 			return
 		}
+		bus := rt.Handle().(*ipc.Bus)
 		ctx, cancel := context.WithCancel(ipc.NewContext(context.Background(), bus))
 		a.mu.Lock()
-		a.hub, a.bus, a.runs, a.appPort = hub, bus, runs, port
+		a.hub, a.appRT, a.bus, a.runs, a.appPort = hub, rt, bus, runs, port
 		a.ctx, a.cancelCtx = ctx, cancel
 		a.mu.Unlock()
-		a.handleErr = a.setupAppBus(bus)
+		a.handleErr = a.setupAppBus(rt, bus)
 		// The hub has seen the parent ready once its messages were handed
 		// to it: from now on, calls from the parent are not a setup's.
 		fctx, cancel := context.WithTimeout(context.Background(), a.opts.startTimeout)
@@ -338,19 +342,22 @@ func (a *Application) runStopHooks(hooks []func(context.Context) error) {
 }
 
 // Components returns the application's catalogue: the description of
-// every component its modules announced, sorted by id. To follow it as it
-// changes, use the bus's FollowCatalogue.
+// every component its modules announced, sorted by id; nil in a module
+// process. It is the parent's bus's Catalogue; to follow the catalogue as
+// it changes, use the bus's FollowCatalogue.
 func (a *Application) Components() []ipc.Description {
 	if err := a.handle(); err != nil {
 		return nil
 	}
-	a.mu.Lock()
-	h := a.hub
-	a.mu.Unlock()
-	if h == nil {
+	ctx, cancel := context.WithTimeout(context.Background(), a.opts.startTimeout)
+	defer cancel()
+	ds, err := a.bus.Catalogue(ctx)
+	if err != nil {
+		a.log.Warn("reading the catalogue", "error", err)
 		return nil
 	}
-	return h.Components()
+	slices.SortFunc(ds, func(x, y ipc.Description) int { return strings.Compare(x.ID, y.ID) })
+	return ds
 }
 
 // Modules returns the status of every module, in the order given to
@@ -405,9 +412,9 @@ func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStat
 type moduleRun struct {
 	m       Module
 	run     runner
-	notices chan ipc.Notice // ready, setup failed
-	stop    chan struct{}   // closed when the application stops the module
-	done    chan struct{}   // closed when its supervisor returned
+	notices chan plumb.Notice // ready, setup failed
+	stop    chan struct{}     // closed when the application stops the module
+	done    chan struct{}     // closed when its supervisor returned
 
 	mu        sync.Mutex
 	inst      instance // the running instance, if any
@@ -446,25 +453,25 @@ func (r *moduleRun) coalescing() (uint64, bool) {
 
 // notice receives the hub's notices. It runs with the hub's lock held, so
 // it only passes them on.
-func (a *Application) notice(runs map[string]*moduleRun) func(ipc.Notice) {
-	return func(n ipc.Notice) {
+func (a *Application) notice(runs map[string]*moduleRun) func(plumb.Notice) {
+	return func(n plumb.Notice) {
 		switch n.Kind {
-		case ipc.NoticeDuplicate:
+		case plumb.NoticeDuplicate:
 			select {
 			case a.dups <- n.Err:
 			default:
 			}
-		case ipc.NoticeStarted:
+		case plumb.NoticeStarted:
 			select {
 			case a.startedCh <- n.Module:
 			default: // nobody waits once the application runs
 			}
-		case ipc.NoticeBehind:
+		case plumb.NoticeBehind:
 			a.log.Warn("module does not keep up with its value events; coalescing them to the latest of each id", "module", n.Module)
 			if a.opts.onState != nil {
 				go a.stateChanged(n.Module)
 			}
-		case ipc.NoticeCaughtUp:
+		case plumb.NoticeCaughtUp:
 			a.log.Info("module caught up with its value events", "module", n.Module, "coalesced", n.Coalesced,
 				"after", time.Since(n.Since).Round(time.Millisecond))
 			if a.opts.onState != nil {
@@ -540,7 +547,7 @@ func (a *Application) run(ctx context.Context) error {
 		return err
 	}
 	hub, bus, runs, appPort := a.hub, a.bus, a.runs, a.appPort
-	defer bus.Kill()
+	defer a.appRT.Kill()
 
 	var socketDir string
 	if !a.opts.inProcess {
@@ -554,7 +561,7 @@ func (a *Application) run(ctx context.Context) error {
 	}
 	for _, r := range runs {
 		if a.opts.inProcess {
-			r.run = &busRunner{opts: ipc.BusOptions{Logger: a.log, OnError: a.opts.onError}}
+			r.run = &busRunner{opts: plumb.BusOptions{Logger: a.log, OnError: a.opts.onError}}
 			continue
 		}
 		var err error
@@ -659,7 +666,7 @@ func (a *Application) run(ctx context.Context) error {
 
 // awaitStarted waits until every module, and the parent's own bus, ran
 // its app-start hooks, for at most the start timeout.
-func (a *Application) awaitStarted(ctx context.Context, runs map[string]*moduleRun, appPort *ipc.Port) error {
+func (a *Application) awaitStarted(ctx context.Context, runs map[string]*moduleRun, appPort plumb.Port) error {
 	timer := time.NewTimer(a.opts.startTimeout)
 	defer timer.Stop()
 	waiting := make(map[string]bool, len(runs))
@@ -704,8 +711,8 @@ func (a *Application) reportLateDuplicates(ctx context.Context) {
 
 // setupAppBus registers the app hooks and the module state values on the
 // parent's bus.
-func (a *Application) setupAppBus(bus *ipc.Bus) error {
-	return bus.RunSetup(func(ctx context.Context, b *ipc.Bus) error {
+func (a *Application) setupAppBus(rt plumb.Bus, b *ipc.Bus) error {
+	return rt.RunSetup(func(ctx context.Context) error {
 		if fn := a.opts.appMain; fn != nil {
 			actions.Register(b, AppMainID, fn, actions.Name("App main"))
 		}
@@ -729,11 +736,11 @@ func (a *Application) awaitReady(r *moduleRun, inst instance, deadline time.Time
 	timer := time.NewTimer(time.Until(deadline))
 	defer timer.Stop()
 	// verdict tells what a notice says of the setup, if anything.
-	verdict := func(n ipc.Notice) (bool, error) {
+	verdict := func(n plumb.Notice) (bool, error) {
 		switch n.Kind {
-		case ipc.NoticeReady:
+		case plumb.NoticeReady:
 			return true, nil
-		case ipc.NoticeSetupFailed:
+		case plumb.NoticeSetupFailed:
 			return true, fmt.Errorf("%w: %v", ErrSetupFailed, n.Err)
 		}
 		return false, nil
@@ -779,7 +786,7 @@ var errStopped = errors.New("kervi: stopped")
 // supervise runs a module's instances: it starts one, and starts another
 // when it ends, stops answering its heartbeat, or loses its stream. It
 // reports the outcome of the first start on first.
-func (a *Application) supervise(r *moduleRun, hub *ipc.Hub, first chan<- error) {
+func (a *Application) supervise(r *moduleRun, hub plumb.Hub, first chan<- error) {
 	defer close(r.done)
 	name := r.m.Name
 	reported := false
@@ -968,7 +975,7 @@ func (a *Application) stopModules(runs map[string]*moduleRun) {
 				case <-inst.exited():
 					break wait
 				case n := <-r.notices:
-					if n.Kind == ipc.NoticeStopped {
+					if n.Kind == plumb.NoticeStopped {
 						inst.stopped() // it said all it had to say
 					}
 				case <-timer.C:

@@ -1,12 +1,14 @@
 package kervi
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/process"
 	"github.com/kervi/kervi-go/ipc"
 )
@@ -18,13 +20,13 @@ import (
 type runner interface {
 	// start starts an instance of m, connected to hub, that must report
 	// ready (or its setup's failure) before deadline.
-	start(m Module, hub *ipc.Hub, deadline time.Time) (instance, error)
+	start(m Module, hub plumb.Hub, deadline time.Time) (instance, error)
 }
 
 // An instance is one run of a module, from its start to its end.
 type instance interface {
 	// port is the instance's connection in the hub.
-	port() *ipc.Port
+	port() plumb.Port
 	// pid is its process id; 0 if it has no process of its own.
 	pid() int
 	// exited is closed when the instance has ended.
@@ -72,7 +74,7 @@ func (a *Application) newProcessRunner(name, socketDir string) (*processRunner, 
 	}}, nil
 }
 
-func (pr *processRunner) start(m Module, hub *ipc.Hub, deadline time.Time) (instance, error) {
+func (pr *processRunner) start(m Module, hub plumb.Hub, deadline time.Time) (instance, error) {
 	cfg := pr.cfg
 	cfg.Deadline = deadline
 	child, err := process.Launch(cfg)
@@ -91,10 +93,10 @@ func (pr *processRunner) start(m Module, hub *ipc.Hub, deadline time.Time) (inst
 // processInstance is a module's process.
 type processInstance struct {
 	child *process.Child
-	p     *ipc.Port
+	p     plumb.Port
 }
 
-func (pi *processInstance) port() *ipc.Port         { return pi.p }
+func (pi *processInstance) port() plumb.Port        { return pi.p }
 func (pi *processInstance) pid() int                { return pi.child.PID() }
 func (pi *processInstance) exited() <-chan struct{} { return pi.child.Exited() }
 func (pi *processInstance) said() <-chan struct{}   { return pi.child.StreamsDone() }
@@ -109,30 +111,33 @@ func (pi *processInstance) release()                { pi.child.Release() }
 // busRunner runs each instance of a module on a bus of its own in this
 // process (InProcess).
 type busRunner struct {
-	opts ipc.BusOptions
+	opts plumb.BusOptions
 }
 
-func (br *busRunner) start(m Module, hub *ipc.Hub, deadline time.Time) (instance, error) {
-	bus, p, err := hub.Connect(m.Name, br.opts)
+func (br *busRunner) start(m Module, hub plumb.Hub, deadline time.Time) (instance, error) {
+	rt, p, err := hub.Connect(m.Name, br.opts)
 	if err != nil {
 		return nil, err
 	}
-	bi := &busInstance{bus: bus, p: p, end: make(chan struct{})}
+	bus := rt.Handle().(*ipc.Bus)
+	bi := &busInstance{rt: rt, p: p, end: make(chan struct{})}
 	go func() {
 		select {
-		case <-bus.Done():
+		case <-rt.Done():
 			bi.end1("stopped")
 		case <-bi.end:
 		}
 	}()
-	go func() { _ = bus.RunSetup(m.Setup) }()
+	go func() {
+		_ = rt.RunSetup(func(ctx context.Context) error { return m.Setup(ctx, bus) })
+	}()
 	return bi, nil
 }
 
 // busInstance is a module's bus in this process.
 type busInstance struct {
-	bus *ipc.Bus
-	p   *ipc.Port
+	rt plumb.Bus
+	p  plumb.Port
 
 	once   sync.Once
 	end    chan struct{}
@@ -146,7 +151,7 @@ func (bi *busInstance) end1(status string) {
 	})
 }
 
-func (bi *busInstance) port() *ipc.Port         { return bi.p }
+func (bi *busInstance) port() plumb.Port        { return bi.p }
 func (bi *busInstance) pid() int                { return 0 }
 func (bi *busInstance) exited() <-chan struct{} { return bi.end }
 func (bi *busInstance) said() <-chan struct{}   { return bi.end }
@@ -158,7 +163,7 @@ func (bi *busInstance) stopped()                {}
 func (bi *busInstance) release()                {}
 
 func (bi *busInstance) kill() {
-	bi.bus.Kill()
+	bi.rt.Kill()
 	bi.end1("") // no process, no exit status
 }
 

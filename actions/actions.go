@@ -411,11 +411,7 @@ func CallAs[T any](ctx context.Context, id string, args ...any) (T, error) {
 	if x, ok := res.(T); ok {
 		return x, nil
 	}
-	d, err := ipc.Encode(res)
-	if err != nil {
-		return zero, err
-	}
-	v, err := ipc.DecodeTo(d, reflect.TypeFor[T]())
+	v, err := ipc.Convert(res, reflect.TypeFor[T]())
 	if err != nil {
 		return zero, fmt.Errorf("actions: result of %q: %w", id, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 )
 
 // node is a recursive type, which cannot cross processes.
@@ -77,16 +78,22 @@ func TestPrivateAction(t *testing.T) {
 	if calls != 2 {
 		t.Fatalf("%d calls ran, want 2", calls)
 	}
-	if _, ok := h.Hub.Owner("owner.tick"); ok {
-		t.Fatal("the hub knows the private action")
+	// The application knows nothing of it: not in the catalogue, not
+	// described; the public action is.
+	if _, err := other.Describe(ctx, "owner.tick"); !errors.Is(err, ipc.ErrUnknownID) {
+		t.Fatalf("describing the private action: %v, want ErrUnknownID", err)
 	}
-	for _, c := range h.Hub.Components() {
+	entries, err := other.Catalogue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range entries {
 		if c.ID == "owner.tick" {
 			t.Fatalf("the catalogue lists the private action: %+v", c)
 		}
 	}
-	if _, ok := h.Hub.Owner("owner.public"); !ok {
-		t.Fatal("the hub does not know the public action")
+	if _, err := other.Describe(ctx, "owner.public"); err != nil {
+		t.Fatalf("describing the public action: %v", err)
 	}
 	// Its id is taken in its process all the same.
 	if err := actions.Register(owner, "owner.tick", func() {}).Err(); !errors.Is(err, ipc.ErrDuplicateID) {
@@ -264,10 +271,10 @@ func TestModes(t *testing.T) {
 }
 
 func ExampleRegister() {
-	// In an application the bus comes from kervi; here, an in-process hub.
-	hub := ipc.NewHub(ipc.HubOptions{})
-	bus, _, _ := hub.Connect("lights", ipc.BusOptions{})
-	defer bus.Kill()
+	// In an application the bus comes from kervi; here, a test hub.
+	hub := ipctest.New()
+	defer hub.Close()
+	bus, _ := hub.Connect("lights")
 
 	// An action that cannot be registered fails the module's setup; Err
 	// returns its error.
@@ -293,9 +300,9 @@ func ExampleRegister() {
 // Actions take and return structs, named as encoding/json names their
 // fields; the catalogue describes them.
 func ExampleParams() {
-	hub := ipc.NewHub(ipc.HubOptions{})
-	bus, _, _ := hub.Connect("irrigation", ipc.BusOptions{})
-	defer bus.Kill()
+	hub := ipctest.New()
+	defer hub.Close()
+	bus, _ := hub.Connect("irrigation")
 
 	type zone struct {
 		Name    string        `json:"name"`
@@ -336,9 +343,9 @@ func ExampleParams() {
 }
 
 func ExamplePrivate() {
-	hub := ipc.NewHub(ipc.HubOptions{})
-	bus, _, _ := hub.Connect("lights", ipc.BusOptions{})
-	defer bus.Kill()
+	hub := ipctest.New()
+	defer hub.Close()
+	bus, _ := hub.Connect("lights")
 
 	// Only this module calls lights.fade: it is not announced, and other
 	// modules get ipc.ErrUnknownID.

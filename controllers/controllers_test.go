@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/controllers"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/schedule"
@@ -258,7 +259,7 @@ func (f *fragile) InputChanged(ctx context.Context, in values.Value) {
 func TestPanicInInputChanged(t *testing.T) {
 	h := testbus.New(t)
 	logs := make(logRecords, 100)
-	h.BusWith("m", ipc.BusOptions{Logger: slog.New(logs)})
+	h.BusWith("m", plumb.BusOptions{Logger: slog.New(logs)})
 	other := h.Bus("other", nil)
 	f := &fragile{seen: make(chan float64, 10)}
 	if err := h.Setup("m", func(ctx context.Context, b *ipc.Bus) error {

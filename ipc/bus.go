@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
 )
 
 // welcomeTimeout bounds how long setup waits for the hub's KIND_WELCOME.
@@ -139,31 +140,10 @@ func (s *slot) join(m *kervipb.Msg, size int32) bool {
 	return size <= s.size && old != sentSlot && s.m.CompareAndSwap(old, m)
 }
 
-// SendFunc hands a batch of messages to the hub. It must not keep the
-// slice after it returns.
-type SendFunc func(msgs []*kervipb.Msg) error
-
-// BusOptions configures NewBus.
-type BusOptions struct {
-	// Logger receives the bus's logs; it gets a "module" attribute.
-	// Default: slog.Default().
-	Logger *slog.Logger
-	// OnError receives errors that have no caller to return to, such as a
-	// linked value rejecting an update. Default: log them as warnings.
-	OnError func(error)
-	// Limits bound messages and queues; zero fields take their defaults.
-	// Every process of an application must use the same limits.
-	Limits Limits
-	// SendEvents, if set, carries value events and the messages that stay
-	// in order with them, on a stream of their own; send carries the rest.
-	// Unset, send carries everything.
-	SendEvents SendFunc
-}
-
 // NewBus returns the bus of a module process, which sends to the hub
 // through send. It is plumbing for the kervi runtime and for tests of
 // components; applications get their buses from kervi.
-func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
+func NewBus(module string, send plumb.SendFunc, opts plumb.BusOptions) *Bus {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -172,7 +152,7 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 		module:  module,
 		log:     log.With("module", module),
 		onErr:   opts.OnError,
-		lim:     opts.Limits.WithDefaults(),
+		lim:     limitsOf(opts.Limits).WithDefaults(),
 		dead:    make(chan struct{}),
 		done:    make(chan struct{}),
 		ids:     make(map[string]*idState),
@@ -203,7 +183,7 @@ func NewBus(module string, send SendFunc, opts BusOptions) *Bus {
 
 // sendItems returns a lane's delivery through send: the items' messages,
 // the latest content of a coalesced slot taken as it is sent.
-func sendItems(send SendFunc) func([]item) error {
+func sendItems(send plumb.SendFunc) func([]item) error {
 	var batch []*kervipb.Msg // only the lane's goroutine uses it
 	return func(items []item) error {
 		batch = batch[:0]

@@ -9,40 +9,51 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 )
 
 type testHub struct {
-	hub     *ipc.Hub
-	notices chan ipc.Notice
-	buses   []*ipc.Bus
-	ports   []*ipc.Port
+	hub     plumb.Hub
+	notices chan plumb.Notice
+	rts     []plumb.Bus
+	ports   []plumb.Port
+}
+
+// rt returns the runtime side of b: to run its setup, stop or kill it.
+func (th *testHub) rt(b *ipc.Bus) plumb.Bus {
+	for _, rt := range th.rts {
+		if rt.Handle() == b {
+			return rt
+		}
+	}
+	panic("not a bus of the hub")
 }
 
 func newTestHub(t *testing.T) *testHub {
-	th := &testHub{notices: make(chan ipc.Notice, 100)}
-	th.hub = ipc.NewHub(ipc.HubOptions{Notify: func(n ipc.Notice) { th.notices <- n }})
+	th := &testHub{notices: make(chan plumb.Notice, 100)}
+	th.hub = plumb.NewHub(plumb.HubOptions{Notify: func(n plumb.Notice) { th.notices <- n }})
 	return th
 }
 
-func (th *testHub) bus(t *testing.T, module string) (*ipc.Bus, *ipc.Port) {
+func (th *testHub) bus(t *testing.T, module string) (*ipc.Bus, plumb.Port) {
 	t.Helper()
-	b, p, err := th.hub.Connect(module, ipc.BusOptions{})
+	rt, p, err := th.hub.Connect(module, plumb.BusOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.Detach(); b.Kill() })
-	th.buses, th.ports = append(th.buses, b), append(th.ports, p)
-	return b, p
+	t.Cleanup(func() { p.Detach(); rt.Kill() })
+	th.rts, th.ports = append(th.rts, rt), append(th.ports, p)
+	return rt.Handle().(*ipc.Bus), p
 }
 
 // start runs the life cycle of every bus as the runtime does: setup
 // (nothing to do), then the start of the application.
 func (th *testHub) start(t *testing.T) {
 	t.Helper()
-	for _, b := range th.buses {
-		must(t, b.RunSetup(nil))
+	for _, rt := range th.rts {
+		must(t, rt.RunSetup(nil))
 	}
 	th.hub.Start()
 	for _, p := range th.ports {
@@ -218,7 +229,7 @@ func TestDuplicateID(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := testbus.Wait(t, th.notices, "notice")
-	if n.Kind != ipc.NoticeDuplicate || n.ID != "cpu_load" || n.Other != "sensors" || n.Module != "controllers" {
+	if n.Kind != plumb.NoticeDuplicate || n.ID != "cpu_load" || n.Other != "sensors" || n.Module != "controllers" {
 		t.Fatalf("notice = %+v", n)
 	}
 	if !strings.Contains(n.Err.Error(), `"sensors"`) || !strings.Contains(n.Err.Error(), `"controllers"`) {

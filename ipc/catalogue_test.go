@@ -108,8 +108,10 @@ func TestFollowCatalogueFromAnotherProcess(t *testing.T) {
 	c, _ := th.bus(t, "c")
 	must(t, c.Announce(ipc.Description{ID: "c.sensor", Kind: ipc.KindSensor, Name: "S"}))
 	expect(t, changes, "announced c.sensor") // and nothing in between
-	if comps := th.hub.Components(); len(comps) != 1 || comps[0].ID != "c.sensor" {
-		t.Fatalf("the hub's catalogue after the retirement: %+v", comps)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if comps, err := c.Catalogue(ctx); err != nil || len(comps) != 1 || comps[0].ID != "c.sensor" {
+		t.Fatalf("the catalogue after the retirement: %+v, %v", comps, err)
 	}
 }
 
@@ -168,17 +170,15 @@ func TestRestartRetiresWhatIsNoLongerDeclared(t *testing.T) {
 
 	// The module's process ends: nothing is retired while it restarts.
 	ap.Detach()
-	a.Kill()
-	a2, p2, err := th.hub.Connect("a", ipc.BusOptions{})
-	must(t, err)
-	t.Cleanup(func() { p2.Detach(); a2.Kill() })
+	th.rt(a).Kill()
+	a2, _ := th.bus(t, "a")
 	declare(a2, "K", false)
-	must(t, a2.RunSetup(nil))
+	must(t, th.rt(a2).RunSetup(nil))
 	got := expect(t, changes, "announced a.changed", "retired a.dropped")
 	if got[0].Description.Unit != "K" {
 		t.Fatalf("changed entry %+v", got[0].Description)
 	}
-	_, err = a2.RegisterValue(ipc.Description{ID: "a.late", Type: ipc.TypeBool}, nil)
+	_, err := a2.RegisterValue(ipc.Description{ID: "a.late", Type: ipc.TypeBool}, nil)
 	must(t, err)
 	expect(t, changes, "announced a.late") // and nothing in between
 }

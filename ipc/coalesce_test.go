@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
 )
 
 // Events of one id leave in order even when interest in the id comes and
@@ -27,7 +28,7 @@ func TestCoalescingKeepsOrderAcrossInterestChanges(t *testing.T) {
 			}
 		}
 		return nil
-	}, BusOptions{})
+	}, plumb.BusOptions{})
 	defer b.Kill()
 	pub, err := b.RegisterValue(Description{ID: "x", Type: TypeNumber}, nil)
 	if err != nil {

@@ -416,3 +416,15 @@ func shorten(s string) string {
 	}
 	return s[:cut] + "..."
 }
+
+// Convert converts x to a Go value of type t as if x crossed processes:
+// as an action's result reaches a caller that wants a t. It fails as a
+// conversion of crossing data does, with an error that matches ErrBadArgs
+// and names where in x it arose.
+func Convert(x any, t reflect.Type) (reflect.Value, error) {
+	d, err := Encode(x)
+	if err != nil {
+		return reflect.Value{}, err
+	}
+	return DecodeTo(d, t)
+}

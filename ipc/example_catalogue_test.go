@@ -7,12 +7,13 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 )
 
-// connect attaches a module's bus to the hub, as kervi does for each
-// module process.
-func connect(hub *ipc.Hub, module string) *ipc.Bus {
-	b, _, err := hub.Connect(module, ipc.BusOptions{})
+// connect connects a module to a test hub; in an application, kervi
+// hands each module's setup its bus.
+func connect(h *ipctest.Hub, module string) *ipc.Bus {
+	b, err := h.Connect(module)
 	if err != nil {
 		panic(err)
 	}
@@ -22,10 +23,9 @@ func connect(hub *ipc.Hub, module string) *ipc.Bus {
 // A dashboard follows the catalogue of the application: every component,
 // then each change.
 func ExampleBus_FollowCatalogue() {
-	hub := ipc.NewHub(ipc.HubOptions{})
+	hub := ipctest.New()
+	defer hub.Close()
 	greenhouse, dashboard := connect(hub, "greenhouse"), connect(hub, "dashboard")
-	defer greenhouse.Kill()
-	defer dashboard.Kill()
 
 	greenhouse.Announce(ipc.Description{ID: "climate", Kind: ipc.KindController, Name: "Climate"})
 	greenhouse.RegisterValue(ipc.Description{ID: "climate.mode", Name: "Mode", Parent: "climate", Type: ipc.TypeEnum,
@@ -60,10 +60,9 @@ func ExampleBus_FollowCatalogue() {
 // A dashboard follows every value of the greenhouse module, wherever it
 // lives, latest content only.
 func ExampleBus_SubscribePattern() {
-	hub := ipc.NewHub(ipc.HubOptions{})
+	hub := ipctest.New()
+	defer hub.Close()
 	greenhouse, dashboard := connect(hub, "greenhouse"), connect(hub, "dashboard")
-	defer greenhouse.Kill()
-	defer dashboard.Kill()
 
 	var pubs []*ipc.Publisher
 	for _, id := range []string{"greenhouse.temp", "greenhouse.humidity"} {
@@ -93,10 +92,9 @@ func ExampleBus_SubscribePattern() {
 
 // Catalogue reads the catalogue once.
 func ExampleBus_Catalogue() {
-	hub := ipc.NewHub(ipc.HubOptions{})
+	hub := ipctest.New()
+	defer hub.Close()
 	sensors, main := connect(hub, "sensors"), connect(hub, "app")
-	defer sensors.Kill()
-	defer main.Kill()
 	sensors.Announce(ipc.Description{ID: "air", Kind: ipc.KindSensor, Name: "Air", Unit: "°C"})
 	sensors.RegisterValue(ipc.Description{ID: "air.temp", Name: "Air temp", Parent: "air", Type: ipc.TypeNumber, Unit: "°C"}, nil)
 	sensors.Flush(context.Background())

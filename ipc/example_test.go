@@ -8,17 +8,17 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 	"github.com/kervi/kervi-go/values"
 )
 
 func ExampleGet() {
-	// In an application the buses come from kervi; here, an in-process hub
-	// with two modules.
-	hub := ipc.NewHub(ipc.HubOptions{})
-	sensors, _, _ := hub.Connect("sensors", ipc.BusOptions{})
-	heating, _, _ := hub.Connect("heating", ipc.BusOptions{})
-	defer sensors.Kill()
-	defer heating.Kill()
+	// In an application the buses come from kervi; here, a test hub with two
+	// modules.
+	hub := ipctest.New()
+	defer hub.Close()
+	sensors, _ := hub.Connect("sensors")
+	heating, _ := hub.Connect("heating")
 	values.NewNumber(sensors, "room.temp", "Room", values.Unit("°C"), values.Initial(21.5))
 	values.NewString(sensors, "room.name", "Name")
 	sensors.Flush(context.Background()) // the hub knows the ids

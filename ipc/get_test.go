@@ -164,7 +164,7 @@ func TestGetOfAValueWhoseOwnerStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	port.Detach()
-	owner.Kill()
+	th.rt(owner).Kill()
 	if _, err := reader.Get(ctx, "owner.v"); !errors.Is(err, ipc.ErrOwnerGone) || !strings.Contains(err.Error(), `"owner"`) {
 		t.Fatalf("read of a stopped module's value: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
 )
 
 // Hub routes messages between the buses of an application's processes by
@@ -34,7 +35,7 @@ import (
 // attached to it as a Port. Hub is plumbing for the kervi runtime.
 type Hub struct {
 	log    *slog.Logger
-	notify func(Notice)
+	notify func(plumb.Notice)
 	lim    Limits
 
 	mu       sync.Mutex
@@ -81,67 +82,20 @@ type hubCall struct {
 	size int64
 }
 
-// NoticeKind says what a Notice reports.
-type NoticeKind int
-
-// The notices a hub reports.
-const (
-	// NoticeReady: the module's setup is done.
-	NoticeReady NoticeKind = iota + 1
-	// NoticeSetupFailed: the module's setup failed; Err says why.
-	NoticeSetupFailed
-	// NoticeStopped: the module stopped after a KIND_STOP.
-	NoticeStopped
-	// NoticeDuplicate: Module announced ID, which Other already owns.
-	NoticeDuplicate
-	// NoticeStarted: the module's app-start hooks returned.
-	NoticeStarted
-	// NoticeBehind: the module does not keep up with the value events the
-	// hub routes to it; they are coalesced from now on.
-	NoticeBehind
-	// NoticeCaughtUp: the module caught up; Coalesced events were
-	// coalesced while it was behind.
-	NoticeCaughtUp
-)
-
-// Notice tells the runtime about a module's life.
-type Notice struct {
-	Kind   NoticeKind
-	Module string
-	ID     string
-	Other  string
-	Err    error
-	// Coalesced counts the events coalesced in an episode (NoticeCaughtUp).
-	Coalesced uint64
-	// Since is when the module fell behind (NoticeCaughtUp).
-	Since time.Time
-}
-
-// HubOptions configures NewHub.
-type HubOptions struct {
-	// Logger receives the hub's logs. Default: slog.Default().
-	Logger *slog.Logger
-	// Notify receives notices about modules. It must not block; it may be
-	// called with the hub's lock held.
-	Notify func(Notice)
-	// Limits bound messages and queues; zero fields take their defaults.
-	Limits Limits
-}
-
 // NewHub returns an empty hub.
-func NewHub(opts HubOptions) *Hub {
+func NewHub(opts plumb.HubOptions) *Hub {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
 	}
 	notify := opts.Notify
 	if notify == nil {
-		notify = func(Notice) {}
+		notify = func(plumb.Notice) {}
 	}
 	return &Hub{
 		log:    log,
 		notify: notify,
-		lim:    opts.Limits.WithDefaults(),
+		lim:    limitsOf(opts.Limits).WithDefaults(),
 		ports:  make(map[string]*Port),
 		ids:    make(map[string]*entry),
 		calls:  make(map[uint64]*hubCall),
@@ -186,7 +140,7 @@ type Port struct {
 // events, if not nil, delivers value events and the messages that stay in
 // order with them (on a stream of their own). They must not keep the
 // slice. A module has at most one port at a time.
-func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
+func (h *Hub) Attach(module string, send, events plumb.SendFunc) (*Port, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.ports[module]; old != nil && !old.closed {
@@ -205,7 +159,7 @@ func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
 	if events == nil {
 		events = send
 	}
-	deliver := func(send SendFunc) func([]item) error {
+	deliver := func(send plumb.SendFunc) func([]item) error {
 		return func(items []item) error {
 			ms := make([]*kervipb.Msg, 0, len(items))
 			for _, it := range items {
@@ -245,11 +199,11 @@ func (h *Hub) Attach(module string, send, events SendFunc) (*Port, error) {
 func (p *Port) episode(ep episode) {
 	if ep.start {
 		p.lastCoalesce.Store(ep.began.UnixNano())
-		p.hub.notify(Notice{Kind: NoticeBehind, Module: p.module, Since: ep.began})
+		p.hub.notify(plumb.Notice{Kind: plumb.NoticeBehind, Module: p.module, Since: ep.began})
 		return
 	}
 	p.lastCoalesce.Store(0)
-	p.hub.notify(Notice{Kind: NoticeCaughtUp, Module: p.module, Coalesced: ep.coalesced, Since: ep.began})
+	p.hub.notify(plumb.Notice{Kind: plumb.NoticeCaughtUp, Module: p.module, Coalesced: ep.coalesced, Since: ep.began})
 }
 
 // Module returns the name of the port's module.
@@ -336,7 +290,7 @@ func (h *Hub) SetAppReady() {
 // another process.
 func (p *Port) Receive(msgs []*kervipb.Msg) {
 	h := p.hub
-	var notices []Notice
+	var notices []plumb.Notice
 	r := &router{}
 	h.mu.Lock()
 	if p.closed {
@@ -424,19 +378,19 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 					r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_START})
 				}
 			}
-			notices = append(notices, Notice{Kind: NoticeReady, Module: p.module})
+			notices = append(notices, plumb.Notice{Kind: plumb.NoticeReady, Module: p.module})
 		case kervipb.Kind_KIND_STARTED:
 			p.phase = phaseStarted
 			p.startOnce.Do(func() { close(p.started) })
 			if h.appReady {
 				r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_APP_READY})
 			}
-			notices = append(notices, Notice{Kind: NoticeStarted, Module: p.module})
+			notices = append(notices, plumb.Notice{Kind: plumb.NoticeStarted, Module: p.module})
 		case kervipb.Kind_KIND_SETUP_FAILED:
-			notices = append(notices, Notice{Kind: NoticeSetupFailed, Module: p.module,
+			notices = append(notices, plumb.Notice{Kind: plumb.NoticeSetupFailed, Module: p.module,
 				Err: errors.New(validText(m.GetError().GetMessage()))})
 		case kervipb.Kind_KIND_STOPPED:
-			notices = append(notices, Notice{Kind: NoticeStopped, Module: p.module})
+			notices = append(notices, plumb.Notice{Kind: plumb.NoticeStopped, Module: p.module})
 		case kervipb.Kind_KIND_PONG:
 			p.lastPong.Store(time.Now().UnixNano())
 			p.remoteCoal.Store(m.Coalesced)
@@ -508,7 +462,7 @@ func (p *Port) refuseLocked(id string, err error) {
 }
 
 // announceLocked records the claim of an id by p.
-func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]Notice) *entry {
+func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]plumb.Notice) *entry {
 	reject := func(err *Error) {
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
 	}
@@ -525,7 +479,7 @@ func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]Noti
 	if e != nil && e.owner != nil && e.owner.module != p.module {
 		err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", e.owner.module, p.module)
 		reject(err)
-		*notices = append(*notices, Notice{Kind: NoticeDuplicate, Module: p.module, ID: m.Id, Other: e.owner.module, Err: err})
+		*notices = append(*notices, plumb.Notice{Kind: plumb.NoticeDuplicate, Module: p.module, ID: m.Id, Other: e.owner.module, Err: err})
 		return e
 	}
 	if (e == nil || e.owner == nil) && p.owned >= h.lim.MaxIDs {
@@ -924,7 +878,7 @@ func shallowCopy(m *kervipb.Msg) *kervipb.Msg {
 // Connect attaches a bus to the hub in the same process, as in-process
 // mode and tests do: messages pass by pointer, with no encoding, under the
 // same limits.
-func (h *Hub) Connect(module string, opts BusOptions) (*Bus, *Port, error) {
+func (h *Hub) Connect(module string, opts plumb.BusOptions) (*Bus, *Port, error) {
 	var port *Port
 	var ready = make(chan struct{})
 	opts.Limits = h.lim

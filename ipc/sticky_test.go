@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 )
@@ -42,7 +43,7 @@ func (r *records) all() string {
 func TestFailDuringSetup(t *testing.T) {
 	h := testbus.New(t)
 	logs := &records{}
-	b := h.BusWith("m", ipc.BusOptions{Logger: slog.New(logs)})
+	b := h.BusWith("m", plumb.BusOptions{Logger: slog.New(logs)})
 	first := fmt.Errorf("values: %w", ipc.ErrInvalidID)
 	err := h.Setup("m", func(ctx context.Context, b *ipc.Bus) error {
 		b.Fail(nil) // ignored

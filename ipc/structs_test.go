@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/ipc"
 )
 
 type point struct {

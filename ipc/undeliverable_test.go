@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 var errEncode = errors.New("string field contains invalid UTF-8")
@@ -38,7 +39,7 @@ func TestBusUndeliverable(t *testing.T) {
 		}
 		return nil
 	}
-	b = ipc.NewBus("m", send, ipc.BusOptions{})
+	b = ipc.NewBus("m", send, plumb.BusOptions{})
 	close(attached)
 	t.Cleanup(b.Kill)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -74,7 +75,7 @@ func TestPortUndeliverable(t *testing.T) {
 
 	// Module m is attached through a transport that cannot encode the
 	// calls and sets it is sent, nor the results of its own calls.
-	var port *ipc.Port
+	var port plumb.Port
 	attached := make(chan struct{})
 	toM := make(chan *kervipb.Msg, 100)
 	send := func(ms []*kervipb.Msg) error {

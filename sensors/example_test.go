@@ -7,22 +7,19 @@ import (
 
 	"github.com/kervi/kervi-go/devices/fake"
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 	"github.com/kervi/kervi-go/sensors"
 )
 
-// demoBus returns the bus of a module on an in-process hub, and a function
-// that stops and disconnects it.
+// demoBus returns the bus of a module on a test hub (in an application,
+// kervi hands it to the module's setup), and a function that stops it.
 func demoBus(module string) (*ipc.Bus, func()) {
-	hub := ipc.NewHub(ipc.HubOptions{})
-	bus, port, err := hub.Connect(module, ipc.BusOptions{})
+	h := ipctest.New()
+	bus, err := h.Connect(module)
 	if err != nil {
 		panic(err)
 	}
-	return bus, func() {
-		bus.Stop(time.Now().Add(5 * time.Second))
-		port.Detach()
-		bus.Kill()
-	}
+	return bus, h.Close
 }
 
 func Example() {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/devices/fake"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/sensors"
@@ -68,40 +69,37 @@ func (h *logHandler) WithGroup(string) slog.Handler { return h }
 // env is an application of two modules on an in-process hub: the sensors
 // live on a, and b watches them.
 type env struct {
-	hub  *ipc.Hub
+	h    *testbus.Hub
 	a, b *ipc.Bus
 	logs chan record // a's log
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{hub: ipc.NewHub(ipc.HubOptions{Logger: slog.New(slog.DiscardHandler)}), logs: make(chan record, 1000)}
-	a, pa, err := e.hub.Connect("sensors", ipc.BusOptions{Logger: slog.New(&logHandler{ch: e.logs})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, pb, err := e.hub.Connect("watcher", ipc.BusOptions{Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.a, e.b = a, b
-	t.Cleanup(func() {
-		// Stop waits for the sensors' polling loops to return.
-		a.Stop(time.Now().Add(timeout))
-		pa.Detach()
-		pb.Detach()
-		a.Kill()
-		b.Kill()
-	})
+	e := &env{h: testbus.New(t), logs: make(chan record, 1000)}
+	e.a = e.h.BusWith("sensors", plumb.BusOptions{Logger: slog.New(&logHandler{ch: e.logs})})
+	e.b = e.h.BusWith("watcher", plumb.BusOptions{Logger: slog.New(slog.DiscardHandler)})
 	return e
 }
 
 // start runs a's (empty) setup and its start hooks, which start polling.
 func (e *env) start(t *testing.T) {
 	t.Helper()
-	if err := e.a.RunSetup(nil); err != nil {
+	if err := e.h.Setup("sensors", nil); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// catalogue returns the application's catalogue, as b sees it.
+func (e *env) catalogue(t *testing.T) []ipc.Description {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	ds, err := e.b.Catalogue(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds
 }
 
 // watch subscribes b to ids and returns the channel of their events.
@@ -187,7 +185,7 @@ func TestOneDimensionPublishes(t *testing.T) {
 	}
 	must(t, e.a.Flush(context.Background()))
 	var found bool
-	for _, c := range e.hub.Components() {
+	for _, c := range e.catalogue(t) {
 		if c.ID == "room.temp" {
 			found = true
 			if c.Parent != "room.temp" || c.Unit != "°C" || c.Input || c.Module != "sensors" || *c.Max != 125 {
@@ -230,7 +228,7 @@ func TestSeveralDimensionsPublish(t *testing.T) {
 	}
 	must(t, e.a.Flush(context.Background()))
 	children := 0
-	for _, c := range e.hub.Components() {
+	for _, c := range e.catalogue(t) {
 		switch {
 		case c.ID == "accel":
 			if c.Kind != ipc.KindSensor || c.Name != "Accel" || c.Unit != "g" || c.Type != 0 || c.Module != "sensors" {
@@ -286,7 +284,7 @@ func TestDimensionsHaveTheirOwnUnitsAndRanges(t *testing.T) {
 		unit     string
 		min, max float64
 	}{"dht22.humidity": {"%", 0, 100}, "dht22.temperature": {"°C", -40, 80}}
-	for _, c := range e.hub.Components() {
+	for _, c := range e.catalogue(t) {
 		if w, ok := want[c.ID]; ok {
 			delete(want, c.ID)
 			if c.Unit != w.unit || c.Min == nil || *c.Min != w.min || c.Max == nil || *c.Max != w.max || c.Parent != "dht22" {
@@ -535,7 +533,7 @@ func TestLoopStopsWithModule(t *testing.T) {
 	if _, err := drv.WaitReads(context.Background(), 3); err != nil {
 		t.Fatal(err)
 	}
-	e.a.Stop(time.Now().Add(timeout)) // returns once the loop has
+	e.h.Stop("sensors") // returns once the loop has
 	n := drv.Reads()
 	for len(e.logs) > 0 {
 		if r := <-e.logs; r.level >= slog.LevelWarn {
@@ -609,7 +607,7 @@ func TestNewErrors(t *testing.T) {
 		t.Fatalf("duplicate id: %v", err)
 	}
 	mustContain(t, err, `"s"`)
-	if err := e.a.RunSetup(nil); err == nil || !strings.Contains(err.Error(), "nil driver") {
+	if err := e.h.Setup("sensors", nil); err == nil || !strings.Contains(err.Error(), "nil driver") {
 		t.Fatalf("setup of a module with a failed sensor: %v", err)
 	}
 }

@@ -6,14 +6,15 @@ import (
 	"fmt"
 
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 	"github.com/kervi/kervi-go/values"
 )
 
 func ExampleNewNumber() {
-	// In an application the bus comes from kervi; here, an in-process hub.
-	hub := ipc.NewHub(ipc.HubOptions{})
-	bus, _, _ := hub.Connect("heating", ipc.BusOptions{})
-	defer bus.Kill()
+	// In an application the bus comes from kervi; here, from a test hub.
+	h := ipctest.New()
+	defer h.Close()
+	bus, _ := h.Connect("heating")
 
 	// A value that cannot be made (say, with Initial(40)) returns a usable
 	// value and fails the module's setup with its error.
@@ -30,11 +31,10 @@ func ExampleNewNumber() {
 }
 
 func ExampleNumber_Link() {
-	hub := ipc.NewHub(ipc.HubOptions{})
-	sensorsBus, _, _ := hub.Connect("sensors", ipc.BusOptions{})
-	controlBus, _, _ := hub.Connect("controllers", ipc.BusOptions{})
-	defer sensorsBus.Kill()
-	defer controlBus.Kill()
+	h := ipctest.New()
+	defer h.Close()
+	sensorsBus, _ := h.Connect("sensors")
+	controlBus, _ := h.Connect("controllers")
 
 	// An input in one module follows a sensor value in another, by id, in
 	// Fahrenheit.

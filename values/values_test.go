@@ -254,35 +254,32 @@ func TestEnumColorDateTimeString(t *testing.T) {
 }
 
 func TestRestartedModuleRestoresValues(t *testing.T) {
-	hub := ipc.NewHub(ipc.HubOptions{})
-	watch, wp, _ := hub.Connect("watcher", ipc.BusOptions{})
-	defer func() { wp.Detach(); watch.Kill() }()
+	h := testbus.New(t)
+	watch := h.Bus("watcher", nil)
 	seen := make(chan float64, 10)
 	watch.Subscribe("speed", func(ev ipc.Event) { seen <- ev.Value.Number() })
 	watch.Flush(context.Background())
 
 	// The first process of module "ctl" sets speed to 42, then dies.
-	b1, p1, _ := hub.Connect("ctl", ipc.BusOptions{})
+	ctl := h.Bus("ctl", nil)
 	var speed *values.Number
-	b1.RunSetup(func(ctx context.Context, b *ipc.Bus) error {
+	must(t, h.Setup("ctl", func(ctx context.Context, b *ipc.Bus) error {
 		speed = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
 		return nil
-	})
+	}))
 	testbus.Eventually(t, "the watcher's interest", speed.Followed)
 	if v := testbus.Wait(t, seen, "initial value"); v != 0 {
 		t.Fatalf("initial %v", v)
 	}
 	speed.Set(42)
-	b1.Flush(context.Background())
+	ctl.Flush(context.Background())
 	testbus.Wait(t, seen, "42")
-	p1.Detach()
-	b1.Kill()
+	h.Crash("ctl")
 
 	// Its next process starts from 42, not from the initial 0, and
 	// publishes it again.
-	b2, p2, _ := hub.Connect("ctl", ipc.BusOptions{})
-	defer func() { p2.Detach(); b2.Kill() }()
-	if err := b2.RunSetup(func(ctx context.Context, b *ipc.Bus) error {
+	h.Bus("ctl", nil)
+	if err := h.Setup("ctl", func(ctx context.Context, b *ipc.Bus) error {
 		speed = values.NewNumber(b, "speed", "Speed", values.Initial(0), values.Output())
 		return nil
 	}); err != nil {

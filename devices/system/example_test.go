@@ -7,6 +7,7 @@ import (
 
 	"github.com/kervi/kervi-go/devices/system"
 	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 	"github.com/kervi/kervi-go/sensors"
 )
 
@@ -26,16 +27,10 @@ func Example() {
 		}
 		return nil // the first sensor that could not be made fails the setup
 	}
-	hub := ipc.NewHub(ipc.HubOptions{})
-	bus, port, err := hub.Connect("system", ipc.BusOptions{})
-	if err != nil {
-		fmt.Println(err)
-		return
-	}
-	defer bus.Kill()
-	defer port.Detach()
-	defer bus.Stop(time.Now().Add(5 * time.Second))
-	if err := bus.RunSetup(setup); err != nil {
+	// In an application, kervi runs the module; here, a test hub.
+	h := ipctest.New()
+	defer h.Close()
+	if _, err := h.Module("system", setup); err != nil {
 		fmt.Println(err)
 	}
 }

@@ -3,8 +3,16 @@
 // irrigation pump in a third, and a small HTTP API of the program's own.
 //
 //	go run ./examples/greenhouse
+//	curl http://127.0.0.1:8081/catalogue
 //	curl http://127.0.0.1:8081/values/climate.vent
+//	curl -X PUT -d '"off"' http://127.0.0.1:8081/values/climate.mode
 //	curl -X POST -d '[10]' http://127.0.0.1:8081/actions/irrigation.water
+//
+// The HTTP API runs in the parent process only, and starts before the
+// application is ready: a request that comes early waits for it. Its
+// handlers reach the application through their request's context, which
+// carries the application's bus. The application shuts the server down
+// when it stops (Ctrl-C).
 //
 // The sensors are simulated (devices/fake), so the example runs on any
 // machine.
@@ -13,13 +21,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
+	"io"
 	"log"
 	"math"
+	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	kervi "github.com/kervi/kervi-go"
@@ -52,67 +60,78 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if kervi.IsModuleProcess() {
-		_ = app.Run(ctx)
-		return
+	if !kervi.IsModuleProcess() { // kervi runs main again in every module's process
+		if err := serve(app, *listen); err != nil {
+			log.Fatal(err)
+		}
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /values/{id}", func(w http.ResponseWriter, r *http.Request) {
-		bus := app.Bus()
-		if bus == nil {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		id := r.PathValue("id")
-		ch := make(chan ipc.Event, 1)
-		sub, err := bus.Subscribe(id, func(ev ipc.Event) {
-			select {
-			case ch <- ev:
-			default:
-			}
-		})
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		defer sub.Close()
-		select {
-		case ev := <-ch:
-			_ = json.NewEncoder(w).Encode(map[string]any{"id": id, "value": ev.Value.Any(), "time": ev.Time})
-		case <-time.After(2 * time.Second):
-			http.Error(w, "no value", http.StatusNotFound)
-		}
-	})
-	mux.HandleFunc("POST /actions/{id}", func(w http.ResponseWriter, r *http.Request) {
-		bus := app.Bus()
-		if bus == nil {
-			http.Error(w, "not ready", http.StatusServiceUnavailable)
-			return
-		}
-		var args []any
-		if err := json.NewDecoder(r.Body).Decode(&args); err != nil && err.Error() != "EOF" {
-			http.Error(w, err.Error(), http.StatusBadRequest)
-			return
-		}
-		res, err := actions.Call(ipc.NewContext(r.Context(), bus), r.PathValue("id"), args...)
-		if err != nil {
-			http.Error(w, err.Error(), http.StatusBadGateway)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(res)
-	})
-	srv := &http.Server{Addr: *listen, Handler: mux}
+	app.Main() // until SIGINT or SIGTERM; a module process serves its module
+}
+
+// serve starts the HTTP API, which the application shuts down when it
+// stops.
+func serve(app *kervi.Application, listen string) error {
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: api(app), BaseContext: func(net.Listener) context.Context { return app.Context() }}
 	go func() {
-		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
 			log.Print(err)
 		}
 	}()
-	log.Printf("HTTP API on http://%s", *listen)
-	err = app.Run(ctx)
-	_ = srv.Shutdown(context.Background())
-	if err != nil {
-		log.Fatal(err)
+	app.OnStop(func(ctx context.Context) error {
+		defer log.Print("HTTP API stopped")
+		return srv.Shutdown(ctx)
+	})
+	log.Printf("HTTP API on http://%s", ln.Addr())
+	return nil
+}
+
+// api serves the application's catalogue, values and actions.
+func api(app *kervi.Application) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /catalogue", func(w http.ResponseWriter, r *http.Request) {
+		err := app.WaitReady(r.Context()) // every module has announced its components
+		reply(w, app.Components(), err)
+	})
+	mux.HandleFunc("GET /values/{id}", func(w http.ResponseWriter, r *http.Request) {
+		ev, err := app.Bus().Get(r.Context(), r.PathValue("id"))
+		reply(w, map[string]any{"id": ev.ID, "value": ev.Value.Any(), "time": ev.Time}, err)
+	})
+	mux.HandleFunc("PUT /values/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var v any
+		if err := json.NewDecoder(r.Body).Decode(&v); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		reply(w, "ok", app.Bus().Set(r.Context(), r.PathValue("id"), v))
+	})
+	mux.HandleFunc("POST /actions/{id}", func(w http.ResponseWriter, r *http.Request) {
+		var args []any // a JSON array; no body calls the action without arguments
+		if err := json.NewDecoder(r.Body).Decode(&args); err != nil && !errors.Is(err, io.EOF) {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		res, err := actions.Call(r.Context(), r.PathValue("id"), args...)
+		reply(w, res, err)
+	})
+	return mux
+}
+
+// reply writes v as JSON, or err with the HTTP status that fits it.
+func reply(w http.ResponseWriter, v any, err error) {
+	switch {
+	case err == nil:
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(v)
+	case errors.Is(err, ipc.ErrUnknownID), errors.Is(err, ipc.ErrNoValue):
+		http.Error(w, err.Error(), http.StatusNotFound)
+	case errors.Is(err, ipc.ErrBadArgs), errors.Is(err, ipc.ErrOutOfRange), errors.Is(err, ipc.ErrWrongType),
+		errors.Is(err, ipc.ErrInvalidID), errors.Is(err, ipc.ErrNotSettable):
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	default:
+		http.Error(w, err.Error(), http.StatusBadGateway)
 	}
 }

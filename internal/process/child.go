@@ -20,10 +20,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // ChildConfig says what a module process runs.
@@ -114,7 +115,7 @@ type server struct {
 	sockDir     string // the private directory of the socket
 	connected   atomic.Bool
 	broken      atomic.Bool
-	bus         atomic.Pointer[ipc.Bus]
+	bus         atomic.Pointer[plumb.Bus]
 	stopping    sync.Once
 	events      chan kervipb.Module_EventsServer // the Events stream, handed to Connect
 	lost        chan error                       // a stream broke
@@ -145,14 +146,14 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 	// reads to the end, loses nothing.
 	os.Stdout, os.Stderr = s.stdout, s.stderr
 	attached := make(chan struct{})
-	var b *ipc.Bus
+	var b plumb.Bus
 	bad := func(m *kervipb.Msg, err error) { <-attached; b.Undeliverable(m, err) }
 	// The hub opens the Events stream right after this one.
 	var events kervipb.Module_EventsServer
 	eventsOpen := make(chan struct{})
-	b = ipc.NewBus(s.cfg.Module,
+	b = plumb.NewBus(s.cfg.Module,
 		sender(func(f wirecodec.Encoded) error { return stream.SendMsg(f) }, bad),
-		ipc.BusOptions{Logger: s.base, Limits: s.limits,
+		plumb.BusOptions{Logger: s.base, Limits: s.limits,
 			SendEvents: sender(func(f wirecodec.Encoded) error {
 				select {
 				case <-eventsOpen:
@@ -162,7 +163,7 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 				return events.SendMsg(f)
 			}, bad)})
 	close(attached)
-	s.bus.Store(b)
+	s.bus.Store(&b)
 	recv := func(r grpc.ServerStream) {
 		for {
 			f := new(kervipb.Frame)
@@ -207,7 +208,14 @@ func (s *server) Connect(stream kervipb.Module_ConnectServer) error {
 		}
 	}()
 
-	if err := b.RunSetup(s.cfg.Setup); err != nil {
+	setup := s.cfg.Setup
+	bus := b.Handle().(*ipc.Bus)
+	if err := b.RunSetup(func(ctx context.Context) error {
+		if setup == nil {
+			return nil
+		}
+		return setup(ctx, bus)
+	}); err != nil {
 		s.log.Error("setup failed", "error", err)
 		// Wait until the parent has read why (it ends the process then):
 		// exiting at once could lose the message in gRPC's buffers.
@@ -236,7 +244,7 @@ func (s *server) shutdown(reason string, code int) {
 			s.log.Error("stop hooks did not return in time; exiting")
 			s.exit(code)
 		})
-		b.Stop(deadline)
+		(*b).Stop(deadline)
 		s.exit(code)
 	})
 }

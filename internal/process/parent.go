@@ -19,10 +19,11 @@ import (
 	"github.com/hashicorp/go-plugin/runner"
 	"google.golang.org/grpc"
 
+	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/internal/logx"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // LaunchConfig says how to start a module process.
@@ -130,7 +131,7 @@ func stderrLine(h slog.Handler, log *slog.Logger, tail *logx.Tail) func(line []b
 // is closed; StreamsDone is closed once both ended. Once connected, the
 // socket's directory is removed: the connection does not need it, and
 // nothing is left behind if the parent is killed.
-func (c *Child) Connect(hub *ipc.Hub) (*ipc.Port, error) {
+func (c *Child) Connect(hub plumb.Hub) (plumb.Port, error) {
 	rpc, err := c.client.Client()
 	if err != nil {
 		return nil, err
@@ -155,7 +156,7 @@ func (c *Child) Connect(hub *ipc.Hub) (*ipc.Port, error) {
 		_ = os.RemoveAll(c.sockDir)
 	}
 	attached := make(chan struct{})
-	var port *ipc.Port
+	var port plumb.Port
 	bad := func(m *kervipb.Msg, err error) { <-attached; port.Undeliverable(m, err) }
 	port, err = hub.Attach(c.module,
 		sender(func(f wirecodec.Encoded) error { return ctrl.SendMsg(f) }, bad),

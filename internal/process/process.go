@@ -23,9 +23,10 @@ import (
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/internal/kervipb"
 )
 
 // Environment variables of a module process.
@@ -99,7 +100,7 @@ func ParseLimits(s string) ipc.Limits {
 // sender returns the send function of a stream: it encodes a batch as one
 // frame, leaving out any message that cannot be encoded (which bad is told
 // about, so that it fails alone), and sends the frame with send.
-func sender(send func(frame wirecodec.Encoded) error, bad func(m *kervipb.Msg, err error)) ipc.SendFunc {
+func sender(send func(frame wirecodec.Encoded) error, bad func(m *kervipb.Msg, err error)) plumb.SendFunc {
 	return func(msgs []*kervipb.Msg) error {
 		type failure struct {
 			m   *kervipb.Msg

@@ -5,8 +5,8 @@ import (
 	"io"
 	"testing"
 
-	"github.com/kervi/kervi-go/internal/wirecodec"
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/wirecodec"
 )
 
 // A message that cannot be encoded fails alone: the others of its batch

@@ -7,33 +7,37 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
+	"github.com/kervi/kervi-go/ipc"
 )
 
 // Hub is an in-process hub with helpers.
 type Hub struct {
 	t       testing.TB
-	Hub     *ipc.Hub
-	Notices chan ipc.Notice
-	ports   map[string]*ipc.Port
+	Hub     plumb.Hub
+	Notices chan plumb.Notice
+	ports   map[string]plumb.Port
+	rts     map[string]plumb.Bus
 	buses   map[string]*ipc.Bus
 	setup   map[string]bool
 }
 
 // New returns an empty hub; its buses are killed when the test ends.
 func New(t testing.TB) *Hub {
-	h := &Hub{t: t, Notices: make(chan ipc.Notice, 1000), ports: map[string]*ipc.Port{}, buses: map[string]*ipc.Bus{}, setup: map[string]bool{}}
-	h.Hub = ipc.NewHub(ipc.HubOptions{Notify: func(n ipc.Notice) {
+	h := &Hub{t: t, Notices: make(chan plumb.Notice, 1000), ports: map[string]plumb.Port{}, rts: map[string]plumb.Bus{}, buses: map[string]*ipc.Bus{}, setup: map[string]bool{}}
+	h.Hub = plumb.NewHub(plumb.HubOptions{Notify: func(n plumb.Notice) {
 		select {
 		case h.Notices <- n:
 		default:
 		}
 	}})
 	t.Cleanup(func() {
+		// Stop waits for the modules' goroutines (a sensor's polling).
 		for m, p := range h.ports {
+			h.rts[m].Stop(time.Now().Add(5 * time.Second))
 			p.Detach()
-			h.buses[m].Kill()
+			h.rts[m].Kill()
 		}
 	})
 	return h
@@ -42,7 +46,7 @@ func New(t testing.TB) *Hub {
 // Bus connects a module; errs, if not nil, receives its reported errors.
 func (h *Hub) Bus(module string, errs chan<- error) *ipc.Bus {
 	h.t.Helper()
-	opts := ipc.BusOptions{}
+	opts := plumb.BusOptions{}
 	if errs != nil {
 		opts.OnError = func(err error) { errs <- err }
 	}
@@ -50,14 +54,29 @@ func (h *Hub) Bus(module string, errs chan<- error) *ipc.Bus {
 }
 
 // BusWith connects a module with the given options.
-func (h *Hub) BusWith(module string, opts ipc.BusOptions) *ipc.Bus {
+func (h *Hub) BusWith(module string, opts plumb.BusOptions) *ipc.Bus {
 	h.t.Helper()
-	b, p, err := h.Hub.Connect(module, opts)
+	rt, p, err := h.Hub.Connect(module, opts)
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.ports[module], h.buses[module] = p, b
+	b := rt.Handle().(*ipc.Bus)
+	h.ports[module], h.rts[module], h.buses[module] = p, rt, b
 	return b
+}
+
+// Port returns the module's port in the hub.
+func (h *Hub) Port(module string) plumb.Port { return h.ports[module] }
+
+// Crash ends the module as the death of its process would: its port is
+// detached and its bus killed. Connect it again with Bus.
+func (h *Hub) Crash(module string) {
+	h.ports[module].Detach()
+	h.rts[module].Kill()
+	delete(h.ports, module)
+	delete(h.rts, module)
+	delete(h.buses, module)
+	delete(h.setup, module)
 }
 
 // Setup runs setup on the module's bus as the runtime does, and waits until
@@ -66,7 +85,12 @@ func (h *Hub) Setup(module string, setup func(ctx context.Context, b *ipc.Bus) e
 	h.t.Helper()
 	b := h.buses[module]
 	h.setup[module] = true
-	err := b.RunSetup(setup)
+	err := h.rts[module].RunSetup(func(ctx context.Context) error {
+		if setup == nil {
+			return nil
+		}
+		return setup(ctx, b)
+	})
 	_ = b.Flush(context.Background())
 	return err
 }

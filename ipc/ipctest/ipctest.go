@@ -27,14 +27,15 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
+	"github.com/kervi/kervi-go/ipc"
 )
 
 // Hub is a hub with modules in this process. Its methods are safe for
 // concurrent use.
 type Hub struct {
-	hub     *ipc.Hub
+	hub     plumb.Hub
 	opts    options
 	timeout time.Duration
 
@@ -47,7 +48,8 @@ type Hub struct {
 
 type module struct {
 	bus  *ipc.Bus
-	port *ipc.Port
+	rt   plumb.Bus
+	port plumb.Port
 }
 
 type options struct {
@@ -83,13 +85,13 @@ func New(opts ...Option) *Hub {
 		opt(&o)
 	}
 	h := &Hub{opts: o, timeout: o.timeout, modules: map[string]*module{}}
-	h.hub = ipc.NewHub(ipc.HubOptions{Logger: o.logger, Limits: o.limits, Notify: h.notice})
+	h.hub = plumb.NewHub(plumb.HubOptions{Logger: o.logger, Limits: o.limits, Notify: h.notice})
 	return h
 }
 
 // notice runs with the hub's lock held: it only records.
-func (h *Hub) notice(n ipc.Notice) {
-	if n.Kind == ipc.NoticeDuplicate {
+func (h *Hub) notice(n plumb.Notice) {
+	if n.Kind == plumb.NoticeDuplicate {
 		h.mu.Lock()
 		h.dups = append(h.dups, n.Err)
 		h.mu.Unlock()
@@ -105,15 +107,16 @@ func (h *Hub) Connect(name string) (*ipc.Bus, error) {
 	if m := h.modules[name]; m != nil {
 		return nil, fmt.Errorf("ipctest: module %q is connected already", name)
 	}
-	bo := ipc.BusOptions{Logger: h.opts.logger}
+	bo := plumb.BusOptions{Logger: h.opts.logger}
 	if h.opts.onError != nil {
 		bo.OnError = func(err error) { h.opts.onError(name, err) }
 	}
-	bus, port, err := h.hub.Connect(name, bo)
+	rt, port, err := h.hub.Connect(name, bo)
 	if err != nil {
 		return nil, err
 	}
-	h.modules[name] = &module{bus: bus, port: port}
+	bus := rt.Handle().(*ipc.Bus)
+	h.modules[name] = &module{bus: bus, rt: rt, port: port}
 	h.order = append(h.order, name)
 	return bus, nil
 }
@@ -127,7 +130,13 @@ func (h *Hub) Setup(name string, setup func(ctx context.Context, bus *ipc.Bus) e
 	if err != nil {
 		return err
 	}
-	if err := m.bus.RunSetup(setup); err != nil {
+	err = m.rt.RunSetup(func(ctx context.Context) error {
+		if setup == nil {
+			return nil
+		}
+		return setup(ctx, m.bus)
+	})
+	if err != nil {
 		return fmt.Errorf("ipctest: module %q: setup: %w", name, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
@@ -265,7 +274,7 @@ func (h *Hub) Crash(name string) error {
 
 func (h *Hub) drop(name string, m *module) {
 	m.port.Detach()
-	m.bus.Kill()
+	m.rt.Kill()
 	h.mu.Lock()
 	delete(h.modules, name)
 	for i, n := range h.order {

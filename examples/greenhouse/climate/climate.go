@@ -5,6 +5,7 @@ package climate
 
 import (
 	"context"
+	"errors"
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/actions"
@@ -18,12 +19,12 @@ import (
 // another process.
 var Module = kervi.Module{Name: "climate", Setup: func(ctx context.Context, bus *ipc.Bus) error {
 	c := New(bus)
-	c.AirTemp.Link("air.temperature", nil)
-	c.Humidity.Link("air.humidity", nil)
-	c.Soil.Link("soil.moisture", nil)
+	_, err1 := c.AirTemp.Link("air.temperature", nil)
+	_, err2 := c.Humidity.Link("air.humidity", nil)
+	_, err3 := c.Soil.Link("soil.moisture", nil)
 	// The light sensor reads lux; the controller works in percent of full sun.
-	c.Light.Link("light", func(lux float64) float64 { return min(100, lux/1000) })
-	return nil
+	_, err4 := c.Light.Link("light", func(lux float64) float64 { return min(100, lux/1000) })
+	return errors.Join(err1, err2, err3, err4)
 }}
 
 // Climate is the controller "climate": four measured inputs, two set
@@ -36,7 +37,7 @@ type Climate struct {
 	Heater, Lamp                   *values.Bool
 	Vent                           *values.Number
 
-	watering bool
+	watering bool // irrigation.water was called, and the watering has not ended
 }
 
 // New creates the controller with its ten values and its action. A
@@ -54,7 +55,8 @@ func New(bus *ipc.Bus) *Climate {
 	cl.Mode = in.Enum("mode", "Mode", values.WithChoice("auto", "Automatic"), values.WithChoice("off", "Off"), values.Initial("auto"))
 	cl.Heater = out.Bool("heater", "Heater")
 	cl.Lamp = out.Bool("lamp", "Grow lamp")
-	cl.Vent = out.Number("vent", "Vent", pct, values.Range(0, 100), values.Initial(0))
+	// InputChanged's opening of the vent is clamped to its range.
+	cl.Vent = out.Number("vent", "Vent", pct, values.Range(0, 100), values.Clamp(), values.Initial(0))
 	cl.Action("watered", cl.Watered)
 	return cl
 }
@@ -63,34 +65,32 @@ func New(bus *ipc.Bus) *Climate {
 // the irrigation module for water when the soil is dry.
 func (cl *Climate) InputChanged(ctx context.Context, in values.Value) {
 	auto := cl.Mode.Value() == "auto"
-	target, temp := cl.TargetTemp.Value(), cl.AirTemp.Value()
-	vent := 0.0
-	if auto && (temp > target+2 || cl.Humidity.Value() > 85) {
-		vent = min(100, max(0, (temp-target)*20+max(0, cl.Humidity.Value()-85)*5))
+	target, temp, humid := cl.TargetTemp.Value(), cl.AirTemp.Value(), cl.Humidity.Value()
+	vent := 0.0 // 20 % per degree above the target, 5 % per point of humidity above 85 %
+	if auto && (temp > target+2 || humid > 85) {
+		vent = (temp-target)*20 + max(0, humid-85)*5
 	}
-	cl.report(cl.Heater.Set(auto && temp < target-1), cl.Vent.Set(vent), cl.Lamp.Set(auto && cl.Light.Value() < 20))
+	err := errors.Join(
+		cl.Heater.Set(auto && temp < target-1),
+		cl.Vent.Set(vent),
+		cl.Lamp.Set(auto && cl.Light.Value() < 20),
+	)
+	if err != nil {
+		cl.Bus().ReportError(err)
+	}
 	if auto && in == cl.Soil && cl.Soil.Value() < cl.DryBelow.Value() && !cl.watering {
 		cl.watering = true
+		// The call runs outside the controller's lock, which irrigation's
+		// call of climate.watered needs; if it fails, no watering ends, so
+		// the controller's own action clears the flag, under the lock.
 		cl.Bus().Go(func(ctx context.Context) {
 			if _, err := actions.Call(ctx, "irrigation.water", 30); err != nil {
-				cl.report(err)
-				_, err = actions.Call(ctx, "climate.watered")
-				cl.report(err)
+				_, err2 := actions.Call(ctx, "climate.watered")
+				cl.Bus().ReportError(errors.Join(err, err2))
 			}
 		})
 	}
 }
 
 // Watered tells the controller that a watering it asked for ended.
-func (cl *Climate) Watered(ctx context.Context) error {
-	cl.watering = false
-	return nil
-}
-
-func (cl *Climate) report(errs ...error) {
-	for _, err := range errs {
-		if err != nil {
-			cl.Bus().ReportError(err)
-		}
-	}
-}
+func (cl *Climate) Watered() { cl.watering = false }

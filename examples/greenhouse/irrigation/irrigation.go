@@ -33,12 +33,18 @@ type Pump struct {
 	Until *values.DateTime
 }
 
-// Water runs the pump for the given number of seconds.
+// Water runs the pump for the given number of seconds, from now: a call
+// while the pump runs sets a new end.
 func (p *Pump) Water(ctx context.Context, seconds float64) error {
-	if err := p.Until.Set(time.Now().Add(time.Duration(seconds * float64(time.Second)))); err != nil {
+	until := time.Now().Add(time.Duration(seconds * float64(time.Second)))
+	if err := p.Until.Set(until); err != nil {
 		return err
 	}
-	return p.Pump.Set(true)
+	if err := p.Pump.Set(true); err != nil {
+		return err
+	}
+	p.Bus().Logger().Info("watering", "until", until.Format(time.TimeOnly))
+	return nil
 }
 
 // check switches the pump off once its time is up, and tells the climate
@@ -50,6 +56,7 @@ func (p *Pump) check(ctx context.Context) error {
 	if err := p.Pump.Set(false); err != nil {
 		return err
 	}
+	p.Bus().Logger().Info("watering done")
 	_, err := actions.Call(ctx, "climate.watered")
 	return err
 }
