@@ -688,7 +688,7 @@ func (a *Application) awaitStarted(ctx context.Context, runs map[string]*moduleR
 				names = append(names, strconv.Quote(name))
 			}
 			return fmt.Errorf("%w: the app-start hooks (controllers' Start) of module %s did not return within %v",
-				ErrNotReady, strings.Join(names, ", "), a.opts.startTimeout)
+				ErrStartTimeout, strings.Join(names, ", "), a.opts.startTimeout)
 		case <-ctx.Done():
 			return nil
 		}
@@ -774,7 +774,7 @@ func (a *Application) awaitReady(r *moduleRun, inst instance, deadline time.Time
 			}
 			return ErrExitedBeforeReady
 		case <-timer.C:
-			return fmt.Errorf("%w (%v)", ErrNotReady, a.opts.startTimeout)
+			return fmt.Errorf("%w (%v)", ErrStartTimeout, a.opts.startTimeout)
 		case <-r.stop:
 			return errStopped
 		}

@@ -245,7 +245,7 @@ func (s ModuleState) String() string {
 // ModuleError reports a module that could not start: its setup failed (Err
 // matches ErrSetupFailed and carries the setup's error text), its process
 // died before it was ready (ErrExitedBeforeReady), or it was not ready in
-// time (ErrNotReady).
+// time (ErrStartTimeout).
 type ModuleError struct {
 	Module string
 	// ExitCode is the process's exit code; -1 if it did not exit by itself
@@ -286,9 +286,9 @@ var (
 	// ErrSetupFailed: a module's setup returned an error or panicked. The
 	// error's text carries the setup's own.
 	ErrSetupFailed = errors.New("kervi: setup failed")
-	// ErrNotReady: a module was not ready within the start timeout, or its
+	// ErrStartTimeout: a module was not ready within the start timeout, or its
 	// app-start hooks did not return within it.
-	ErrNotReady = errors.New("kervi: module not ready in time")
+	ErrStartTimeout = errors.New("kervi: module not ready in time")
 	// ErrExitedBeforeReady: a module's process ended before it was ready.
 	ErrExitedBeforeReady = errors.New("kervi: module process exited before it was ready")
 	// ErrAlreadyRunning: Run was called on an application that runs.

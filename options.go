@@ -225,8 +225,8 @@ func WithLimits(l ipc.Limits) Option {
 // then its module shows StateUnresponsive, and its process is killed and
 // restarted under the restart policy. The heartbeat is answered below user
 // code, so a slow callback or action never gets a module killed; a process
-// that is stopped (SIGSTOP) or wedged as a whole does. The heartbeat does
-// not apply in-process.
+// that is stopped (SIGSTOP) or wedged as a whole does. In-process modules
+// (InProcess) answer it on their own bus.
 func WithHeartbeat(interval, timeout time.Duration) Option {
 	return func(o *options) error {
 		if interval <= 0 || timeout < interval {

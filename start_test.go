@@ -179,7 +179,7 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 }
 
 // A call from one module's setup to another module fails at once with
-// ErrNotReady: it cannot wait for the application to be ready, which waits
+// ipc.ErrNotReady: it cannot wait for the application to be ready, which waits
 // for the setup.
 func TestCallFromSetupFailsAtOnce(t *testing.T) {
 	for _, inproc := range []bool{false, true} {
@@ -205,8 +205,8 @@ func TestStartTimeoutIsOneDeadline(t *testing.T) {
 	t0 := time.Now()
 	err := runToEnd(t, "hangs-in-setup", kervi.WithStartTimeout(d))
 	took := time.Since(t0)
-	if !errors.Is(err, kervi.ErrNotReady) || !strings.Contains(err.Error(), "(1s)") {
-		t.Fatalf("Run = %v, want ErrNotReady saying 1s", err)
+	if !errors.Is(err, kervi.ErrStartTimeout) || !strings.Contains(err.Error(), "(1s)") {
+		t.Fatalf("Run = %v, want ErrStartTimeout saying 1s", err)
 	}
 	// Not a speed check: the old code waited d + 2 s before it failed.
 	if took > d+1500*time.Millisecond {

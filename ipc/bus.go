@@ -48,7 +48,7 @@ type Bus struct {
 	dead   chan struct{}  // closed by Kill
 	done   chan struct{}  // closed when a stop has finished
 	once   sync.Once      // guards stop
-	kill   sync.Once
+	killed sync.Once
 
 	welcome     chan struct{} // closed by the hub's KIND_WELCOME
 	welcomeOnce sync.Once
@@ -140,10 +140,10 @@ func (s *slot) join(m *kervipb.Msg, size int32) bool {
 	return size <= s.size && old != sentSlot && s.m.CompareAndSwap(old, m)
 }
 
-// NewBus returns the bus of a module process, which sends to the hub
+// newBus returns the bus of a module process, which sends to the hub
 // through send. It is plumbing for the kervi runtime and for tests of
 // components; applications get their buses from kervi.
-func NewBus(module string, send plumb.SendFunc, opts plumb.BusOptions) *Bus {
+func newBus(module string, send plumb.SendFunc, opts plumb.BusOptions) *Bus {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -235,8 +235,11 @@ func (b *Bus) AppReady() bool { return b.appReady.Load() }
 func (b *Bus) Coalesced() uint64 { return b.up.coalesced() + b.in.coalesced() }
 
 // ReportError passes an error that has no caller to return to to the
-// bus's error handler (by default, the log).
+// bus's error handler (by default, the log). A nil error is ignored.
 func (b *Bus) ReportError(err error) {
+	if err == nil {
+		return
+	}
 	if b.onErr != nil {
 		b.onErr(err)
 		return
@@ -540,11 +543,11 @@ type Args struct{ data []*kervipb.Data }
 func (a Args) Len() int { return len(a.data) }
 
 // Any returns argument i as its natural Go value (see Decode).
-func (a Args) Any(i int) any { return Decode(a.data[i]) }
+func (a Args) Any(i int) any { return decode(a.data[i]) }
 
 // DecodeTo converts argument i to type t (see DecodeTo).
 func (a Args) DecodeTo(i int, t reflect.Type) (reflect.Value, error) {
-	return DecodeTo(a.data[i], t)
+	return decodeTo(a.data[i], t)
 }
 
 // actionOwner is how a process serves an action it owns.
@@ -583,7 +586,7 @@ func (b *Bus) Call(ctx context.Context, id string, args ...any) (any, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
-	data, err := EncodeArgs(args)
+	data, err := encodeArgs(args)
 	if err != nil {
 		return nil, &Error{Code: CodeBadArgs, ID: id, Msg: err.Error()}
 	}
@@ -602,13 +605,13 @@ func (b *Bus) Call(ctx context.Context, id string, args ...any) (any, error) {
 			}
 			return nil, b.wireErr(id, err)
 		}
-		return Decode(res), nil
+		return decode(res), nil
 	}
 	r, err := b.ask(ctx, &kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: id, Args: data})
 	if err != nil {
 		return nil, err
 	}
-	return Decode(r.GetResult()), nil
+	return decode(r.GetResult()), nil
 }
 
 // request sends a call or set to the hub and waits for its result.
@@ -685,7 +688,7 @@ func (b *Bus) invoke(ctx context.Context, id string, a *actionOwner, data []*ker
 		}
 		return nil, e
 	}
-	res, err = Encode(out)
+	res, err = encode(out)
 	if err != nil {
 		return nil, newError(CodeActionFailed, id, b.module, "result: %v", err)
 	}
@@ -740,7 +743,7 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 
 // ---- plumbing for the runtime ----
 
-// Receive accepts a batch of messages from the hub; it may be called from
+// receive accepts a batch of messages from the hub; it may be called from
 // two goroutines, one per stream. It never runs user code: calls, results,
 // cancellations and the messages of the life cycle are handled at once
 // (calls start on goroutines of their own, sets are applied in order on
@@ -748,8 +751,8 @@ func (b *Bus) serve(ctx context.Context, cancel context.CancelFunc, m *kervipb.M
 // dispatcher's queue. A batch of value events waits while the dispatcher
 // is more than a few thousand events behind and catching up, up to
 // Limits.StallTimeout: this is how a process that keeps up slows its
-// publishers to its pace. Receive does not keep the slice.
-func (b *Bus) Receive(msgs []*kervipb.Msg) {
+// publishers to its pace. receive does not keep the slice.
+func (b *Bus) receive(msgs []*kervipb.Msg) {
 	var evs []item
 	var st *idState // of the last event with latest-only subscribers: events of one id come in runs
 	for _, m := range msgs {
@@ -891,11 +894,11 @@ func (b *Bus) cancelCall(m *kervipb.Msg) {
 	}
 }
 
-// Undeliverable is told by the transport about a message it could not
+// undeliverable is told by the transport about a message it could not
 // encode for the hub: the message fails alone. A call or set this process
 // made fails with the reason; a result is replaced by an error result; an
 // event is reported to the error handler.
-func (b *Bus) Undeliverable(m *kervipb.Msg, err error) {
+func (b *Bus) undeliverable(m *kervipb.Msg, err error) {
 	switch m.Kind {
 	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET, kervipb.Kind_KIND_DESCRIBE:
 		b.answer(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id,
@@ -1075,12 +1078,12 @@ func (b *Bus) serveSet(m *kervipb.Msg) {
 	b.send(reply)
 }
 
-// RunSetup runs a module's setup function with the bus, then the start
+// runSetup runs a module's setup function with the bus, then the start
 // hooks, and tells the hub the module is ready, or that its setup failed
 // (with the setup's error as it is). A setup that returns nil fails with
 // the first error recorded with Fail, if any. A panic in setup is an
 // error, not a crash.
-func (b *Bus) RunSetup(setup func(ctx context.Context, b *Bus) error) (err error) {
+func (b *Bus) runSetup(setup func(ctx context.Context, b *Bus) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			b.log.Error("setup panicked", "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -1172,10 +1175,10 @@ func (b *Bus) stop(deadline time.Time) {
 	})
 }
 
-// Stop stops the module as a KIND_STOP from the hub would, and waits for
+// stopWait stops the module as a KIND_STOP from the hub would, and waits for
 // it. The runtime uses it when a module must stop on its own, as when its
 // parent died.
-func (b *Bus) Stop(deadline time.Time) {
+func (b *Bus) stopWait(deadline time.Time) {
 	b.stop(deadline)
 	<-b.done
 }
@@ -1183,10 +1186,10 @@ func (b *Bus) Stop(deadline time.Time) {
 // Done is closed when the module has stopped and told the hub so.
 func (b *Bus) Done() <-chan struct{} { return b.done }
 
-// Kill ends the bus at once: the hub is gone. Pending calls fail with
+// kill ends the bus at once: the hub is gone. Pending calls fail with
 // ErrOwnerGone, the context ends, queued messages are dropped.
-func (b *Bus) Kill() {
-	b.kill.Do(func() {
+func (b *Bus) kill() {
+	b.killed.Do(func() {
 		close(b.dead)
 		b.cancel()
 		b.up.kill(ErrClosed)

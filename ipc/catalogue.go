@@ -287,7 +287,7 @@ func (b *Bus) deliverChange(s *Subscription, ch CatalogueChange) {
 // ---- the hub's side ----
 
 // Components returns every entry of the catalogue, sorted by id.
-func (h *Hub) Components() []Description {
+func (h *hubCore) Components() []Description {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make([]Description, 0, len(h.ids))
@@ -304,7 +304,7 @@ func (h *Hub) Components() []Description {
 // good. Followers of the catalogue are told, once per entry; the ids are
 // free to be claimed again, and their last values are forgotten. The
 // runtime calls it.
-func (h *Hub) Retire(module string) {
+func (h *hubCore) Retire(module string) {
 	r := &router{}
 	h.mu.Lock()
 	h.retireLocked(r, func(o *owner) bool { return o.module == module })
@@ -314,7 +314,7 @@ func (h *Hub) Retire(module string) {
 
 // retireLocked retires the entries whose owner is, in the order of their
 // ids.
-func (h *Hub) retireLocked(r *router, is func(o *owner) bool) {
+func (h *hubCore) retireLocked(r *router, is func(o *owner) bool) {
 	var gone []*entry
 	for _, e := range h.ids {
 		if e.owner != nil && is(e.owner) {
@@ -340,7 +340,7 @@ func (h *Hub) retireLocked(r *router, is func(o *owner) bool) {
 
 // followLocked makes p follow the catalogue: every entry, sorted by id,
 // then KIND_CATALOGUE_SYNCED, then each change.
-func (h *Hub) followLocked(r *router, p *Port) {
+func (h *hubCore) followLocked(r *router, p *hubPort) {
 	if p.follows {
 		return
 	}
@@ -360,7 +360,7 @@ func (h *Hub) followLocked(r *router, p *Port) {
 }
 
 // unfollowLocked forgets p as a follower of the catalogue.
-func (h *Hub) unfollowLocked(p *Port) {
+func (h *hubCore) unfollowLocked(p *hubPort) {
 	if !p.follows {
 		return
 	}
@@ -377,7 +377,7 @@ func catalogueMsg(e *entry) *kervipb.Msg {
 // ownLocked makes p's module the owner of e as d (c is its wire form),
 // and tells the followers of the catalogue if the entry is new or its
 // description changed.
-func (h *Hub) ownLocked(r *router, p *Port, e *entry, d Description, c *kervipb.Component) {
+func (h *hubCore) ownLocked(r *router, p *hubPort, e *entry, d Description, c *kervipb.Component) {
 	d.Module = p.module
 	if c.GetModule() != p.module {
 		c = proto.CloneOf(c)

@@ -17,7 +17,7 @@ func TestCoalescingKeepsOrderAcrossInterestChanges(t *testing.T) {
 	sending := make(chan struct{}, 100)
 	var mu sync.Mutex
 	var sent []float64
-	b := NewBus("m", func(ms []*kervipb.Msg) error {
+	b := newBus("m", func(ms []*kervipb.Msg) error {
 		sending <- struct{}{}
 		<-gate // the hub is slow: everything below queues up
 		mu.Lock()
@@ -29,14 +29,14 @@ func TestCoalescingKeepsOrderAcrossInterestChanges(t *testing.T) {
 		}
 		return nil
 	}, plumb.BusOptions{})
-	defer b.Kill()
+	defer b.kill()
 	pub, err := b.RegisterValue(Description{ID: "x", Type: TypeNumber}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	<-sending // the announcement is on its way; the rest waits in the queue
 	interest := func(on bool) {
-		b.Receive([]*kervipb.Msg{{Kind: kervipb.Kind_KIND_INTEREST, Id: "x", Flag: on}})
+		b.receive([]*kervipb.Msg{{Kind: kervipb.Kind_KIND_INTEREST, Id: "x", Flag: on}})
 		deadline := time.Now().Add(5 * time.Second)
 		for pub.Followed() != on {
 			if time.Now().After(deadline) {

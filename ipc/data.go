@@ -37,8 +37,8 @@ var (
 // through an any would nest forever.
 const maxDepth = 256
 
-// Encode converts x to its wire form.
-func Encode(x any) (*kervipb.Data, error) {
+// encode converts x to its wire form.
+func encode(x any) (*kervipb.Data, error) {
 	if x == nil {
 		return &kervipb.Data{Kind: &kervipb.Data_Null{Null: true}}, nil
 	}
@@ -60,7 +60,7 @@ func Encode(x any) (*kervipb.Data, error) {
 	case []byte:
 		return &kervipb.Data{Kind: &kervipb.Data_Bytes{Bytes: x}}, nil
 	case Value:
-		return Encode(x.Any())
+		return encode(x.Any())
 	}
 	return encodeValue(reflect.ValueOf(x), 0)
 }
@@ -107,7 +107,7 @@ func encodeValue(v reflect.Value, depth int) (*kervipb.Data, error) {
 		return encodeString(v.String())
 	case reflect.Interface, reflect.Pointer:
 		if v.IsNil() {
-			return Encode(nil)
+			return encode(nil)
 		}
 		return encodeValue(v.Elem(), depth+1)
 	case reflect.Slice, reflect.Array:
@@ -115,7 +115,7 @@ func encodeValue(v reflect.Value, depth int) (*kervipb.Data, error) {
 			return &kervipb.Data{Kind: &kervipb.Data_Bytes{Bytes: v.Bytes()}}, nil
 		}
 		if t.Kind() == reflect.Slice && v.IsNil() {
-			return Encode(nil)
+			return encode(nil)
 		}
 		items := make([]*kervipb.Data, v.Len())
 		for i := range items {
@@ -131,7 +131,7 @@ func encodeValue(v reflect.Value, depth int) (*kervipb.Data, error) {
 			return nil, &dataError{msg: fmt.Sprintf("%s: map keys must be strings", t)}
 		}
 		if v.IsNil() {
-			return Encode(nil)
+			return encode(nil)
 		}
 		entries := make(map[string]*kervipb.Data, v.Len())
 		it := v.MapRange()
@@ -160,12 +160,12 @@ func encodeString(s string) (*kervipb.Data, error) {
 	return &kervipb.Data{Kind: &kervipb.Data_String_{String_: s}}, nil
 }
 
-// EncodeArgs converts call arguments to their wire form. The error names
+// encodeArgs converts call arguments to their wire form. The error names
 // the argument that does not convert, and where in it.
-func EncodeArgs(args []any) ([]*kervipb.Data, error) {
+func encodeArgs(args []any) ([]*kervipb.Data, error) {
 	out := make([]*kervipb.Data, len(args))
 	for i, a := range args {
-		d, err := Encode(a)
+		d, err := encode(a)
 		if err != nil {
 			return nil, fmt.Errorf("argument %d: %w", i+1, err)
 		}
@@ -174,10 +174,10 @@ func EncodeArgs(args []any) ([]*kervipb.Data, error) {
 	return out, nil
 }
 
-// Decode converts wire data to its natural Go value: nil, bool, int64,
+// decode converts wire data to its natural Go value: nil, bool, int64,
 // uint64, float64, string, []byte, time.Time, time.Duration, []any or
 // map[string]any (a struct arrives as a map of its fields).
-func Decode(d *kervipb.Data) any {
+func decode(d *kervipb.Data) any {
 	switch k := d.GetKind().(type) {
 	case *kervipb.Data_Bool:
 		return k.Bool
@@ -198,26 +198,26 @@ func Decode(d *kervipb.Data) any {
 	case *kervipb.Data_List:
 		out := make([]any, len(k.List.GetItems()))
 		for i, it := range k.List.GetItems() {
-			out[i] = Decode(it)
+			out[i] = decode(it)
 		}
 		return out
 	case *kervipb.Data_Map:
 		out := make(map[string]any, len(k.Map.GetEntries()))
 		for key, it := range k.Map.GetEntries() {
-			out[key] = Decode(it)
+			out[key] = decode(it)
 		}
 		return out
 	}
 	return nil
 }
 
-// DecodeTo converts wire data to a Go value of type t. Numbers convert
+// decodeTo converts wire data to a Go value of type t. Numbers convert
 // between kinds when the value fits exactly (3.0 into an int, 3 into a
 // float64); null converts to a nil pointer, slice, map or interface, and
 // to the zero time.Time or struct; nothing else converts. The error
 // matches ErrBadArgs and says where in the data it arose, such as
 // `field "pos.x": want a number, got a string ("left")`.
-func DecodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
+func decodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 	out := reflect.New(t).Elem()
 	if err := decodeInto(d, out); err != nil {
 		return reflect.Value{}, err
@@ -232,7 +232,7 @@ func decodeInto(d *kervipb.Data, out reflect.Value) error {
 		return &dataError{msg: "want " + wantName(t) + ", got " + gotName(d)}
 	}
 	if t == anyType {
-		if x := Decode(d); x != nil {
+		if x := decode(d); x != nil {
 			out.Set(reflect.ValueOf(x))
 		}
 		return nil
@@ -422,9 +422,9 @@ func shorten(s string) string {
 // conversion of crossing data does, with an error that matches ErrBadArgs
 // and names where in x it arose.
 func Convert(x any, t reflect.Type) (reflect.Value, error) {
-	d, err := Encode(x)
+	d, err := encode(x)
 	if err != nil {
 		return reflect.Value{}, err
 	}
-	return DecodeTo(d, t)
+	return decodeTo(d, t)
 }

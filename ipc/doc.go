@@ -1,13 +1,15 @@
 // Package ipc is how the processes of a kervi application talk: the Bus of
 // each process, on which its components register their ids, publish and
-// follow value events and call actions by id, and the Hub in the
-// application's parent process, which routes all of it between the
-// processes. It also holds the errors every kervi package shares, matched
-// with errors.Is (ErrUnknownID, ErrBusy, ...), and the wire forms of values
-// (Value) and action arguments (Encode, DecodeTo).
+// follow value events, read values and call actions by id, wherever in the
+// application their owners live. A hub in the application's parent
+// process routes all of it between the processes. The package also holds
+// what every kervi package shares: the description of a component
+// (Description), the content of a value (Value, Event), and the errors,
+// matched with errors.Is (ErrUnknownID, ErrBusy, ...).
 //
-// Applications get their buses from kervi; NewBus, NewHub and Hub.Connect
-// are plumbing for the runtime and for tests of components.
+// Applications get their buses from kervi: a module's setup receives its
+// module's, and the parent's is Application.Bus. Tests of components and
+// modules run them in one process with package ipctest.
 //
 // # The catalogue
 //
@@ -52,8 +54,8 @@
 //
 // # Action data
 //
-// Action arguments and results cross processes as wire data (Encode,
-// DecodeTo): numbers, text, bytes, times, durations, pointers, slices,
+// Action arguments and results cross processes as data (see Convert):
+// numbers, text, bytes, times, durations, pointers, slices,
 // maps with string keys and structs, whose exported fields are named as
 // encoding/json names them. DescribeData describes a Go type as it
 // crosses; a type that cannot cross (a channel, a function, a recursive

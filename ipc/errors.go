@@ -59,26 +59,26 @@ var (
 // Code classifies an Error; it travels between processes.
 type Code int32
 
-// The codes, numbered as on the wire (kervipb.Code).
+// The codes, numbered as on the wire (Code in proto/kervi.proto).
 const (
-	CodeUnknownID        = Code(kervipb.Code_CODE_UNKNOWN_ID)
-	CodeBadArgs          = Code(kervipb.Code_CODE_BAD_ARGS)
-	CodeActionFailed     = Code(kervipb.Code_CODE_ACTION_FAILED)
-	CodePanic            = Code(kervipb.Code_CODE_PANIC)
-	CodeOwnerGone        = Code(kervipb.Code_CODE_OWNER_GONE)
-	CodeCanceled         = Code(kervipb.Code_CODE_CANCELED)
-	CodeDeadlineExceeded = Code(kervipb.Code_CODE_DEADLINE_EXCEEDED)
-	CodeBusy             = Code(kervipb.Code_CODE_BUSY)
-	CodeOutOfRange       = Code(kervipb.Code_CODE_OUT_OF_RANGE)
-	CodeWrongType        = Code(kervipb.Code_CODE_WRONG_TYPE)
-	CodeNotSettable      = Code(kervipb.Code_CODE_NOT_SETTABLE)
-	CodeDuplicateID      = Code(kervipb.Code_CODE_DUPLICATE_ID)
-	CodeSetupFailed      = Code(kervipb.Code_CODE_SETUP_FAILED)
-	CodeTooLarge         = Code(kervipb.Code_CODE_TOO_LARGE)
-	CodeInvalidID        = Code(kervipb.Code_CODE_INVALID_ID)
-	CodeMalformed        = Code(kervipb.Code_CODE_MALFORMED)
-	CodeNotReady         = Code(kervipb.Code_CODE_NOT_READY)
-	CodeNoValue          = Code(kervipb.Code_CODE_NO_VALUE)
+	CodeUnknownID        Code = 1
+	CodeBadArgs          Code = 2
+	CodeActionFailed     Code = 3
+	CodePanic            Code = 4
+	CodeOwnerGone        Code = 5
+	CodeCanceled         Code = 6
+	CodeDeadlineExceeded Code = 7
+	CodeBusy             Code = 8
+	CodeOutOfRange       Code = 9
+	CodeWrongType        Code = 10
+	CodeNotSettable      Code = 11
+	CodeDuplicateID      Code = 12
+	CodeSetupFailed      Code = 13
+	CodeTooLarge         Code = 14
+	CodeInvalidID        Code = 15
+	CodeMalformed        Code = 16
+	CodeNotReady         Code = 17
+	CodeNoValue          Code = 18
 )
 
 var codeSentinels = map[Code]error{

@@ -36,6 +36,28 @@ func ExampleGet() {
 	// true
 }
 
+func ExampleSet() {
+	hub := ipctest.New()
+	defer hub.Close()
+	hub.Module("heating", func(ctx context.Context, bus *ipc.Bus) error {
+		values.NewNumber(bus, "heating.target", "Target", values.Unit("°C"), values.Range(5, 30), values.Initial(20))
+		return nil
+	})
+	ui, _ := hub.Module("ui", nil)
+	hub.Start(context.Background()) // the modules run: they call each other
+
+	ctx := ui.Context() // contexts from kervi carry the bus
+	fmt.Println(ipc.Set(ctx, "heating.target", 22.5))
+	target, _ := ipc.Get[float64](ctx, "heating.target")
+	fmt.Println(target)
+	err := ipc.Set(ctx, "heating.target", 45)
+	fmt.Println(errors.Is(err, ipc.ErrOutOfRange))
+	// Output:
+	// <nil>
+	// 22.5
+	// true
+}
+
 func ExampleDescribeData() {
 	type point struct {
 		X float64 `json:"x"`

@@ -203,7 +203,7 @@ func (b *Bus) ownDescription(id string) (Description, bool) {
 
 // describeLocked answers a module's KIND_DESCRIBE from the hub's
 // directory.
-func (h *Hub) describeLocked(r *router, p *Port, m *kervipb.Msg) {
+func (h *hubCore) describeLocked(r *router, p *hubPort, m *kervipb.Msg) {
 	reply := &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id}
 	var o *owner
 	if e := h.ids[m.Id]; e != nil {
@@ -259,4 +259,16 @@ func (b *Bus) mayWaitFor(err error) bool {
 	}
 	ph := b.phase.Load()
 	return ph == phaseReady || ph == phaseStarted
+}
+
+// Set writes v to the input value id with the bus ctx carries, as
+// Bus.Set does: the counterpart of Get for code that has a context from
+// kervi (an action, a controller's hook, a request handler whose server
+// uses Application.Context). It fails with ErrNoBus if ctx carries none.
+func Set(ctx context.Context, id string, v any) error {
+	b, ok := FromContext(ctx)
+	if !ok {
+		return fmt.Errorf("kervi: set %s: %w", quoteID(id), ErrNoBus)
+	}
+	return b.Set(ctx, id, v)
 }

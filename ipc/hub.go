@@ -16,7 +16,7 @@ import (
 	"github.com/kervi/kervi-go/internal/plumb"
 )
 
-// Hub routes messages between the buses of an application's processes by
+// hubCore routes messages between the buses of an application's processes by
 // id. It keeps the directory of which module owns which id, the
 // subscriptions of every process, the last event of every id, and the
 // calls in flight. Events go only to processes that subscribed to their id;
@@ -32,29 +32,29 @@ import (
 // enters: ids, types, text, the state of the modules a call involves.
 //
 // The application's parent process runs the hub; each module process is
-// attached to it as a Port. Hub is plumbing for the kervi runtime.
-type Hub struct {
+// attached to it as a Port. hubCore is plumbing for the kervi runtime.
+type hubCore struct {
 	log    *slog.Logger
 	notify func(plumb.Notice)
 	lim    Limits
 
 	mu       sync.Mutex
-	ports    map[string]*Port
+	ports    map[string]*hubPort
 	ids      map[string]*entry
 	calls    map[uint64]*hubCall
 	seq      uint64
 	starting bool // Start was called: modules that become ready start at once
 	appReady bool // SetAppReady was called
 
-	followers []*Port // the ports that follow the catalogue (catalogue.go)
+	followers []*hubPort // the ports that follow the catalogue (catalogue.go)
 }
 
 // entry is what the hub knows of one id. An entry exists while a module
 // owns the id or a process subscribes to it.
 type entry struct {
 	id     string
-	owner  *owner  // nil until a module announces the id
-	subs   []*Port // ports that take every event
+	owner  *owner     // nil until a module announces the id
+	subs   []*hubPort // ports that take every event
 	latest []latestSub
 	last   *kervipb.Msg
 }
@@ -63,27 +63,27 @@ type entry struct {
 // events wait for it in a slot, which each later event joins until it is
 // sent.
 type latestSub struct {
-	port *Port
+	port *hubPort
 	slot *slot
 }
 
 type owner struct {
 	module string
-	port   *Port              // nil while the module is not running
+	port   *hubPort           // nil while the module is not running
 	comp   *kervipb.Component // as followers of the catalogue get it
 	desc   Description
 }
 
 type hubCall struct {
-	from *Port
+	from *hubPort
 	seq  uint64 // the caller's sequence number
-	to   *Port
+	to   *hubPort
 	id   string
 	size int64
 }
 
-// NewHub returns an empty hub.
-func NewHub(opts plumb.HubOptions) *Hub {
+// newHub returns an empty hub.
+func newHub(opts plumb.HubOptions) *hubCore {
 	log := opts.Logger
 	if log == nil {
 		log = slog.Default()
@@ -92,22 +92,22 @@ func NewHub(opts plumb.HubOptions) *Hub {
 	if notify == nil {
 		notify = func(plumb.Notice) {}
 	}
-	return &Hub{
+	return &hubCore{
 		log:    log,
 		notify: notify,
 		lim:    limitsOf(opts.Limits).WithDefaults(),
-		ports:  make(map[string]*Port),
+		ports:  make(map[string]*hubPort),
 		ids:    make(map[string]*entry),
 		calls:  make(map[uint64]*hubCall),
 	}
 }
 
 // Limits returns the limits the hub applies.
-func (h *Hub) Limits() Limits { return h.lim }
+func (h *hubCore) Limits() Limits { return h.lim }
 
-// Port is a module process attached to the hub.
-type Port struct {
-	hub    *Hub
+// hubPort is a module process attached to the hub.
+type hubPort struct {
+	hub    *hubCore
 	module string
 	out    *mailbox
 
@@ -140,13 +140,13 @@ type Port struct {
 // events, if not nil, delivers value events and the messages that stay in
 // order with them (on a stream of their own). They must not keep the
 // slice. A module has at most one port at a time.
-func (h *Hub) Attach(module string, send, events plumb.SendFunc) (*Port, error) {
+func (h *hubCore) Attach(module string, send, events plumb.SendFunc) (*hubPort, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.ports[module]; old != nil && !old.closed {
 		return nil, fmt.Errorf("kervi: module %q is already attached to the hub", module)
 	}
-	p := &Port{
+	p := &hubPort{
 		hub:     h,
 		module:  module,
 		subs:    make(map[string]int),
@@ -196,7 +196,7 @@ func (h *Hub) Attach(module string, send, events plumb.SendFunc) (*Port, error) 
 }
 
 // episode reports the hub's coalescing of events for the port's module.
-func (p *Port) episode(ep episode) {
+func (p *hubPort) episode(ep episode) {
 	if ep.start {
 		p.lastCoalesce.Store(ep.began.UnixNano())
 		p.hub.notify(plumb.Notice{Kind: plumb.NoticeBehind, Module: p.module, Since: ep.began})
@@ -207,30 +207,30 @@ func (p *Port) episode(ep episode) {
 }
 
 // Module returns the name of the port's module.
-func (p *Port) Module() string { return p.module }
+func (p *hubPort) Module() string { return p.module }
 
 // Send queues a message for the module, such as KIND_STOP. It reports
 // false if the port is detached.
-func (p *Port) Send(m *kervipb.Msg) bool { return p.out.push(m, true) }
+func (p *hubPort) Send(m *kervipb.Msg) bool { return p.out.push(m, true) }
 
 // Ping sends the module a heartbeat, which its process answers below user
 // code; LastPong tells when it last did.
-func (p *Port) Ping() bool {
+func (p *hubPort) Ping() bool {
 	return p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_PING, Seq: p.pingSeq.Add(1)}, true)
 }
 
 // LastPong returns when the module last answered a heartbeat (or when it
 // attached, if it never did).
-func (p *Port) LastPong() time.Time { return time.Unix(0, p.lastPong.Load()) }
+func (p *hubPort) LastPong() time.Time { return time.Unix(0, p.lastPong.Load()) }
 
 // Coalesced returns how many value events were coalesced for the module:
 // by the hub, because the module's process was slow to read them, and by
 // the process itself, as it last reported.
-func (p *Port) Coalesced() uint64 { return p.out.coalesced() + p.remoteCoal.Load() }
+func (p *hubPort) Coalesced() uint64 { return p.out.coalesced() + p.remoteCoal.Load() }
 
 // Behind reports whether the hub is coalescing the module's events now,
 // and since when.
-func (p *Port) Behind() (time.Time, bool) {
+func (p *hubPort) Behind() (time.Time, bool) {
 	if t := p.lastCoalesce.Load(); t != 0 {
 		return time.Unix(0, t), true
 	}
@@ -238,11 +238,11 @@ func (p *Port) Behind() (time.Time, bool) {
 }
 
 // Started is closed when the module's app-start hooks returned.
-func (p *Port) Started() <-chan struct{} { return p.started }
+func (p *hubPort) Started() <-chan struct{} { return p.started }
 
 // Fail records that the stream to the module failed, by the transport or
 // because the module stopped reading.
-func (p *Port) Fail(err error) {
+func (p *hubPort) Fail(err error) {
 	p.failOnce.Do(func() {
 		p.failErr = err
 		close(p.failed)
@@ -250,14 +250,14 @@ func (p *Port) Fail(err error) {
 }
 
 // Failed is closed when the stream to the module failed; Err says why.
-func (p *Port) Failed() <-chan struct{} { return p.failed }
+func (p *hubPort) Failed() <-chan struct{} { return p.failed }
 
 // Err returns why the stream failed, once Failed is closed.
-func (p *Port) Err() error { return p.failErr }
+func (p *hubPort) Err() error { return p.failErr }
 
 // Start tells every module that is ready to run its app-start hooks; a
 // module that becomes ready later is told at once.
-func (h *Hub) Start() {
+func (h *hubCore) Start() {
 	r := &router{}
 	h.mu.Lock()
 	h.starting = true
@@ -273,7 +273,7 @@ func (h *Hub) Start() {
 
 // SetAppReady tells every module that has started that the application
 // runs; a module that starts later is told as soon as it has.
-func (h *Hub) SetAppReady() {
+func (h *hubCore) SetAppReady() {
 	r := &router{}
 	h.mu.Lock()
 	h.appReady = true
@@ -288,7 +288,7 @@ func (h *Hub) SetAppReady() {
 
 // Receive routes a batch of messages from the module. It never waits for
 // another process.
-func (p *Port) Receive(msgs []*kervipb.Msg) {
+func (p *hubPort) Receive(msgs []*kervipb.Msg) {
 	h := p.hub
 	var notices []plumb.Notice
 	r := &router{}
@@ -427,7 +427,7 @@ func (p *Port) Receive(msgs []*kervipb.Msg) {
 
 // checkEvent checks an event from p: only the owner of an id publishes
 // it, with the type it announced and content that can cross processes.
-func (p *Port) checkEvent(e *entry, m *kervipb.Msg) error {
+func (p *hubPort) checkEvent(e *entry, m *kervipb.Msg) error {
 	switch {
 	case e == nil || e.owner == nil:
 		return errors.New("no module owns the id")
@@ -449,7 +449,7 @@ func (p *Port) checkEvent(e *entry, m *kervipb.Msg) error {
 
 // refuseLocked logs a refused event, once per id and port (the first 1024
 // ids; then it only counts them).
-func (p *Port) refuseLocked(id string, err error) {
+func (p *hubPort) refuseLocked(id string, err error) {
 	p.refused++
 	if p.refusals == nil {
 		p.refusals = make(map[string]bool)
@@ -462,7 +462,7 @@ func (p *Port) refuseLocked(id string, err error) {
 }
 
 // announceLocked records the claim of an id by p.
-func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]plumb.Notice) *entry {
+func (h *hubCore) announceLocked(r *router, p *hubPort, m *kervipb.Msg, notices *[]plumb.Notice) *entry {
 	reject := func(err *Error) {
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
 	}
@@ -501,7 +501,7 @@ func (h *Hub) announceLocked(r *router, p *Port, m *kervipb.Msg, notices *[]plum
 
 // malformedLocked handles a message from p that could not be decoded: a
 // call or set is answered with the error, anything else is logged.
-func (h *Hub) malformedLocked(r *router, p *Port, m *kervipb.Msg) {
+func (h *hubCore) malformedLocked(r *router, p *hubPort, m *kervipb.Msg) {
 	switch m.Kind {
 	case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET, kervipb.Kind_KIND_DESCRIBE:
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: m.Error})
@@ -512,7 +512,7 @@ func (h *Hub) malformedLocked(r *router, p *Port, m *kervipb.Msg) {
 }
 
 // entryLocked returns the entry of id, making it if need be.
-func (h *Hub) entryLocked(id string) *entry {
+func (h *hubCore) entryLocked(id string) *entry {
 	e := h.ids[id]
 	if e == nil {
 		e = &entry{id: id}
@@ -522,7 +522,7 @@ func (h *Hub) entryLocked(id string) *entry {
 }
 
 // forgetLocked removes an entry nobody owns or follows.
-func (h *Hub) forgetLocked(e *entry) {
+func (h *hubCore) forgetLocked(e *entry) {
 	if e.owner == nil && len(e.subs) == 0 && len(e.latest) == 0 {
 		delete(h.ids, e.id)
 	}
@@ -532,17 +532,17 @@ func (h *Hub) forgetLocked(e *entry) {
 // in one operation per port at the end of the step, still under the hub's
 // lock, so that the order of the hub's decisions is the order of delivery.
 type router struct {
-	touched []*Port
+	touched []*hubPort
 	msgs    [][]*kervipb.Msg // parallel to touched
 	slots   [][]*slot        // parallel to touched: what each slotMsg in msgs stands for, in order
-	events  []*Port          // ports that were sent value events
+	events  []*hubPort       // ports that were sent value events
 }
 
 // slotMsg stands in a router's messages for the next of its slots.
 var slotMsg = &kervipb.Msg{}
 
 // send queues m for q.
-func (r *router) send(q *Port, m *kervipb.Msg) {
+func (r *router) send(q *hubPort, m *kervipb.Msg) {
 	for i, t := range r.touched {
 		if t == q {
 			r.msgs[i] = append(r.msgs[i], m)
@@ -629,7 +629,7 @@ func (r *router) wait() {
 
 // routeCallLocked forwards a call or set to the owner of its id, or
 // answers it with an error.
-func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
+func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 	fail := func(err *Error) {
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: m.Seq, Id: m.Id, Error: toWire("", err)})
 	}
@@ -678,7 +678,7 @@ func (h *Hub) routeCallLocked(r *router, p *Port, m *kervipb.Msg) {
 }
 
 // endCallLocked forgets the call hs.
-func (h *Hub) endCallLocked(hs uint64, c *hubCall) {
+func (h *hubCore) endCallLocked(hs uint64, c *hubCall) {
 	delete(h.calls, hs)
 	delete(c.from.calls, c.seq)
 	c.to.inflight--
@@ -688,7 +688,7 @@ func (h *Hub) endCallLocked(hs uint64, c *hubCall) {
 // interested reports whether a process other than the owner of the id
 // subscribes to it. The hub's lock is held.
 func (e *entry) interested() bool {
-	var ownerPort *Port
+	var ownerPort *hubPort
 	if e.owner != nil {
 		ownerPort = e.owner.port
 	}
@@ -709,14 +709,14 @@ func (e *entry) tellInterest(r *router, was bool) {
 }
 
 // unsubscribe removes p's subscription.
-func (e *entry) unsubscribe(r *router, p *Port) {
+func (e *entry) unsubscribe(r *router, p *hubPort) {
 	was := e.interested()
 	e.remove(p)
 	e.tellInterest(r, was)
 }
 
 // remove takes p off the entry's subscribers.
-func (e *entry) remove(p *Port) {
+func (e *entry) remove(p *hubPort) {
 	for i, q := range e.subs {
 		if q == p {
 			e.subs = append(e.subs[:i:i], e.subs[i+1:]...)
@@ -735,7 +735,7 @@ func (e *entry) remove(p *Port) {
 // of every event if one of its subscriptions wants every event, among
 // those of the latest content otherwise, and tells the owner if the
 // interest changed. Only subscribers of every event are interest.
-func (e *entry) place(r *router, p *Port) {
+func (e *entry) place(r *router, p *hubPort) {
 	was := e.interested()
 	full := p.subs[e.id] > p.latest[e.id]
 	if slices.Contains(e.subs, p) == full && (full || slices.ContainsFunc(e.latest, func(ls latestSub) bool { return ls.port == p })) {
@@ -754,7 +754,7 @@ func (e *entry) place(r *router, p *Port) {
 // the ids it owns stay its own but have no running owner (calls to them
 // fail with ErrOwnerGone until it is back), calls it was serving fail, and
 // calls it made are cancelled.
-func (p *Port) Detach() {
+func (p *hubPort) Detach() {
 	h := p.hub
 	r := &router{}
 	h.mu.Lock()
@@ -800,7 +800,7 @@ func (p *Port) Detach() {
 // encode for the module: the message fails alone. A call or set it
 // forwarded is answered to its caller with the reason; a result is
 // replaced by an error result; anything else is logged.
-func (p *Port) Undeliverable(m *kervipb.Msg, err error) {
+func (p *hubPort) Undeliverable(m *kervipb.Msg, err error) {
 	h := p.hub
 	r := &router{}
 	h.mu.Lock()
@@ -822,7 +822,7 @@ func (p *Port) Undeliverable(m *kervipb.Msg, err error) {
 }
 
 // Flush waits until the messages queued for the module were handed to it.
-func (p *Port) Flush(ctx context.Context) error {
+func (p *hubPort) Flush(ctx context.Context) error {
 	if err := p.out.flush(ctx.Done()); err != nil {
 		if errors.Is(err, errFlushAborted) {
 			return ctx.Err()
@@ -833,7 +833,7 @@ func (p *Port) Flush(ctx context.Context) error {
 }
 
 // Owner returns the module that owns id.
-func (h *Hub) Owner(id string) (string, bool) {
+func (h *hubCore) Owner(id string) (string, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if e := h.ids[id]; e != nil && e.owner != nil {
@@ -843,7 +843,7 @@ func (h *Hub) Owner(id string) (string, bool) {
 }
 
 // Last returns the last event of id the hub routed.
-func (h *Hub) Last(id string) (Event, bool) {
+func (h *hubCore) Last(id string) (Event, bool) {
 	h.mu.Lock()
 	var m *kervipb.Msg
 	if e := h.ids[id]; e != nil {
@@ -858,7 +858,7 @@ func (h *Hub) Last(id string) (Event, bool) {
 
 // Size returns how many ids the hub knows (owned or followed) and how many
 // calls are in flight: what its memory grows with.
-func (h *Hub) Size() (ids, calls int) {
+func (h *hubCore) Size() (ids, calls int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.ids), len(h.calls)
@@ -878,21 +878,21 @@ func shallowCopy(m *kervipb.Msg) *kervipb.Msg {
 // Connect attaches a bus to the hub in the same process, as in-process
 // mode and tests do: messages pass by pointer, with no encoding, under the
 // same limits.
-func (h *Hub) Connect(module string, opts plumb.BusOptions) (*Bus, *Port, error) {
-	var port *Port
+func (h *hubCore) Connect(module string, opts plumb.BusOptions) (*Bus, *hubPort, error) {
+	var port *hubPort
 	var ready = make(chan struct{})
 	opts.Limits = h.lim
-	b := NewBus(module, func(ms []*kervipb.Msg) error {
+	b := newBus(module, func(ms []*kervipb.Msg) error {
 		<-ready
 		port.Receive(ms)
 		return nil
 	}, opts)
 	port, err := h.Attach(module, func(ms []*kervipb.Msg) error {
-		b.Receive(ms)
+		b.receive(ms)
 		return nil
 	}, nil)
 	if err != nil {
-		b.Kill()
+		b.kill()
 		return nil, nil, err
 	}
 	close(ready)

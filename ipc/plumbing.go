@@ -12,9 +12,9 @@ import (
 // internal/plumb, which this file fills in: they are not part of the
 // package's API.
 func init() {
-	plumb.NewHub = func(o plumb.HubOptions) plumb.Hub { return hubHandle{NewHub(o)} }
+	plumb.NewHub = func(o plumb.HubOptions) plumb.Hub { return hubHandle{newHub(o)} }
 	plumb.NewBus = func(module string, send plumb.SendFunc, o plumb.BusOptions) plumb.Bus {
-		return busRuntime{NewBus(module, send, o)}
+		return busRuntime{newBus(module, send, o)}
 	}
 }
 
@@ -25,10 +25,10 @@ func limitsOf(l any) Limits {
 }
 
 // hubHandle is a hub as the runtime sees it.
-type hubHandle struct{ *Hub }
+type hubHandle struct{ *hubCore }
 
 func (h hubHandle) Attach(module string, send, events plumb.SendFunc) (plumb.Port, error) {
-	p, err := h.Hub.Attach(module, send, events)
+	p, err := h.hubCore.Attach(module, send, events)
 	if err != nil {
 		return nil, err
 	}
@@ -36,7 +36,7 @@ func (h hubHandle) Attach(module string, send, events plumb.SendFunc) (plumb.Por
 }
 
 func (h hubHandle) Connect(module string, opts plumb.BusOptions) (plumb.Bus, plumb.Port, error) {
-	b, p, err := h.Hub.Connect(module, opts)
+	b, p, err := h.hubCore.Connect(module, opts)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -47,15 +47,15 @@ func (h hubHandle) Connect(module string, opts plumb.BusOptions) (plumb.Bus, plu
 type busRuntime struct{ b *Bus }
 
 func (r busRuntime) Handle() any                             { return r.b }
-func (r busRuntime) Receive(msgs []*kervipb.Msg)             { r.b.Receive(msgs) }
-func (r busRuntime) Undeliverable(m *kervipb.Msg, err error) { r.b.Undeliverable(m, err) }
-func (r busRuntime) Stop(deadline time.Time)                 { r.b.Stop(deadline) }
-func (r busRuntime) Kill()                                   { r.b.Kill() }
+func (r busRuntime) Receive(msgs []*kervipb.Msg)             { r.b.receive(msgs) }
+func (r busRuntime) Undeliverable(m *kervipb.Msg, err error) { r.b.undeliverable(m, err) }
+func (r busRuntime) Stop(deadline time.Time)                 { r.b.stopWait(deadline) }
+func (r busRuntime) Kill()                                   { r.b.kill() }
 func (r busRuntime) Done() <-chan struct{}                   { return r.b.Done() }
 
 func (r busRuntime) RunSetup(setup func(context.Context) error) error {
 	if setup == nil {
-		return r.b.RunSetup(nil)
+		return r.b.runSetup(nil)
 	}
-	return r.b.RunSetup(func(ctx context.Context, _ *Bus) error { return setup(ctx) })
+	return r.b.runSetup(func(ctx context.Context, _ *Bus) error { return setup(ctx) })
 }

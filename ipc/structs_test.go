@@ -1,4 +1,4 @@
-package ipc_test
+package ipc
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
-	"github.com/kervi/kervi-go/ipc"
 )
 
 type point struct {
@@ -42,11 +41,11 @@ type reading struct {
 
 func roundTrip[T any](t *testing.T, in T) T {
 	t.Helper()
-	d, err := ipc.Encode(in)
+	d, err := encode(in)
 	if err != nil {
 		t.Fatalf("Encode(%+v): %v", in, err)
 	}
-	v, err := ipc.DecodeTo(d, reflect.TypeFor[T]())
+	v, err := decodeTo(d, reflect.TypeFor[T]())
 	if err != nil {
 		t.Fatalf("DecodeTo: %v", err)
 	}
@@ -63,12 +62,12 @@ func TestStructsCrossAsMapsOfTheirFields(t *testing.T) {
 		Path: []point{{3, 4}, {5, 6}},
 		Any:  []any{1, "x"}, Skipped: "not sent", internal: 7,
 	}
-	d, err := ipc.Encode(in)
+	d, err := encode(in)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// The wire names the fields as encoding/json does.
-	m := ipc.Decode(d).(map[string]any)
+	m := decode(d).(map[string]any)
 	for _, k := range []string{"source", "Tags", "at", "Took", "pos", "path", "where", "any"} {
 		if _, ok := m[k]; !ok {
 			t.Errorf("field %q missing from %v", k, m)
@@ -101,17 +100,17 @@ func TestStructsCrossAsMapsOfTheirFields(t *testing.T) {
 }
 
 func TestStructDecodingIgnoresUnknownFields(t *testing.T) {
-	d, err := ipc.Encode(map[string]any{"x": 1, "y": 2, "z": 3, "X": "other"})
+	d, err := encode(map[string]any{"x": 1, "y": 2, "z": 3, "X": "other"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	v, err := ipc.DecodeTo(d, reflect.TypeFor[point]())
+	v, err := decodeTo(d, reflect.TypeFor[point]())
 	if err != nil || v.Interface().(point) != (point{1, 2}) {
 		t.Fatalf("decode = %v, %v", v, err)
 	}
 	// A field no entry names keeps its zero value.
-	d, _ = ipc.Encode(map[string]any{"y": 5})
-	v, err = ipc.DecodeTo(d, reflect.TypeFor[point]())
+	d, _ = encode(map[string]any{"y": 5})
+	v, err = decodeTo(d, reflect.TypeFor[point]())
 	if err != nil || v.Interface().(point) != (point{0, 5}) {
 		t.Fatalf("decode = %v, %v", v, err)
 	}
@@ -133,17 +132,17 @@ func TestDecodingErrorsSayWhere(t *testing.T) {
 		{map[string]any{"pos": []any{1, 2}}, `field "pos": want a struct (a map of its fields), got a list of 2 items`},
 		{"square", `want a struct (a map of its fields), got a string ("square")`},
 	} {
-		d, err := ipc.Encode(tc.in)
+		d, err := encode(tc.in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = ipc.DecodeTo(d, reflect.TypeFor[shape]())
-		if !errors.Is(err, ipc.ErrBadArgs) || err.Error() != tc.want {
+		_, err = decodeTo(d, reflect.TypeFor[shape]())
+		if !errors.Is(err, ErrBadArgs) || err.Error() != tc.want {
 			t.Errorf("decode %v: %v; want %s", tc.in, err, tc.want)
 		}
 	}
-	d, _ := ipc.Encode([]any{map[string]any{"x": 1}, map[string]any{"x": "a"}})
-	if _, err := ipc.DecodeTo(d, reflect.TypeFor[[]point]()); err == nil || err.Error() != `item [1].x: want a number, got a string ("a")` {
+	d, _ := encode([]any{map[string]any{"x": 1}, map[string]any{"x": "a"}})
+	if _, err := decodeTo(d, reflect.TypeFor[[]point]()); err == nil || err.Error() != `item [1].x: want a number, got a string ("a")` {
 		t.Errorf("list: %v", err)
 	}
 }
@@ -154,21 +153,21 @@ func TestEncodingErrorsSayWhere(t *testing.T) {
 		In   []inner `json:"in"`
 		Text string  `json:"text"`
 	}
-	_, err := ipc.Encode(outer{In: []inner{{}, {}}})
-	if !errors.Is(err, ipc.ErrBadArgs) || !strings.Contains(err.Error(), `field "in[0].C": type chan int cannot cross processes`) {
+	_, err := encode(outer{In: []inner{{}, {}}})
+	if !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), `field "in[0].C": type chan int cannot cross processes`) {
 		t.Errorf("chan field: %v", err)
 	}
-	_, err = ipc.Encode(outer{Text: "caf\xe9"})
-	if !errors.Is(err, ipc.ErrBadArgs) || !strings.Contains(err.Error(), `field "text"`) {
+	_, err = encode(outer{Text: "caf\xe9"})
+	if !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), `field "text"`) {
 		t.Errorf("invalid text: %v", err)
 	}
 	// A value that contains itself through an any does not loop forever.
 	loop := map[string]any{}
 	loop["self"] = loop
-	if _, err := ipc.Encode(loop); !errors.Is(err, ipc.ErrBadArgs) || !strings.Contains(err.Error(), "nested deeper") {
+	if _, err := encode(loop); !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), "nested deeper") {
 		t.Errorf("loop: %v", err)
 	}
-	if _, err := ipc.Encode(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, ipc.ErrBadArgs) {
+	if _, err := encode(time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)); !errors.Is(err, ErrBadArgs) {
 		t.Errorf("year 3000: %v", err)
 	}
 }
@@ -184,11 +183,11 @@ func TestEmbeddedFieldsFollowEncodingJSON(t *testing.T) {
 		B
 		Name string // shallower: wins over A.Name and B.Name
 	}
-	d, err := ipc.Encode(both{A: A{Name: "a", Only: "o"}, B: B{Name: "b", Tag: "t"}, Name: "top"})
+	d, err := encode(both{A: A{Name: "a", Only: "o"}, B: B{Name: "b", Tag: "t"}, Name: "top"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := ipc.Decode(d).(map[string]any)
+	m := decode(d).(map[string]any)
 	if m["Name"] != "top" || m["Only"] != "o" || m["tagged"] != "t" || len(m) != 3 {
 		t.Errorf("both = %v", m)
 	}
@@ -196,21 +195,21 @@ func TestEmbeddedFieldsFollowEncodingJSON(t *testing.T) {
 		A
 		B // A.Name and B.Name tie at one depth: neither is sent
 	}
-	d, _ = ipc.Encode(tie{A: A{Name: "a", Only: "o"}, B: B{Name: "b", Tag: "t"}})
-	if m := ipc.Decode(d).(map[string]any); len(m) != 2 || m["Only"] != "o" || m["tagged"] != "t" {
+	d, _ = encode(tie{A: A{Name: "a", Only: "o"}, B: B{Name: "b", Tag: "t"}})
+	if m := decode(d).(map[string]any); len(m) != 2 || m["Only"] != "o" || m["tagged"] != "t" {
 		t.Errorf("tie = %v", m)
 	}
 }
 
 func TestDescribeData(t *testing.T) {
-	dt, err := ipc.DescribeData(reflect.TypeFor[reading]())
+	dt, err := DescribeData(reflect.TypeFor[reading]())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if dt.Kind != ipc.DataStruct || dt.Name != "reading" {
+	if dt.Kind != DataStruct || dt.Name != "reading" {
 		t.Fatalf("reading: %+v", dt)
 	}
-	fields := map[string]ipc.DataType{}
+	fields := map[string]DataType{}
 	var names []string
 	for _, f := range dt.Fields {
 		fields[f.Name] = f.Type
@@ -219,19 +218,19 @@ func TestDescribeData(t *testing.T) {
 	if got := strings.Join(names, " "); got != "source note Tags at Took pos path where labels count any" {
 		t.Errorf("fields: %s", got)
 	}
-	if fields["at"].Kind != ipc.DataTime || fields["Took"].Kind != ipc.DataDuration || fields["any"].Kind != ipc.DataAny {
+	if fields["at"].Kind != DataTime || fields["Took"].Kind != DataDuration || fields["any"].Kind != DataAny {
 		t.Errorf("fields: %+v", fields)
 	}
-	if p := fields["path"]; p.Kind != ipc.DataList || p.Elem.Kind != ipc.DataStruct || p.Elem.Name != "point" || p.Elem.Fields[0].Name != "x" || p.Elem.Fields[0].Type.Kind != ipc.DataFloat {
+	if p := fields["path"]; p.Kind != DataList || p.Elem.Kind != DataStruct || p.Elem.Name != "point" || p.Elem.Fields[0].Name != "x" || p.Elem.Fields[0].Type.Kind != DataFloat {
 		t.Errorf("path: %+v", p)
 	}
-	if w := fields["where"]; w.Kind != ipc.DataStruct { // a pointer is described by what it points to
+	if w := fields["where"]; w.Kind != DataStruct { // a pointer is described by what it points to
 		t.Errorf("where: %+v", w)
 	}
-	if l := fields["labels"]; l.Kind != ipc.DataMap || l.Elem.Kind != ipc.DataString {
+	if l := fields["labels"]; l.Kind != DataMap || l.Elem.Kind != DataString {
 		t.Errorf("labels: %+v", l)
 	}
-	if b, _ := ipc.DescribeData(reflect.TypeFor[[]byte]()); b.Kind != ipc.DataBytes {
+	if b, _ := DescribeData(reflect.TypeFor[[]byte]()); b.Kind != DataBytes {
 		t.Errorf("[]byte: %+v", b)
 	}
 
@@ -246,16 +245,16 @@ func TestDescribeData(t *testing.T) {
 		t    reflect.Type
 		want string
 	}{
-		{reflect.TypeFor[holder](), `field "root.Children": type ipc_test.node contains itself`},
+		{reflect.TypeFor[holder](), `field "root.Children": type ipc.node contains itself`},
 		{reflect.TypeFor[chan int](), "type chan int cannot cross processes"},
 		{reflect.TypeFor[struct{ C complex64 }](), `field "C": type complex64 cannot cross processes`},
 		{reflect.TypeFor[map[int]string](), "map keys must be strings"},
 		{reflect.TypeFor[error](), "type error cannot cross processes"},
 	} {
-		if _, err := ipc.DescribeData(tc.t); !errors.Is(err, ipc.ErrBadArgs) || !strings.Contains(err.Error(), tc.want) {
+		if _, err := DescribeData(tc.t); !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("DescribeData(%s) = %v; want %q", tc.t, err, tc.want)
 		}
-		if ipc.CanDecodeTo(tc.t) {
+		if CanDecodeTo(tc.t) {
 			t.Errorf("CanDecodeTo(%s)", tc.t)
 		}
 	}
@@ -264,12 +263,12 @@ func TestDescribeData(t *testing.T) {
 func TestNullDecodesToZero(t *testing.T) {
 	null := &kervipb.Data{Kind: &kervipb.Data_Null{Null: true}}
 	for _, typ := range []reflect.Type{reflect.TypeFor[time.Time](), reflect.TypeFor[point](), reflect.TypeFor[*point](), reflect.TypeFor[[]int]()} {
-		v, err := ipc.DecodeTo(null, typ)
+		v, err := decodeTo(null, typ)
 		if err != nil || !v.IsZero() {
 			t.Errorf("null as %s: %v, %v", typ, v, err)
 		}
 	}
-	if _, err := ipc.DecodeTo(null, reflect.TypeFor[int]()); !errors.Is(err, ipc.ErrBadArgs) {
+	if _, err := decodeTo(null, reflect.TypeFor[int]()); !errors.Is(err, ErrBadArgs) {
 		t.Errorf("null as int: %v", err)
 	}
 }

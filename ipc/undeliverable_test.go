@@ -28,20 +28,22 @@ func TestBusUndeliverable(t *testing.T) {
 	sent := make(chan *kervipb.Msg, 100)
 	var b *ipc.Bus
 	attached := make(chan struct{})
+	var rt plumb.Bus
 	send := func(ms []*kervipb.Msg) error {
 		<-attached
 		for _, m := range ms {
 			if m.Kind == kervipb.Kind_KIND_CALL || m.Kind == kervipb.Kind_KIND_SET {
-				b.Undeliverable(m, errEncode)
+				rt.Undeliverable(m, errEncode)
 				continue
 			}
 			sent <- m
 		}
 		return nil
 	}
-	b = ipc.NewBus("m", send, plumb.BusOptions{})
+	rt = plumb.NewBus("m", send, plumb.BusOptions{})
+	b = rt.Handle().(*ipc.Bus)
 	close(attached)
-	t.Cleanup(b.Kill)
+	t.Cleanup(rt.Kill)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
@@ -53,7 +55,7 @@ func TestBusUndeliverable(t *testing.T) {
 		t.Fatalf("set that cannot be sent: %v", err)
 	}
 
-	b.Undeliverable(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: 7, Id: "m.act",
+	rt.Undeliverable(&kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: 7, Id: "m.act",
 		Result: &kervipb.Data{Kind: &kervipb.Data_String_{String_: "caf\xe9"}}}, errEncode)
 	r := testbus.Wait(t, sent, "the error result")
 	if r.Kind != kervipb.Kind_KIND_RESULT || r.Seq != 7 || r.Result != nil ||

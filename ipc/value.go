@@ -12,14 +12,15 @@ import (
 // Type is the type of a value.
 type Type int32
 
-// The value types. Their numbers are the wire's (kervipb.ValueType).
+// The value types. Their numbers are the wire's (ValueType in
+// proto/kervi.proto).
 const (
-	TypeNumber   Type = Type(kervipb.ValueType_VALUE_TYPE_NUMBER)
-	TypeBool     Type = Type(kervipb.ValueType_VALUE_TYPE_BOOL)
-	TypeString   Type = Type(kervipb.ValueType_VALUE_TYPE_STRING)
-	TypeEnum     Type = Type(kervipb.ValueType_VALUE_TYPE_ENUM)
-	TypeDateTime Type = Type(kervipb.ValueType_VALUE_TYPE_DATETIME)
-	TypeColor    Type = Type(kervipb.ValueType_VALUE_TYPE_COLOR)
+	TypeNumber   Type = 1
+	TypeBool     Type = 2
+	TypeString   Type = 3
+	TypeEnum     Type = 4
+	TypeDateTime Type = 5
+	TypeColor    Type = 6
 )
 
 // String returns the type's name, such as "number".

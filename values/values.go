@@ -173,11 +173,8 @@ func Clamp() Option {
 }
 
 // Choice is one option of an Enum: the value it stands for and the text
-// people see.
-type Choice struct {
-	Value string
-	Text  string
-}
+// people see. It is the catalogue's ipc.Choice.
+type Choice = ipc.Choice
 
 // Choices sets an Enum's options; each is its own text.
 func Choices(values ...string) Option {
@@ -462,8 +459,12 @@ func (b *base[T]) OnChange(fn func(ctx context.Context, v T)) *ipc.Subscription 
 // once to the bus's error handler as a *LinkError naming both ids: as soon
 // as the source's description is known, otherwise once the application is
 // ready (see the package doc). Close the returned subscription to unlink.
+//
+// A link that cannot be made (the value is an output, sourceID is invalid)
+// returns the error and records it on the module's bus, as constructors
+// do, so that a setup that does not check it fails all the same.
 func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription, error) {
-	return b.link(sourceID, b.takes, func(v ipc.Value) (T, error) {
+	return b.linkChecked(sourceID, b.takes, func(v ipc.Value) (T, error) {
 		x, err := b.fromWire(v)
 		if err == nil && transform != nil {
 			x = transform(x)
@@ -475,12 +476,23 @@ func (b *base[T]) Link(sourceID string, transform func(T) T) (*ipc.Subscription,
 // LinkFunc makes the value follow sourceID through convert, which turns
 // the source's content into this value's type (for links between values of
 // different types). A source that never appears is reported as Link
-// reports it; convert decides which types it takes.
+// reports it; convert decides which types it takes. Its errors are
+// recorded as Link's are.
 func (b *base[T]) LinkFunc(sourceID string, convert func(ipc.Value) (T, error)) (*ipc.Subscription, error) {
+	return b.linkChecked(sourceID, nil, convert)
+}
+
+// linkChecked makes a link of a value whose creation succeeded, and
+// records an error on the bus.
+func (b *base[T]) linkChecked(sourceID string, takes func(ipc.Type) error, convert func(ipc.Value) (T, error)) (*ipc.Subscription, error) {
 	if b.err != nil {
-		return nil, b.err
+		return nil, b.err // recorded when the value was made
 	}
-	return b.link(sourceID, nil, convert)
+	s, err := b.link(sourceID, takes, convert)
+	if err != nil {
+		b.bus.Fail(err)
+	}
+	return s, err
 }
 
 // errorf builds the error of a refused write.
@@ -691,7 +703,7 @@ func NewEnum(bus *ipc.Bus, id, name string, opts ...Option) *Enum {
 		}
 		seen[ch.Value] = true
 		names = append(names, ch.Value)
-		choices = append(choices, ipc.Choice{Value: ch.Value, Text: ch.Text})
+		choices = append(choices, ch)
 	}
 	v.check = func(s string) (string, error) {
 		if !seen[s] {
