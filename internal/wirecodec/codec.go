@@ -2,7 +2,7 @@
 // between the hub and the module processes. Frames carry up to a million
 // value events a second, and the generic protobuf code spent most of the
 // hub's time on them; the messages are encoded by the code vtprotobuf
-// generates (proto/kervipb/kervi_vtproto.pb.go), one Msg at a time, so that
+// generates (internal/kervipb/kervi_vtproto.pb.go), one Msg at a time, so that
 // a message that cannot be encoded or decoded fails alone, and the frame
 // never fails as a whole.
 //

@@ -16,15 +16,16 @@ import (
 
 // Module runs the climate controller in a process of its own. Its setup
 // links the controller's inputs to the greenhouse's sensors, which live in
-// another process.
+// another process. A link that cannot be made fails the setup, as a value
+// that cannot be made does.
 var Module = kervi.Module{Name: "climate", Setup: func(ctx context.Context, bus *ipc.Bus) error {
 	c := New(bus)
-	_, err1 := c.AirTemp.Link("air.temperature", nil)
-	_, err2 := c.Humidity.Link("air.humidity", nil)
-	_, err3 := c.Soil.Link("soil.moisture", nil)
+	c.AirTemp.Link("air.temperature", nil)
+	c.Humidity.Link("air.humidity", nil)
+	c.Soil.Link("soil.moisture", nil)
 	// The light sensor reads lux; the controller works in percent of full sun.
-	_, err4 := c.Light.Link("light", func(lux float64) float64 { return min(100, lux/1000) })
-	return errors.Join(err1, err2, err3, err4)
+	c.Light.Link("light", func(lux float64) float64 { return min(100, lux/1000) })
+	return nil
 }}
 
 // Climate is the controller "climate": four measured inputs, two set
@@ -70,14 +71,11 @@ func (cl *Climate) InputChanged(ctx context.Context, in values.Value) {
 	if auto && (temp > target+2 || humid > 85) {
 		vent = (temp-target)*20 + max(0, humid-85)*5
 	}
-	err := errors.Join(
+	cl.Bus().ReportError(errors.Join( // nil, unless a write was refused
 		cl.Heater.Set(auto && temp < target-1),
 		cl.Vent.Set(vent),
 		cl.Lamp.Set(auto && cl.Light.Value() < 20),
-	)
-	if err != nil {
-		cl.Bus().ReportError(err)
-	}
+	))
 	if auto && in == cl.Soil && cl.Soil.Value() < cl.DryBelow.Value() && !cl.watering {
 		cl.watering = true
 		// The call runs outside the controller's lock, which irrigation's
