@@ -343,8 +343,10 @@ func (a *Application) runStopHooks(hooks []func(context.Context) error) {
 
 // Components returns the application's catalogue: the description of
 // every component its modules announced, sorted by id; nil in a module
-// process. It is the parent's bus's Catalogue; to follow the catalogue as
-// it changes, use the bus's FollowCatalogue.
+// process. Before the application is ready it holds what the modules
+// announced so far (WaitReady first for all of it). It is the parent's
+// bus's Catalogue; to follow the catalogue as it changes, use the bus's
+// FollowCatalogue.
 func (a *Application) Components() []ipc.Description {
 	if err := a.handle(); err != nil {
 		return nil

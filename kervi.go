@@ -124,7 +124,7 @@
 // API, gets the parent's bus from Bus as soon as NewApplication returns,
 // and hands Context to its servers (http.Server's BaseContext), so that
 // every request's context carries the bus: handlers call actions.Call,
-// ipc.Get and Bus.Set with it. A call, set or read made before the
+// ipc.Get and ipc.Set with it. A call, set or read made before the
 // application is ready to an id no module owns yet waits until it is ready;
 // once it is, an unknown id fails at once with ipc.ErrUnknownID. WaitReady
 // waits for the application or returns why it did not start, and OnStop

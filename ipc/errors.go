@@ -252,3 +252,27 @@ func ctxError(ctx context.Context, id string) error {
 	}
 	return &Error{Code: code, ID: id, Msg: ctx.Err().Error()}
 }
+
+// HTTPStatus returns the HTTP status that fits err, for programs that
+// serve values and actions over HTTP: 200 for nil; 404 when the id is
+// unknown or the value has no content yet; 400 when the request is wrong
+// (invalid id, bad arguments, wrong type, out of range, not settable, too
+// large); 503 when the owner is gone, busy or not ready; 504 when the
+// deadline passed; 502 when the action failed or panicked, and for any
+// other error.
+func HTTPStatus(err error) int {
+	switch {
+	case err == nil:
+		return 200
+	case errors.Is(err, ErrUnknownID), errors.Is(err, ErrNoValue):
+		return 404
+	case errors.Is(err, ErrInvalidID), errors.Is(err, ErrBadArgs), errors.Is(err, ErrWrongType),
+		errors.Is(err, ErrOutOfRange), errors.Is(err, ErrNotSettable), errors.Is(err, ErrTooLarge):
+		return 400
+	case errors.Is(err, ErrOwnerGone), errors.Is(err, ErrBusy), errors.Is(err, ErrNotReady):
+		return 503
+	case errors.Is(err, context.DeadlineExceeded):
+		return 504
+	}
+	return 502
+}

@@ -25,7 +25,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -123,8 +122,7 @@ func api(app *kervi.Application) http.Handler {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		bus, _ := ipc.FromContext(r.Context())
-		reply(w, "ok", bus.Set(r.Context(), r.PathValue("id"), v))
+		reply(w, "ok", ipc.Set(r.Context(), r.PathValue("id"), v))
 	})
 	mux.HandleFunc("POST /actions/{id}", func(w http.ResponseWriter, r *http.Request) {
 		var args []any
@@ -140,18 +138,12 @@ func api(app *kervi.Application) http.Handler {
 
 // reply writes v as JSON, or err with the HTTP status that fits it.
 func reply(w http.ResponseWriter, v any, err error) {
-	switch {
-	case err == nil:
-		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(v)
-	case errors.Is(err, ipc.ErrUnknownID), errors.Is(err, ipc.ErrNoValue):
-		http.Error(w, err.Error(), http.StatusNotFound)
-	case errors.Is(err, ipc.ErrBadArgs), errors.Is(err, ipc.ErrWrongType), errors.Is(err, ipc.ErrOutOfRange),
-		errors.Is(err, ipc.ErrInvalidID), errors.Is(err, ipc.ErrNotSettable):
-		http.Error(w, err.Error(), http.StatusBadRequest)
-	default:
-		http.Error(w, err.Error(), http.StatusBadGateway)
+	if err != nil {
+		http.Error(w, err.Error(), ipc.HTTPStatus(err))
+		return
 	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 func appendLine(path, line string) error {
