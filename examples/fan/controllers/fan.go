@@ -22,30 +22,38 @@ var Module = kervi.Module{Name: "controllers", Setup: func(ctx context.Context, 
 }}
 
 // FanController sets the fan's speed from a temperature while it is
-// active; inactive, the fan stands still. Temp is the input
-// "fan_controller.temp" (0..150), FanSpeed the output
-// "fan_controller.fan_speed" (0..100 %).
+// active, never above a limit; inactive, the fan stands still. Its inputs
+// are "fan_controller.temp" (0..150) and "fan_controller.max_speed"
+// (0..100 %, which nothing links: a user sets it), its outputs
+// "fan_controller.fan_speed" (0..100 %) and "fan_controller.active", which
+// shows what the action "fan_controller.activate" did (and, restored after
+// a restart, keeps the controller active).
 type FanController struct {
 	*controllers.Controller
-	Temp, FanSpeed *values.Number
-	active         bool
+	Temp, MaxSpeed, FanSpeed *values.Number
+	Active                   *values.Bool
 }
 
-// NewFanController creates the controller "fan_controller" with its input,
-// its output and the action "fan_controller.activate".
+// NewFanController creates the controller "fan_controller" with its
+// inputs, outputs and action.
 func NewFanController(bus *ipc.Bus) *FanController {
 	fc := &FanController{}
 	fc.Controller = controllers.New(bus, "fan_controller", "Fan", fc)
+	pct := []values.Option{values.Unit("%"), values.Range(0, 100)}
 	fc.Temp = fc.Inputs().Number("temp", "Temperature", values.Range(0, 150))
-	fc.FanSpeed = fc.Outputs().Number("fan_speed", "Fan speed", values.Unit("%"), values.Range(0, 100), values.Initial(0))
+	fc.MaxSpeed = fc.Inputs().Number("max_speed", "Maximum speed", append(pct, values.Initial(100))...)
+	fc.FanSpeed = fc.Outputs().Number("fan_speed", "Fan speed", append(pct, values.Initial(0))...)
+	fc.Active = fc.Outputs().Bool("active", "Active", values.Initial(false))
 	fc.Action("activate", fc.Activate)
 	return fc
 }
 
 // Activate switches the controller on or off; the speed follows at once.
 func (fc *FanController) Activate(ctx context.Context, active bool) error {
-	fc.active = active
 	fc.Bus().Logger().Info("fan controller", "active", active)
+	if err := fc.Active.Set(active); err != nil {
+		return err
+	}
 	return fc.update()
 }
 
@@ -58,7 +66,7 @@ func (fc *FanController) InputChanged(ctx context.Context, in values.Value) {
 
 // Exit stops the fan when the module stops, if app_exit has not already.
 func (fc *FanController) Exit(ctx context.Context) error {
-	if fc.active {
+	if fc.Active.Value() {
 		return fc.Activate(ctx, false)
 	}
 	return nil
@@ -75,8 +83,8 @@ func Speed(temp float64) float64 {
 
 func (fc *FanController) update() error {
 	speed := 0.0
-	if fc.active {
-		speed = Speed(fc.Temp.Value())
+	if fc.Active.Value() {
+		speed = min(Speed(fc.Temp.Value()), fc.MaxSpeed.Value())
 	}
 	fc.Bus().Logger().Info("fan", "temp", round1(fc.Temp.Value()), "fan_speed", round1(speed))
 	return fc.FanSpeed.Set(speed)

@@ -2,6 +2,7 @@ package controllers_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"testing"
@@ -76,8 +77,23 @@ func TestFanFollowsLoad(t *testing.T) {
 	expect(75)
 	load.Set(100)
 	expect(100)
+	// The limit nobody links: set by a user (a dashboard's slider), checked
+	// against its range.
+	if err := app.Bus().Set(ctx, "fan_controller.max_speed", 60); err != nil {
+		t.Fatal(err)
+	}
+	expect(60)
+	if err := app.Bus().Set(ctx, "fan_controller.max_speed", 120); !errors.Is(err, ipc.ErrOutOfRange) {
+		t.Fatalf("max_speed 120: %v, want ErrOutOfRange", err)
+	}
+	if active, err := ipc.Get[bool](app.Context(), "fan_controller.active"); err != nil || !active {
+		t.Fatalf("active = %v, %v; want true", active, err)
+	}
 	if _, err := app.Bus().Call(ctx, "fan_controller.activate", false); err != nil {
 		t.Fatal(err)
 	}
 	expect(0)
+	if active, err := ipc.Get[bool](app.Context(), "fan_controller.active"); err != nil || active {
+		t.Fatalf("active = %v, %v; want false", active, err)
+	}
 }
