@@ -123,7 +123,8 @@ func (h *Hub) Connect(name string) (*ipc.Bus, error) {
 
 // Setup runs setup on the module's bus as kervi runs a module's setup
 // (then its start hooks), and returns once the hub has seen the module
-// ready, or with the setup's error. If the hub is started, the module
+// ready, or with the setup's error; a module whose setup failed is ended
+// and its entries leave the catalogue (connect it again to retry). If the hub is started, the module
 // starts at once, as a module restarted in a running application does.
 func (h *Hub) Setup(name string, setup func(ctx context.Context, bus *ipc.Bus) error) error {
 	m, err := h.module(name)
@@ -137,6 +138,10 @@ func (h *Hub) Setup(name string, setup func(ctx context.Context, bus *ipc.Bus) e
 		return setup(ctx, m.bus)
 	})
 	if err != nil {
+		// As kervi does with a module whose setup failed, the module is
+		// ended, and what it announced leaves the catalogue.
+		h.drop(name, m)
+		h.hub.Retire(name)
 		return fmt.Errorf("ipctest: module %q: setup: %w", name, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), h.timeout)

@@ -93,11 +93,32 @@ func TestSetupError(t *testing.T) {
 	h := ipctest.New()
 	defer h.Close()
 	_, err := h.Module("m", func(ctx context.Context, bus *ipc.Bus) error {
+		values.NewNumber(bus, "soil.target", "Target") // announced, then the setup fails
 		values.NewNumber(bus, "bad id", "Bad")
 		return nil
 	})
 	if !errors.Is(err, ipc.ErrInvalidID) {
 		t.Fatalf("setup error %v, want ErrInvalidID", err)
+	}
+	// The failed module is gone, with what it announced; it can be set
+	// up again.
+	if h.Bus("m") != nil {
+		t.Fatal("a module whose setup failed still has a bus")
+	}
+	other, err := h.Module("other", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if entries, err := other.Catalogue(ctx); err != nil || len(entries) != 0 {
+		t.Fatalf("catalogue after the failed setup: %v, %v", entries, err)
+	}
+	if _, err := h.Module("m", func(ctx context.Context, bus *ipc.Bus) error {
+		values.NewNumber(bus, "good", "Good")
+		return nil
+	}); err != nil {
+		t.Fatalf("setting the module up again: %v", err)
 	}
 }
 
