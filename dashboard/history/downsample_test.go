@@ -1,6 +1,7 @@
 package history
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"testing"
 	"time"
@@ -70,5 +71,51 @@ func TestDownsample(t *testing.T) {
 				t.Errorf("%d points, more than %d", len(got), tc.maxPoints)
 			}
 		})
+	}
+}
+
+// TestDownsampleProperties checks random series: at most maxPoints points,
+// in time order, a subset of the input, with the first, the last, the
+// least and the greatest kept.
+func TestDownsampleProperties(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 2000 {
+		n := 1 + rng.IntN(300)
+		in := make([]Point, n)
+		tm := t0
+		lo, hi := 0, 0
+		for i := range in {
+			tm = tm.Add(time.Duration(1+rng.IntN(5000)) * time.Millisecond)
+			in[i] = Point{tm, rng.NormFloat64()}
+			if in[i].Value < in[lo].Value {
+				lo = i
+			}
+			if in[i].Value > in[hi].Value {
+				hi = i
+			}
+		}
+		maxPoints := 1 + rng.IntN(60)
+		out := Downsample(in, maxPoints)
+		if len(out) > maxPoints {
+			t.Fatalf("n=%d max=%d: %d points", n, maxPoints, len(out))
+		}
+		if out[len(out)-1] != in[n-1] {
+			t.Fatalf("n=%d max=%d: last point lost", n, maxPoints)
+		}
+		if maxPoints == 1 {
+			continue
+		}
+		kept := map[Point]bool{}
+		for i, p := range out {
+			kept[p] = true
+			if i > 0 && !out[i-1].Time.Before(p.Time) {
+				t.Fatalf("n=%d max=%d: not in time order", n, maxPoints)
+			}
+		}
+		for _, want := range []int{0, lo, hi} {
+			if !kept[in[want]] && (maxPoints >= 4 || want == 0) {
+				t.Fatalf("n=%d max=%d: point %d (%v) lost", n, maxPoints, want, in[want])
+			}
+		}
 	}
 }

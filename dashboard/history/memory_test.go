@@ -442,7 +442,7 @@ func TestConcurrent(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if st := m.Stats(); st.IDs > 8 || st.Points > 2000 {
-		t.Errorf("bounds broken: %+v", st)
+	if err := checkInvariants(m); err != nil {
+		t.Error(err)
 	}
 }
