@@ -90,3 +90,33 @@ func (p *pattern) match(id string) bool {
 	}
 	return false // the id has more tokens than the pattern
 }
+
+// Pattern is a parsed pattern over ids, with the grammar of
+// Bus.SubscribePattern: tokens separated by ".", where "*" stands for one
+// token and a last ">" for one token or more ("greenhouse.>",
+// "*.temp"). An id without "*" or ">" is a pattern that matches only
+// itself. Observers use it to apply the application's id grammar to
+// their own settings, such as a history kept per pattern. The zero
+// Pattern matches nothing.
+type Pattern struct{ p *pattern }
+
+// ParsePattern parses s. The error wraps ErrInvalidPattern and names the
+// token at fault.
+func ParsePattern(s string) (Pattern, error) {
+	p, err := parsePattern(s)
+	if err != nil {
+		return Pattern{}, err
+	}
+	return Pattern{p}, nil
+}
+
+// Match reports whether id matches the pattern. It does not allocate.
+func (p Pattern) Match(id string) bool { return p.p != nil && p.p.match(id) }
+
+// String returns the pattern as it was parsed.
+func (p Pattern) String() string {
+	if p.p == nil {
+		return ""
+	}
+	return p.p.text
+}

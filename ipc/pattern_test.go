@@ -1,6 +1,9 @@
 package ipc
 
-import "testing"
+import (
+	"errors"
+	"testing"
+)
 
 func TestPatternMatch(t *testing.T) {
 	for _, c := range []struct {
@@ -43,5 +46,22 @@ func BenchmarkPatternMatch(b *testing.B) {
 	p, _ := parsePattern("greenhouse.*.>")
 	for b.Loop() {
 		p.match("greenhouse.climate.fan.speed")
+	}
+}
+
+func TestExportedPattern(t *testing.T) {
+	p, err := ParsePattern("greenhouse.*.temp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Match("greenhouse.bed1.temp") || p.Match("greenhouse.temp") || p.String() != "greenhouse.*.temp" {
+		t.Fatalf("pattern %v: matches wrong", p)
+	}
+	if _, err := ParsePattern("a.>.b"); !errors.Is(err, ErrInvalidPattern) {
+		t.Fatalf("a.>.b: %v, want ErrInvalidPattern", err)
+	}
+	var zero Pattern
+	if zero.Match("a") || zero.String() != "" {
+		t.Fatal("the zero Pattern matches")
 	}
 }

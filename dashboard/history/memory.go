@@ -213,7 +213,7 @@ func (m *Memory) Stats() Stats {
 func (m *Memory) bounds(id string) (maxPoints int, maxAge int64) {
 	maxPoints, maxAge = m.opts.maxPoints, int64(m.opts.maxAge)
 	for _, l := range m.opts.limits {
-		if !l.pattern.match(id) {
+		if !l.pattern.Match(id) {
 			continue
 		}
 		if l.maxPoints > 0 {

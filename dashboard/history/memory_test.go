@@ -316,37 +316,6 @@ func TestOptionsInvalid(t *testing.T) {
 	}
 }
 
-func TestPattern(t *testing.T) {
-	tests := []struct {
-		pattern, id string
-		want        bool
-	}{
-		{"a.b", "a.b", true},
-		{"a.b", "a.c", false},
-		{"a.b", "a.b.c", false},
-		{"a.b.c", "a.b", false},
-		{"*.temp", "room.temp", true},
-		{"*.temp", "room.a.temp", false},
-		{"a.*", "a", false},
-		{"a.>", "a.b", true},
-		{"a.>", "a.b.c", true},
-		{"a.>", "a", false},
-		{">", "a", true},
-		{">", "a.b", true},
-		{"*.*", "a.b", true},
-		{"*.>", "a", false},
-	}
-	for _, tc := range tests {
-		p, err := parsePattern(tc.pattern)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := p.match(tc.id); got != tc.want {
-			t.Errorf("%q matches %q: %v, want %v", tc.pattern, tc.id, got, tc.want)
-		}
-	}
-}
-
 // TestRing checks order across wrapping, growth to the bound and
 // shrinking, against a plain slice.
 func TestRing(t *testing.T) {

@@ -3,6 +3,8 @@ package history
 import (
 	"fmt"
 	"time"
+
+	"github.com/kervi/kervi-go/ipc"
 )
 
 // Option configures a Memory (NewMemory).
@@ -20,7 +22,7 @@ type options struct {
 // limit is the bound of the ids that match pattern; 0 fields take the
 // global bound.
 type limit struct {
-	pattern   *pattern
+	pattern   ipc.Pattern
 	maxPoints int
 	maxAge    time.Duration
 }
@@ -82,9 +84,9 @@ func MaxAge(d time.Duration) Option {
 // bound is chosen when it gets its first point. There are none by default.
 func Limit(idOrPattern string, maxPoints int, maxAge time.Duration) Option {
 	return func(o *options) error {
-		p, err := parsePattern(idOrPattern)
+		p, err := ipc.ParsePattern(idOrPattern)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w: Limit: %w", ErrInvalidOption, err)
 		}
 		if maxPoints < 0 {
 			return fmt.Errorf("%w: Limit %q: maxPoints %d is negative", ErrInvalidOption, idOrPattern, maxPoints)
