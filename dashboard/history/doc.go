@@ -72,6 +72,7 @@
 //
 // # Patterns
 //
-// Limit patterns are kervi's: "." separates tokens, "*" matches one token
-// and a last ">" one token or more ("greenhouse.>", "*.temp", ">").
+// Limit patterns are kervi's (ipc.ParsePattern): "." separates tokens,
+// "*" matches one token and a last ">" one token or more
+// ("greenhouse.>", "*.temp", ">").
 package history
