@@ -22,7 +22,6 @@ import (
 	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/process"
 	"github.com/kervi/kervi-go/ipc"
-	"github.com/kervi/kervi-go/values"
 )
 
 // The parent process's own module, which owns the app hooks and the module
@@ -70,7 +69,8 @@ type Application struct {
 	mu        sync.Mutex
 	status    map[string]*ModuleStatus
 	runs      map[string]*moduleRun
-	stateVal  map[string]*values.String
+	feed      *logFeed                 // nil in a module process, or when turned off
+	health    map[string]*moduleHealth // the modules' state and health values
 	hub       plumb.Hub
 	appRT     plumb.Bus // the runtime side of the parent's bus
 	bus       *ipc.Bus
@@ -137,10 +137,14 @@ func NewApplication(modules []Module, opts ...Option) (*Application, error) {
 	}
 	a.modules = append([]Module(nil), modules...)
 	a.startedCh = make(chan string, 4*len(modules)+4)
+	if !IsModuleProcess() && !a.opts.logFeedOff {
+		a.feed = newLogFeed(a.opts.logFeedLevel)
+	}
 	a.log = a.opts.logger
 	if a.log == nil {
 		a.log = slog.Default()
 	}
+	a.log = a.wrapLogger(a.log)
 	a.logp.Store(a.log)
 	return a, nil
 }
@@ -203,7 +207,7 @@ func validModuleName(name string) error {
 // one that must run after the application stopped calls Run instead.
 func (a *Application) Main() {
 	if a.opts.logger == nil {
-		a.log = slog.New(logx.NewConsole(os.Stderr, a.opts.logLevel))
+		a.log = a.wrapLogger(slog.New(logx.NewConsole(os.Stderr, a.opts.logLevel)))
 		a.logp.Store(a.log)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -379,8 +383,8 @@ func (a *Application) Modules() []ModuleStatus {
 }
 
 // setState records a module's new state and publishes it. State changes
-// are ordered, so that the module's state value always ends on the state
-// Modules reports.
+// are ordered, so that the module's state and health values always end on
+// the status Modules reports.
 func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStatus)) {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
@@ -394,17 +398,12 @@ func (a *Application) setState(name string, s ModuleState, edit func(*ModuleStat
 	if r := a.runs[name]; r != nil {
 		snap.Coalesced, snap.Behind = r.coalescing()
 	}
-	val := a.stateVal[name]
 	hub := a.hub
 	a.mu.Unlock()
 	if hub != nil && (s == StateStopped || s == StateFailed) {
 		hub.Retire(name) // for good: its entries leave the catalogue
 	}
-	if val != nil {
-		if err := val.Set(s.String()); err != nil {
-			a.log.Warn("module state value", "module", name, "error", err)
-		}
-	}
+	a.publishHealth(snap, true)
 	if a.opts.onState != nil {
 		a.opts.onState(snap)
 	}
@@ -470,15 +469,11 @@ func (a *Application) notice(runs map[string]*moduleRun) func(plumb.Notice) {
 			}
 		case plumb.NoticeBehind:
 			a.log.Warn("module does not keep up with its value events; coalescing them to the latest of each id", "module", n.Module)
-			if a.opts.onState != nil {
-				go a.stateChanged(n.Module)
-			}
+			go a.stateChanged(n.Module)
 		case plumb.NoticeCaughtUp:
 			a.log.Info("module caught up with its value events", "module", n.Module, "coalesced", n.Coalesced,
 				"after", time.Since(n.Since).Round(time.Millisecond))
-			if a.opts.onState != nil {
-				go a.stateChanged(n.Module)
-			}
+			go a.stateChanged(n.Module)
 		default:
 			if r := runs[n.Module]; r != nil {
 				select {
@@ -491,7 +486,8 @@ func (a *Application) notice(runs map[string]*moduleRun) func(plumb.Notice) {
 	}
 }
 
-// stateChanged tells OnModuleState about a module whose coalescing changed.
+// stateChanged publishes the health values of a module whose coalescing
+// changed, and tells OnModuleState.
 func (a *Application) stateChanged(name string) {
 	a.stateMu.Lock()
 	defer a.stateMu.Unlock()
@@ -502,7 +498,10 @@ func (a *Application) stateChanged(name string) {
 	if r != nil {
 		snap.Coalesced, snap.Behind = r.coalescing()
 	}
-	a.opts.onState(snap)
+	a.publishHealth(snap, false)
+	if a.opts.onState != nil {
+		a.opts.onState(snap)
+	}
 }
 
 // isStopping reports whether the application has begun to stop.
@@ -711,7 +710,8 @@ func (a *Application) reportLateDuplicates(ctx context.Context) {
 	}
 }
 
-// setupAppBus registers the app hooks and the module state values on the
+// setupAppBus registers the app hooks, the module state and health values,
+// the actions that report modules and logs, and the log feed on the
 // parent's bus.
 func (a *Application) setupAppBus(rt plumb.Bus, b *ipc.Bus) error {
 	return rt.RunSetup(func(ctx context.Context) error {
@@ -721,12 +721,16 @@ func (a *Application) setupAppBus(rt plumb.Bus, b *ipc.Bus) error {
 		if fn := a.opts.appExit; fn != nil {
 			actions.Register(b, AppExitID, fn, actions.Name("App exit"))
 		}
-		vals := make(map[string]*values.String, len(a.modules))
+		health := make(map[string]*moduleHealth, len(a.modules))
 		for _, m := range a.modules {
-			vals[m.Name] = values.NewString(b, ModuleStateID(m.Name), m.Name, values.Output(), values.Initial(StateStarting.String()))
+			health[m.Name] = newModuleHealth(b, m.Name)
+		}
+		a.registerModuleActions(b)
+		if a.feed != nil {
+			a.feed.start(b)
 		}
 		a.mu.Lock()
-		a.stateVal = vals
+		a.health = health
 		a.mu.Unlock()
 		return nil // the first error of a registration fails the setup
 	})
@@ -811,6 +815,7 @@ func (a *Application) supervise(r *moduleRun, hub plumb.Hub, first chan<- error)
 			return
 		}
 		var readyAt time.Time
+		failure := "" // why a restarted module did not become ready
 		if err != nil {
 			mErr := &ModuleError{Module: name, ExitCode: -1, Err: err}
 			if inst != nil {
@@ -827,6 +832,7 @@ func (a *Application) supervise(r *moduleRun, hub plumb.Hub, first chan<- error)
 				return
 			}
 			a.log.Error("module failed to restart", "error", mErr)
+			failure = mErr.Err.Error()
 		} else {
 			readyAt = time.Now()
 			r.set(inst, true)
@@ -845,6 +851,9 @@ func (a *Application) supervise(r *moduleRun, hub plumb.Hub, first chan<- error)
 			inst.port().Detach()
 			inst.release()
 			status = inst.exitStatus()
+		}
+		if failure != "" {
+			status = failure
 		}
 		r.set(nil, false)
 		if a.isStopping() {

@@ -177,3 +177,15 @@ func ExampleWithLimits() {
 	}
 	app.Main()
 }
+
+// A record of the log feed, as a follower of kervi.LogFeedID gets it.
+func ExampleParseLogRecord() {
+	text := `{"time":"2025-05-01T12:00:00.5Z","level":"WARN","module":"sensors","msg":"sensor read failed","attrs":{"retry_in":"500ms"}}`
+	r, err := kervi.ParseLogRecord(text)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(r.Time.Format(time.TimeOnly), r.Level, r.Module, r.Msg, r.Attrs["retry_in"])
+	// Output: 12:00:00 WARN sensors sensor read failed 500ms
+}

@@ -118,6 +118,35 @@
 // same way: an OnChange callback that is slow gets the latest content
 // rather than a growing backlog. Every queue is bounded (see WithLimits).
 //
+// # Observing the application
+//
+// The parent process publishes how the application fares, for any process
+// to follow, as a dashboard's health and log panels do:
+//
+//   - Module health. Beside each module's state value (ModuleStateID,
+//     "kervi.module.<name>": "starting", "ready", ...), output values under
+//     "kervi.module.<name>." mirror its ModuleStatus: restarts, since (when
+//     it entered its state; its uptime is the time since then while it is
+//     "ready"), pid (0 when it has none), last_exit (how its last process
+//     ended, or why its setup failed on a restart), behind and coalesced
+//     (see ModuleHealthValueID). In the catalogue they and the state value
+//     have the module's health sensor (ModuleHealthID) as their Parent.
+//     They change under the same lock as the status, the details before the
+//     state, so a follower that sees a new state finds them current.
+//     SubscribePattern("kervi.module.>", ...) follows them all; the action
+//     "kervi.modules" (ModulesID) returns every []ModuleStatus at once.
+//   - The log feed. The records at warning level and above (WithLogFeed) of
+//     every process, the parent's and every module's, are published on the
+//     string value "kervi.log" (LogFeedID), one JSON LogRecord per event
+//     (ParseLogRecord). Subscribe to it to get every record in order; like
+//     any follower, one that falls far behind is coalesced and misses
+//     records, so a dashboard keeps its own ring buffer of them. The feed
+//     never slows logging: it publishes at most LogFeedRate records per
+//     second and counts the rest in one "N log records dropped" record,
+//     and cuts long texts (LogAttrMax, LogRecordMax). The action
+//     "kervi.logs" (LogsID) returns the last LogHistory records, for a
+//     follower that starts late.
+//
 // # Embedding
 //
 // A program with work of its own next to the application, such as an HTTP

@@ -29,6 +29,8 @@ type options struct {
 	env           []string
 	onState       func(ModuleStatus)
 	onError       func(error)
+	logFeedLevel  slog.Level
+	logFeedOff    bool
 	limits        ipc.Limits
 	heartbeat     time.Duration
 	// heartbeatTimeout is how long a module process may leave heartbeats
@@ -45,6 +47,7 @@ func defaultOptions() options {
 		exitTimeout:  10 * time.Second,
 		stopTimeout:  10 * time.Second,
 		gomaxprocs:   1,
+		logFeedLevel: slog.LevelWarn,
 		limits:       ipc.Limits{}.WithDefaults(),
 
 		heartbeat:        DefaultHeartbeat,
@@ -241,4 +244,18 @@ func WithHeartbeat(interval, timeout time.Duration) Option {
 // value refusing an update in the parent process. Default: log them.
 func OnError(fn func(error)) Option {
 	return func(o *options) error { o.onError = fn; return nil }
+}
+
+// WithLogFeed sets the lowest level of the records the log feed publishes
+// (LogFeedID) and keeps (LogsID). Default: slog.LevelWarn, the warnings and
+// errors of every process. A module process's records reach the parent only
+// if they pass the module's own level (WithLogLevel, KERVI_LOG_LEVEL).
+func WithLogFeed(level slog.Level) Option {
+	return func(o *options) error { o.logFeedLevel, o.logFeedOff = level, false; return nil }
+}
+
+// WithoutLogFeed turns the log feed off: the parent owns neither LogFeedID
+// nor LogsID. Default: the feed is on.
+func WithoutLogFeed() Option {
+	return func(o *options) error { o.logFeedOff = true; return nil }
 }
