@@ -284,22 +284,6 @@ func (b *Bus) deliverChange(s *Subscription, ch CatalogueChange) {
 	s.cat(ch)
 }
 
-// ---- the hub's side ----
-
-// Components returns every entry of the catalogue, sorted by id.
-func (h *hubCore) Components() []Description {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]Description, 0, len(h.ids))
-	for _, e := range h.ids {
-		if e.owner != nil {
-			out = append(out, e.owner.desc.Clone())
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
 // Retire retires every entry module owns: the module stopped or failed for
 // good. Followers of the catalogue are told, once per entry; the ids are
 // free to be claimed again, and their last values are forgotten. The

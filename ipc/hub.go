@@ -102,9 +102,6 @@ func newHub(opts plumb.HubOptions) *hubCore {
 	}
 }
 
-// Limits returns the limits the hub applies.
-func (h *hubCore) Limits() Limits { return h.lim }
-
 // hubPort is a module process attached to the hub.
 type hubPort struct {
 	hub    *hubCore
@@ -830,30 +827,6 @@ func (p *hubPort) Flush(ctx context.Context) error {
 		return err
 	}
 	return nil
-}
-
-// Owner returns the module that owns id.
-func (h *hubCore) Owner(id string) (string, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if e := h.ids[id]; e != nil && e.owner != nil {
-		return e.owner.module, true
-	}
-	return "", false
-}
-
-// Last returns the last event of id the hub routed.
-func (h *hubCore) Last(id string) (Event, bool) {
-	h.mu.Lock()
-	var m *kervipb.Msg
-	if e := h.ids[id]; e != nil {
-		m = e.last
-	}
-	h.mu.Unlock()
-	if m == nil {
-		return Event{}, false
-	}
-	return eventFromMsg(m), true
 }
 
 // Size returns how many ids the hub knows (owned or followed) and how many
