@@ -65,9 +65,6 @@ func (h *Hub) BusWith(module string, opts plumb.BusOptions) *ipc.Bus {
 	return b
 }
 
-// Port returns the module's port in the hub.
-func (h *Hub) Port(module string) plumb.Port { return h.ports[module] }
-
 // Crash ends the module as the death of its process would: its port is
 // detached and its bus killed. Connect it again with Bus.
 func (h *Hub) Crash(module string) {
