@@ -21,7 +21,7 @@ import (
 func TestEncodeDecode(t *testing.T) {
 	ps := []layout.Placement{
 		{Dashboard: "main", Panel: "climate", Widget: layout.WidgetGauge, Order: 2, Width: 3,
-			Options: map[string]string{"color": "red"},
+			Options:       map[string]string{"color": "red"},
 			DashboardSpec: &layout.Spec{Title: "Main", Order: 1},
 			PanelSpec:     &layout.Spec{Title: "Climate", Order: -1, Width: 6}},
 		{Panel: layout.Header},
