@@ -85,9 +85,11 @@ func (c Conflict) Error() string {
 }
 
 // Merge builds the dashboards from the descriptions of the catalogue's
-// entries, in the order given: the order in which the dashboard learnt them
-// (ipc.Bus.FollowCatalogue), or the catalogue's (ipc.Bus.Catalogue, by id).
-// "First" means first in entries. Dashboards and panels are made on first
+// entries, in the order given: "first" means first in entries. Give them
+// in the catalogue's order, by id (as ipc.Bus.Catalogue returns them), and
+// the layout does not change when a module restarts and announces its
+// components again; in the order the dashboard learnt them
+// (ipc.Bus.FollowCatalogue), the first module to start wins. Dashboards and panels are made on first
 // use; the first declaration of each wins, and each later declaration that
 // differs from it is a Conflict. Entries without placements are left out:
 // a dashboard shows them by its own rules. Merge is a pure function: it
