@@ -48,6 +48,13 @@
 // nothing: the first mistake still stops the module, naming the value, and
 // errors.Is(err, ipc.ErrInvalidID) and the like keep working on it.
 //
+// # Metadata
+//
+// Meta sets an entry of the value's metadata in the application's catalogue
+// (ipc.Description.Meta), for observers such as a dashboard; package
+// dashboard/layout uses it to place values on dashboards. An invalid key or
+// value is an error of creation.
+//
 // # Delta
 //
 // A Number with a Delta publishes a change only when it differs from the
