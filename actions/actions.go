@@ -89,11 +89,33 @@ type config struct {
 	params  []string
 	guard   func(ctx context.Context) (release func(), err error)
 	private bool
+	meta    map[string]string
 }
 
 // Name sets the action's name for people (default: its id).
 func Name(name string) Option {
 	return func(c *config) error { c.name = name; return nil }
+}
+
+// Meta sets the entry key of the action's metadata in the application's
+// catalogue (ipc.Description.Meta) to value, for observers such as a
+// dashboard; a later Meta with the same key replaces it. Keys are
+// namespaced by their user, such as "dashboard" (see package
+// dashboard/layout, which places actions on dashboards). A key or a value
+// that ipc.ValidateMeta refuses makes Register fail, naming the action and
+// the key. A Private action is not in the catalogue: its metadata is not
+// seen.
+func Meta(key, value string) Option {
+	return func(c *config) error {
+		if err := ipc.ValidateMeta(key, value); err != nil {
+			return err
+		}
+		if c.meta == nil {
+			c.meta = make(map[string]string)
+		}
+		c.meta[key] = value
+		return nil
+	}
 }
 
 // WithMode sets what happens to calls while the action runs (default
@@ -217,7 +239,7 @@ func (a *Action) register(bus *ipc.Bus, fn any, opts []Option) error {
 		err = bus.RegisterPrivateAction(id, a.handle)
 	} else {
 		err = bus.RegisterAction(ipc.Description{ID: id, Kind: ipc.KindAction, Name: a.cfg.name, Parent: a.cfg.parent,
-			Params: a.desc, Result: a.result}, a.handle)
+			Params: a.desc, Result: a.result, Meta: a.cfg.meta}, a.handle)
 	}
 	if err != nil {
 		return fmt.Errorf("actions: %w", err)

@@ -148,14 +148,43 @@ type Controller struct {
 	started bool
 }
 
+// Option configures a Controller (see New).
+type Option func(*config) error
+
+type config struct {
+	meta map[string]string
+}
+
+// Meta sets the entry key of the controller's metadata in the application's
+// catalogue (ipc.Description.Meta) to value, for observers such as a
+// dashboard; a later Meta with the same key replaces it. Keys are
+// namespaced by their user, such as "dashboard" (see package
+// dashboard/layout). A key or a value that ipc.ValidateMeta refuses makes
+// New fail, naming the controller and the key. The controller's values and
+// actions take their own metadata (values.Meta, actions.Meta).
+func Meta(key, value string) Option {
+	return func(c *config) error {
+		if err := ipc.ValidateMeta(key, value); err != nil {
+			return err
+		}
+		if c.meta == nil {
+			c.meta = make(map[string]string)
+		}
+		c.meta[key] = value
+		return nil
+	}
+}
+
 // New creates a controller with the given id and name. impl receives its
 // hooks: it is usually the type that embeds the controller, and may
 // implement InputChanger, Starter, Restorer and Exiter (or be nil).
 //
 // The creation fails if bus is nil or id is invalid (ipc.ErrInvalidID);
 // the controller then records the error (see the package doc), and its
-// values, actions and schedules do nothing.
-func New(bus *ipc.Bus, id, name string, impl any) *Controller {
+// values, actions and schedules do nothing. An option that fails (such as
+// Meta with an invalid key) fails the creation the same way, naming the
+// controller.
+func New(bus *ipc.Bus, id, name string, impl any, opts ...Option) *Controller {
 	c := &Controller{
 		bus: bus, id: id, name: name, impl: impl,
 		lock:  make(chan struct{}, 1),
@@ -178,7 +207,16 @@ func New(bus *ipc.Bus, id, name string, impl any) *Controller {
 		bus.Fail(c.own)
 		return c
 	}
-	if err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindController, Name: name}); err != nil {
+	var cfg config
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			c.own = fmt.Errorf("controllers: controller %q: %w", id, err)
+			c.err = c.own
+			bus.Fail(c.own)
+			return c
+		}
+	}
+	if err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindController, Name: name, Meta: cfg.meta}); err != nil {
 		c.own = fmt.Errorf("controllers: %w", err)
 		c.err = c.own
 		bus.Fail(c.own)

@@ -93,7 +93,10 @@ type Description struct {
 	Result *DataType `json:"result,omitempty"`
 
 	// Meta is free-form metadata for observers, such as a dashboard's
-	// layout. Keys are namespaced by their user, such as "dashboard".
+	// layout. Keys are namespaced by their user, such as "dashboard";
+	// see ValidateMeta. Components set it with their Meta options
+	// (values.Meta, actions.Meta, controllers.Meta, sensors.Meta); package
+	// dashboard/layout places components on dashboards with it.
 	Meta map[string]string `json:"meta,omitempty"`
 }
 

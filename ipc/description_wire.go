@@ -145,10 +145,7 @@ func (d *Description) check() error {
 		}
 	}
 	for k, v := range d.Meta {
-		if err := checkText("metadata key", k); err != nil {
-			return err
-		}
-		if err := checkText("metadata "+strconv.Quote(validText(k)), v); err != nil {
+		if err := ValidateMeta(k, v); err != nil {
 			return err
 		}
 	}

@@ -145,6 +145,39 @@ func ValidateID(id string) error {
 	return nil
 }
 
+// MaxMetaKeyLength bounds the length of a key of Description.Meta, in bytes.
+const MaxMetaKeyLength = 64
+
+// ValidateMeta reports whether key and value can be an entry of a
+// Description's Meta. A key is namespaced by its user, such as "dashboard":
+// 1 to MaxMetaKeyLength bytes of ASCII letters, digits and "_-.", starting
+// with a letter. A value is valid UTF-8. The size of the whole description
+// is bounded by Limits.MaxMessageSize, which announcing the component checks
+// (ErrTooLarge).
+func ValidateMeta(key, value string) error {
+	if err := validateMetaKey(key); err != nil {
+		return err
+	}
+	return checkText("metadata "+strconv.Quote(key), value)
+}
+
+func validateMetaKey(key string) error {
+	bad := len(key) == 0 || len(key) > MaxMetaKeyLength
+	for i := 0; i < len(key) && !bad; i++ {
+		switch c := key[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z':
+		case i > 0 && ('0' <= c && c <= '9' || c == '_' || c == '-' || c == '.'):
+		default:
+			bad = true
+		}
+	}
+	if bad {
+		return fmt.Errorf("metadata key %q is not valid: 1 to %d bytes of ASCII letters, digits and \"_-.\", starting with a letter",
+			validText(key), MaxMetaKeyLength)
+	}
+	return nil
+}
+
 // maxText bounds text the runtime sends on its own: longer text is cut,
 // so that an error message always fits in a message, whatever the limits.
 const maxText = 64 << 10

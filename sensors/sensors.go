@@ -182,6 +182,7 @@ type config struct {
 	interval   time.Duration
 	maxBackoff time.Duration
 	valueOpts  []values.Option
+	meta       map[string]string
 }
 
 // Default settings.
@@ -211,6 +212,27 @@ func Delta(d float64) Option {
 			return fmt.Errorf("delta %g is negative or NaN", d)
 		}
 		c.valueOpts = append(c.valueOpts, values.Delta(d))
+		return nil
+	}
+}
+
+// Meta sets the entry key of the sensor's metadata in the application's
+// catalogue (ipc.Description.Meta) to value, for observers such as a
+// dashboard; a later Meta with the same key replaces it. It applies to the
+// sensor's entry: for a sensor with several dimensions the entry of kind
+// ipc.KindSensor at its id, for a sensor with one dimension its value (see
+// the package doc). Keys are namespaced by their user, such as "dashboard"
+// (see package dashboard/layout). A key or a value that ipc.ValidateMeta
+// refuses makes New fail, naming the sensor and the key.
+func Meta(key, value string) Option {
+	return func(c *config) error {
+		if err := ipc.ValidateMeta(key, value); err != nil {
+			return err
+		}
+		if c.meta == nil {
+			c.meta = make(map[string]string)
+		}
+		c.meta[key] = value
 		return nil
 	}
 }
@@ -338,7 +360,7 @@ func (s *Sensor) create(opts []Option) (recorded bool, err error) {
 		}
 	}
 	if len(desc.Dimensions) > 0 { // with one dimension, the sensor is its value
-		err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindSensor, Name: name, Unit: desc.Unit, Min: desc.Min, Max: desc.Max})
+		err := bus.Announce(ipc.Description{ID: id, Kind: ipc.KindSensor, Name: name, Unit: desc.Unit, Min: desc.Min, Max: desc.Max, Meta: c.meta})
 		if err != nil {
 			return fail("%w", err)
 		}
@@ -353,6 +375,11 @@ func (s *Sensor) create(opts []Option) (recorded bool, err error) {
 			vopts = append(vopts, values.Max(*d.Max))
 		}
 		vopts = append(vopts, c.valueOpts...)
+		if len(desc.Dimensions) == 0 { // the sensor is its value
+			for k, v := range c.meta {
+				vopts = append(vopts, values.Meta(k, v))
+			}
+		}
 		v := values.NewNumber(bus, vid, names[i], vopts...)
 		if err := v.Err(); err != nil {
 			return true, fmt.Errorf("sensors: sensor %q: %w", id, err)

@@ -48,6 +48,13 @@
 // nothing: the first mistake still stops the module, naming the value, and
 // errors.Is(err, ipc.ErrInvalidID) and the like keep working on it.
 //
+// # Metadata
+//
+// Meta sets an entry of the value's metadata in the application's catalogue
+// (ipc.Description.Meta), for observers such as a dashboard; package
+// dashboard/layout uses it to place values on dashboards. An invalid key or
+// value is an error of creation.
+//
 // # Delta
 //
 // A Number with a Delta publishes a change only when it differs from the
@@ -108,6 +115,7 @@ type config struct {
 	input    bool
 	parent   string
 	allowInf bool
+	meta     map[string]string
 }
 
 func (c *config) use(name string) {
@@ -115,6 +123,26 @@ func (c *config) use(name string) {
 		c.used = make(map[string]bool)
 	}
 	c.used[name] = true
+}
+
+// Meta sets the entry key of the value's metadata in the application's
+// catalogue (ipc.Description.Meta) to value, for observers such as a
+// dashboard; a later Meta with the same key replaces it. Keys are
+// namespaced by their user, such as "dashboard" (see package
+// dashboard/layout, which places values on dashboards). A key or a value
+// that ipc.ValidateMeta refuses makes the constructor fail, naming the
+// value and the key. It applies to values of every type.
+func Meta(key, value string) Option {
+	return func(c *config) error {
+		if err := ipc.ValidateMeta(key, value); err != nil {
+			return err
+		}
+		if c.meta == nil {
+			c.meta = make(map[string]string)
+		}
+		c.meta[key] = value
+		return nil
+	}
 }
 
 // Unit sets a Number's unit, such as "°C" or "%".
@@ -301,6 +329,7 @@ func (b *base[T]) register(bus *ipc.Bus, id, name string, typ ipc.Type, c *confi
 		b.check = func(v T) (T, error) { return v, nil }
 	}
 	d.ID, d.Kind, d.Name, d.Type, d.Parent = id, ipc.KindValue, name, typ, c.parent
+	d.Meta = c.meta
 	var set func(context.Context, ipc.Value) error
 	if c.input {
 		set = func(_ context.Context, v ipc.Value) error {
