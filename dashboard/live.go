@@ -202,7 +202,7 @@ func (s *Server) send(c *client, conn *websocket.Conn, b []byte) bool {
 	if err == nil {
 		return true
 	}
-	if errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.ctx.Err() == nil {
 		s.dropped.Add(1)
 		s.log.Warn("dashboard: WebSocket client stalled, disconnected", "timeout", s.opts.writeTimeout)
 	}
