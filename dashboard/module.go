@@ -44,7 +44,7 @@ func setup(bus *ipc.Bus, opts []Option) error {
 		s.Close()
 		return fmt.Errorf("kervi: dashboard: %w", err)
 	}
-	url := "http://" + ln.Addr().String() + "/"
+	url := openURL(ln.Addr())
 	if !isLoopback(ln.Addr()) {
 		bus.Logger().Warn("dashboard: listening beyond loopback with no users: anyone who reaches it can set values and call actions", "addr", ln.Addr().String())
 	}
@@ -65,6 +65,16 @@ func setup(bus *ipc.Bus, opts []Option) error {
 		return err
 	})
 	return nil
+}
+
+// openURL returns the URL to open for a listener on a: on the loopback
+// address when a is the unspecified one ("0.0.0.0", "::").
+func openURL(a net.Addr) string {
+	host, port, _ := net.SplitHostPort(a.String())
+	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/"
 }
 
 func isLoopback(a net.Addr) bool {
