@@ -65,6 +65,8 @@ type Server struct {
 	closeOnce  sync.Once
 }
 
+var _ http.Handler = (*Server)(nil)
+
 // Stats says what a Server holds and has done.
 type Stats struct {
 	// Entries and Values are the catalogue entries and the values with
