@@ -202,7 +202,9 @@ func (s *Server) send(c *client, conn *websocket.Conn, b []byte) bool {
 	if err == nil {
 		return true
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.ctx.Err() == nil {
+	// The write's own deadline, not the client's end (which a write that
+	// timed out causes: it closes the connection, and the reader ends it).
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		s.dropped.Add(1)
 		s.log.Warn("dashboard: WebSocket client stalled, disconnected", "timeout", s.opts.writeTimeout)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,19 @@ import (
 	"github.com/kervi/kervi-go/dashboard"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/ipc/ipctest"
+	"github.com/kervi/kervi-go/values"
 )
 
 // liveServer runs the test application's modules on an ipctest hub, and a
 // dashboard Server on a module bus of its own, served by httptest.
 func liveServer(t *testing.T, opts ...dashboard.Option) (*dashboard.Server, *ipc.Bus, string) {
+	t.Helper()
+	s, bus, url, _ := liveServerHub(t, opts...)
+	return s, bus, url
+}
+
+// liveServerHub is liveServer, with the hub.
+func liveServerHub(t *testing.T, opts ...dashboard.Option) (*dashboard.Server, *ipc.Bus, string, *ipctest.Hub) {
 	t.Helper()
 	h := ipctest.New()
 	t.Cleanup(h.Close)
@@ -49,7 +58,7 @@ func liveServer(t *testing.T, opts ...dashboard.Option) (*dashboard.Server, *ipc
 		s.Close()
 		ts.Close()
 	})
-	return s, bus, ts.URL
+	return s, bus, ts.URL, h
 }
 
 // msg is any message of the server.
@@ -328,4 +337,70 @@ func TestLiveStalledClient(t *testing.T) {
 	if m := fast.result(1); m.Error != "" {
 		t.Fatalf("call: %+v", m)
 	}
+}
+
+// TestLiveRetire: a module that restarts without declaring an id retires
+// it, and the client is told; the ids it declares again stay, with the
+// content they had.
+func TestLiveRetire(t *testing.T) {
+	_, _, url, h := liveServerHub(t)
+	c := dial(t, url)
+	c.until(5*time.Second, "initial values", func(msg) bool { return c.values["load.v9"] == 0.0 })
+	if err := h.Stop("load"); err != nil {
+		t.Fatal(err)
+	}
+	var retired []string
+	if _, err := h.Module("load", func(ctx context.Context, bus *ipc.Bus) error {
+		values.NewNumber(bus, "load.v0", "load.v0", values.Output(), values.Initial(7.0))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	c.until(5*time.Second, "retired", func(m msg) bool {
+		if m.T == "retire" {
+			retired = append(retired, m.ID)
+		}
+		_, v9 := c.cat["load.v9"]
+		_, big := c.cat["load.big"]
+		return !v9 && !big
+	})
+	if _, ok := c.values["load.v9"]; ok || len(retired) < len(loadIDs) {
+		t.Fatalf("retired %v; values %s", retired, c.summary())
+	}
+	if _, ok := c.cat["load.v0"]; !ok || c.values["load.v0"] != 0.0 {
+		t.Fatalf("load.v0: %s", c.summary())
+	}
+}
+
+// TestCloseLeaks: Close ends every goroutine of the server and its clients.
+func TestCloseLeaks(t *testing.T) {
+	h := ipctest.New()
+	defer h.Close()
+	bus, err := h.Module("fan", fanSetup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	s, err := dashboard.New(bus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	for range 3 {
+		c := dial(t, ts.URL)
+		c.until(5*time.Second, "initial values", func(msg) bool { return c.values["fan.temp"] == 20.0 })
+	}
+	s.Close()
+	ts.CloseClientConnections()
+	ts.Close()
+	http.DefaultClient.CloseIdleConnections()
+	eventually(t, 10*time.Second, "goroutines", func() error {
+		if n := runtime.NumGoroutine(); n > before {
+			return fmt.Errorf("%d goroutines, %d before", n, before)
+		}
+		return nil
+	})
 }
