@@ -320,7 +320,9 @@ func (s *Server) handle(c *client, b []byte) {
 		s.reply(c, m.Ref, nil, ipc.Errorf(ipc.CodeBusy, "%s: more than %d sets and calls in flight", m.ID, maxInFlight))
 		return
 	}
+	s.wg.Add(1) // the connection's own count is held: Close cannot be past Wait
 	go func() {
+		defer s.wg.Done()
 		defer func() { <-c.sem }()
 		if m.T == "set" {
 			s.reply(c, m.Ref, nil, s.set(c.ctx, m.ID, m.Value))
