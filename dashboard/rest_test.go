@@ -182,6 +182,16 @@ func TestModuleCrash(t *testing.T) {
 		}
 		return nil
 	})
+	// The WebSocket of the new process: catalogue, values, a call.
+	c := dial(t, base)
+	c.until(10*time.Second, "catalogue and values", func(msg) bool {
+		_, ok := c.cat["fan.activate"]
+		return ok && c.values["fan.temp"] == 20.0
+	})
+	c.send(`{"t":"call","ref":1,"id":"fan.activate","args":[true]}`)
+	if m := c.result(1); m.Error != "" || string(m.Result) != `"on"` {
+		t.Fatalf("call over the WebSocket: %+v", m)
+	}
 	// The application still works through it.
 	var res struct {
 		Result any `json:"result"`
