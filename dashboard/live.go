@@ -1,0 +1,355 @@
+package dashboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/coder/websocket"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	// valuesBatch is the most values one "values" message carries.
+	valuesBatch = 512
+	// maxInFlight bounds the sets and calls of one client in flight;
+	// more are answered with an error (503).
+	maxInFlight = 16
+	// hardReadLimit is what the connection refuses outright (and closes
+	// on): a message this much larger than the MaxMessage option.
+	hardReadLimit = 1 << 20
+)
+
+// client is one WebSocket connection. The bus's dispatch goroutine marks
+// what changed in its pending sets (under the server's lock, then its own),
+// which hold the latest event of each id: they are bounded by the number of
+// ids. Its writer goroutine flushes them.
+type client struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	wake   chan struct{} // capacity 1
+
+	mu      sync.Mutex
+	initial []ipc.Description           // the catalogue, sent first
+	entries map[string]*ipc.Description // nil: retired
+	order   []string                    // ids of entries, in order of change
+	values  map[string]ipc.Event
+
+	results chan []byte
+	sem     chan struct{}
+}
+
+func (c *client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// entryChanged marks an entry as announced (d) or retired (nil).
+func (c *client) entryChanged(id string, d *ipc.Description) {
+	c.mu.Lock()
+	if _, ok := c.entries[id]; !ok {
+		c.order = append(c.order, id)
+	}
+	if d != nil {
+		dd := d.Clone()
+		d = &dd
+	} else {
+		delete(c.values, id)
+	}
+	c.entries[id] = d
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *client) valueChanged(ev ipc.Event) {
+	c.mu.Lock()
+	c.values[ev.ID] = ev
+	c.mu.Unlock()
+	c.signal()
+}
+
+// take returns and clears what is pending.
+func (c *client) take() (initial []ipc.Description, order []string, entries map[string]*ipc.Description, values map[string]ipc.Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	initial, order, entries, values = c.initial, c.order, c.entries, c.values
+	c.initial, c.order = nil, nil
+	c.entries = make(map[string]*ipc.Description)
+	c.values = make(map[string]ipc.Event)
+	return
+}
+
+// Messages of the protocol (docs/protocol.md, "Dashboard WebSocket").
+type (
+	catalogueMsg struct {
+		T       string            `json:"t"`
+		Entries []ipc.Description `json:"entries"`
+	}
+	entryMsg struct {
+		T     string          `json:"t"`
+		Entry ipc.Description `json:"entry"`
+	}
+	retireMsg struct {
+		T  string `json:"t"`
+		ID string `json:"id"`
+	}
+	valuesMsg struct {
+		T      string      `json:"t"`
+		Values []valueJSON `json:"values"`
+	}
+	inMsg struct {
+		T     string          `json:"t"`
+		Ref   json.RawMessage `json:"ref"`
+		ID    string          `json:"id"`
+		Value any             `json:"value"`
+		Args  []any           `json:"args"`
+	}
+	resultMsg struct {
+		T      string          `json:"t"`
+		Ref    json.RawMessage `json:"ref,omitempty"`
+		Result json.RawMessage `json:"result,omitempty"`
+		Error  string          `json:"error,omitempty"`
+		Status int             `json:"status,omitempty"`
+	}
+)
+
+// live serves GET /api/live.
+func (s *Server) live(ec echo.Context) error {
+	// Accept checks that the Origin, if any, is the request's host.
+	conn, err := websocket.Accept(ec.Response(), ec.Request(), nil)
+	if err != nil {
+		return nil // Accept wrote the response
+	}
+	conn.SetReadLimit(int64(s.opts.maxMessage) + hardReadLimit)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &client{
+		ctx:     ctx,
+		cancel:  cancel,
+		wake:    make(chan struct{}, 1),
+		entries: make(map[string]*ipc.Description),
+		values:  make(map[string]ipc.Event),
+		results: make(chan []byte, maxInFlight),
+		sem:     make(chan struct{}, maxInFlight),
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		cancel()
+		conn.Close(websocket.StatusGoingAway, "dashboard stopping")
+		return nil
+	}
+	c.initial = s.catalogueLocked()
+	for id, ev := range s.latest {
+		c.values[id] = ev
+	}
+	s.clients[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	c.signal()
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.clients, c)
+		s.mu.Unlock()
+		cancel()
+	}()
+
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.write(c, conn)
+	}()
+	s.read(c, conn)
+	cancel()
+	<-done
+	conn.CloseNow()
+	return nil
+}
+
+// write is a client's writer: it sends results and what is pending until
+// the client ends or a write fails.
+func (s *Server) write(c *client, conn *websocket.Conn) {
+	defer c.cancel()
+	for {
+		select {
+		case <-c.ctx.Done():
+			conn.Close(websocket.StatusGoingAway, "dashboard stopping")
+			return
+		case b := <-c.results:
+			if !s.send(c, conn, b) {
+				return
+			}
+		case <-c.wake:
+			if !s.flush(c, conn) {
+				return
+			}
+		}
+	}
+}
+
+// send writes one message within the write timeout; a client that does not
+// take it in time is disconnected.
+func (s *Server) send(c *client, conn *websocket.Conn, b []byte) bool {
+	ctx, cancel := context.WithTimeout(c.ctx, s.opts.writeTimeout)
+	defer cancel()
+	err := conn.Write(ctx, websocket.MessageText, b)
+	if err == nil {
+		return true
+	}
+	// The write's own deadline, not the client's end (which a write that
+	// timed out causes: it closes the connection, and the reader ends it).
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		s.dropped.Add(1)
+		s.log.Warn("dashboard: WebSocket client stalled, disconnected", "timeout", s.opts.writeTimeout)
+	}
+	return false
+}
+
+func (s *Server) sendJSON(c *client, conn *websocket.Conn, v any) bool {
+	b, err := json.Marshal(v)
+	if err != nil {
+		s.log.Error("dashboard: encoding a message", "err", err)
+		return true
+	}
+	return s.send(c, conn, b)
+}
+
+// flush sends what is pending: the catalogue or entry changes first, so
+// that an id's entry arrives before its values, then the values in batches.
+func (s *Server) flush(c *client, conn *websocket.Conn) bool {
+	initial, order, entries, values := c.take()
+	if initial != nil && !s.sendJSON(c, conn, catalogueMsg{T: "catalogue", Entries: initial}) {
+		return false
+	}
+	for _, id := range order {
+		var ok bool
+		if d := entries[id]; d != nil {
+			ok = s.sendJSON(c, conn, entryMsg{T: "entry", Entry: *d})
+		} else {
+			ok = s.sendJSON(c, conn, retireMsg{T: "retire", ID: id})
+		}
+		if !ok {
+			return false
+		}
+	}
+	batch := make([]valueJSON, 0, min(len(values), valuesBatch))
+	for _, ev := range values {
+		batch = append(batch, toJSON(ev))
+		if len(batch) == valuesBatch {
+			if !s.sendJSON(c, conn, valuesMsg{T: "values", Values: batch}) {
+				return false
+			}
+			batch = batch[:0]
+		}
+		// Results wait for no batch.
+		select {
+		case b := <-c.results:
+			if !s.send(c, conn, b) {
+				return false
+			}
+		default:
+		}
+	}
+	if len(batch) > 0 {
+		return s.sendJSON(c, conn, valuesMsg{T: "values", Values: batch})
+	}
+	return true
+}
+
+// read reads the client's messages until it closes or fails. A bad message
+// is answered with an error result; the connection goes on.
+func (s *Server) read(c *client, conn *websocket.Conn) {
+	for {
+		typ, r, err := conn.Reader(c.ctx)
+		if err != nil {
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r, int64(s.opts.maxMessage)+1))
+		if err != nil {
+			return
+		}
+		if len(b) > s.opts.maxMessage {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return // beyond the hard limit: the connection is closed
+			}
+			s.reply(c, nil, nil, fmt.Errorf("%w: message larger than %d bytes", ErrBadRequest, s.opts.maxMessage))
+			continue
+		}
+		if typ != websocket.MessageText {
+			s.reply(c, nil, nil, fmt.Errorf("%w: want a text message", ErrBadRequest))
+			continue
+		}
+		s.handle(c, b)
+	}
+}
+
+// handle checks one message and runs it.
+func (s *Server) handle(c *client, b []byte) {
+	var m inMsg
+	if err := json.Unmarshal(b, &m); err != nil {
+		s.reply(c, nil, nil, fmt.Errorf("%w: %v", ErrBadRequest, err))
+		return
+	}
+	if len(m.Ref) > 64 {
+		s.reply(c, nil, nil, fmt.Errorf("%w: ref too long", ErrBadRequest))
+		return
+	}
+	switch m.T {
+	case "set", "call":
+	default:
+		s.reply(c, m.Ref, nil, fmt.Errorf("%w: unknown message type %q", ErrBadRequest, m.T))
+		return
+	}
+	if err := ipc.ValidateID(m.ID); err != nil {
+		s.reply(c, m.Ref, nil, err)
+		return
+	}
+	if m.T == "set" && m.Value == nil {
+		s.reply(c, m.Ref, nil, fmt.Errorf("%w: set needs a \"value\"", ErrBadRequest))
+		return
+	}
+	select {
+	case c.sem <- struct{}{}:
+	default:
+		s.reply(c, m.Ref, nil, ipc.Errorf(ipc.CodeBusy, "%s: more than %d sets and calls in flight", m.ID, maxInFlight))
+		return
+	}
+	s.wg.Add(1) // the connection's own count is held: Close cannot be past Wait
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-c.sem }()
+		if m.T == "set" {
+			s.reply(c, m.Ref, nil, s.set(c.ctx, m.ID, m.Value))
+			return
+		}
+		res, err := s.call(c.ctx, m.ID, m.Args)
+		s.reply(c, m.Ref, res, err)
+	}()
+}
+
+// reply queues a result for the writer; it waits while the queue is full,
+// which slows only this client's own input.
+func (s *Server) reply(c *client, ref, res json.RawMessage, err error) {
+	m := resultMsg{T: "result", Ref: ref, Result: res}
+	if err != nil {
+		m.Result = nil
+		m.Error = err.Error()
+		m.Status = status(err)
+	} else if m.Result == nil {
+		m.Result = json.RawMessage("null")
+	}
+	b, jerr := json.Marshal(m)
+	if jerr != nil {
+		b, _ = json.Marshal(resultMsg{T: "result", Error: "bad ref", Status: 400})
+	}
+	select {
+	case c.results <- b:
+	case <-c.ctx.Done():
+	}
+}
