@@ -89,7 +89,7 @@ type config struct {
 	params  []string
 	guard   func(ctx context.Context) (release func(), err error)
 	private bool
-	meta    map[string]string
+	meta    ipc.Meta
 }
 
 // Name sets the action's name for people (default: its id).
@@ -106,16 +106,7 @@ func Name(name string) Option {
 // the key. A Private action is not in the catalogue: its metadata is not
 // seen.
 func Meta(key, value string) Option {
-	return func(c *config) error {
-		if err := ipc.ValidateMeta(key, value); err != nil {
-			return err
-		}
-		if c.meta == nil {
-			c.meta = make(map[string]string)
-		}
-		c.meta[key] = value
-		return nil
-	}
+	return func(c *config) error { return c.meta.Set(key, value) }
 }
 
 // WithMode sets what happens to calls while the action runs (default

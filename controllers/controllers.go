@@ -152,7 +152,7 @@ type Controller struct {
 type Option func(*config) error
 
 type config struct {
-	meta map[string]string
+	meta ipc.Meta
 }
 
 // Meta sets the entry key of the controller's metadata in the application's
@@ -163,16 +163,7 @@ type config struct {
 // New fail, naming the controller and the key. The controller's values and
 // actions take their own metadata (values.Meta, actions.Meta).
 func Meta(key, value string) Option {
-	return func(c *config) error {
-		if err := ipc.ValidateMeta(key, value); err != nil {
-			return err
-		}
-		if c.meta == nil {
-			c.meta = make(map[string]string)
-		}
-		c.meta[key] = value
-		return nil
-	}
+	return func(c *config) error { return c.meta.Set(key, value) }
 }
 
 // New creates a controller with the given id and name. impl receives its

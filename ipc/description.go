@@ -97,7 +97,7 @@ type Description struct {
 	// see ValidateMeta. Components set it with their Meta options
 	// (values.Meta, actions.Meta, controllers.Meta, sensors.Meta); package
 	// dashboard/layout places components on dashboards with it.
-	Meta map[string]string `json:"meta,omitempty"`
+	Meta Meta `json:"meta,omitempty"`
 }
 
 // Choice is one option of an enum value: what is stored, and what people
@@ -178,4 +178,22 @@ type Field struct {
 	// one, its Go name otherwise.
 	Name string   `json:"name"`
 	Type DataType `json:"type"`
+}
+
+// Meta is a component's free-form metadata for observers: keys namespaced
+// by their user (such as "dashboard"), values of text.
+type Meta map[string]string
+
+// Set checks key and value with ValidateMeta and sets them, making the map
+// if need be; a later Set of the same key replaces the value. The options
+// that put metadata on components (values.Meta, actions.Meta, ...) use it.
+func (m *Meta) Set(key, value string) error {
+	if err := ValidateMeta(key, value); err != nil {
+		return err
+	}
+	if *m == nil {
+		*m = make(Meta)
+	}
+	(*m)[key] = value
+	return nil
 }

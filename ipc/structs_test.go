@@ -15,7 +15,7 @@ type point struct {
 	Y float64 `json:"y"`
 }
 
-type Meta struct {
+type Origin struct {
 	Source string `json:"source"`
 	Note   string `json:"note,omitempty"`
 }
@@ -25,7 +25,7 @@ type Extra struct {
 }
 
 type reading struct {
-	Meta               // promoted: source, note
+	Origin             // promoted: source, note
 	*Extra             // promoted through a pointer: Tags
 	At       time.Time `json:"at"`
 	Took     time.Duration
@@ -55,9 +55,9 @@ func roundTrip[T any](t *testing.T, in T) T {
 func TestStructsCrossAsMapsOfTheirFields(t *testing.T) {
 	at := time.Date(2026, 3, 29, 2, 30, 0, 123, time.UTC)
 	in := reading{
-		Meta:  Meta{Source: "dht22"},
-		Extra: &Extra{Tags: []string{"a", "b"}},
-		At:    at, Took: 1500 * time.Millisecond,
+		Origin: Origin{Source: "dht22"},
+		Extra:  &Extra{Tags: []string{"a", "b"}},
+		At:     at, Took: 1500 * time.Millisecond,
 		Pos:  point{1, 2},
 		Path: []point{{3, 4}, {5, 6}},
 		Any:  []any{1, "x"}, Skipped: "not sent", internal: 7,
@@ -73,7 +73,7 @@ func TestStructsCrossAsMapsOfTheirFields(t *testing.T) {
 			t.Errorf("field %q missing from %v", k, m)
 		}
 	}
-	for _, k := range []string{"note", "labels", "Skipped", "count", "internal", "Meta", "Extra"} {
+	for _, k := range []string{"note", "labels", "Skipped", "count", "internal", "Origin", "Extra"} {
 		if _, ok := m[k]; ok {
 			t.Errorf("field %q should not be sent: %v", k, m)
 		}

@@ -182,7 +182,7 @@ type config struct {
 	interval   time.Duration
 	maxBackoff time.Duration
 	valueOpts  []values.Option
-	meta       map[string]string
+	meta       ipc.Meta
 }
 
 // Default settings.
@@ -225,16 +225,7 @@ func Delta(d float64) Option {
 // (see package dashboard/layout). A key or a value that ipc.ValidateMeta
 // refuses makes New fail, naming the sensor and the key.
 func Meta(key, value string) Option {
-	return func(c *config) error {
-		if err := ipc.ValidateMeta(key, value); err != nil {
-			return err
-		}
-		if c.meta == nil {
-			c.meta = make(map[string]string)
-		}
-		c.meta[key] = value
-		return nil
-	}
+	return func(c *config) error { return c.meta.Set(key, value) }
 }
 
 // MaxBackoff caps the delay between retries of a faulty sensor; it must be

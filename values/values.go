@@ -115,7 +115,7 @@ type config struct {
 	input    bool
 	parent   string
 	allowInf bool
-	meta     map[string]string
+	meta     ipc.Meta
 }
 
 func (c *config) use(name string) {
@@ -133,16 +133,7 @@ func (c *config) use(name string) {
 // that ipc.ValidateMeta refuses makes the constructor fail, naming the
 // value and the key. It applies to values of every type.
 func Meta(key, value string) Option {
-	return func(c *config) error {
-		if err := ipc.ValidateMeta(key, value); err != nil {
-			return err
-		}
-		if c.meta == nil {
-			c.meta = make(map[string]string)
-		}
-		c.meta[key] = value
-		return nil
-	}
+	return func(c *config) error { return c.meta.Set(key, value) }
 }
 
 // Unit sets a Number's unit, such as "°C" or "%".
