@@ -19,7 +19,7 @@ func TestExampleRuns(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin)
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0") // any free port: never the default's
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestExampleRuns(t *testing.T) {
 	pids := map[string]string{}
 	fanLines := 0
 	deadline := time.After(30 * time.Second)
-	for len(pids) < 3 || fanLines < 3 { // three readings, one a second
+	for len(pids) < 4 || fanLines < 3 { // three readings, one a second
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -60,7 +60,7 @@ func TestExampleRuns(t *testing.T) {
 			t.Fatalf("example did not run as expected:\n%s", strings.Join(log, "\n"))
 		}
 	}
-	for _, m := range []string{"sensors", "controllers", "demoload"} {
+	for _, m := range []string{"sensors", "controllers", "dashboard", "demoload"} {
 		if pids[m] == "" {
 			t.Fatalf("module %s did not start:\n%s", m, strings.Join(log, "\n"))
 		}

@@ -8,6 +8,7 @@ import (
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/controllers"
+	"github.com/kervi/kervi-go/dashboard/layout"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/values"
 )
@@ -34,17 +35,32 @@ type FanController struct {
 	Active                   *values.Bool
 }
 
+// fanPanel places a component on the panel "fan" of the default
+// dashboard, with the widget and in the order given.
+func fanPanel(widget string, order int) layout.Placement {
+	return layout.Placement{Panel: "fan", Widget: widget, Order: order}
+}
+
 // NewFanController creates the controller "fan_controller" with its
-// inputs, outputs and action.
+// inputs, outputs and action, placed on the dashboard: the speed as a
+// gauge, the limit as a slider and a number entry, the temperature it
+// follows as a value, and the action as a switch in the header that shows
+// whether the controller is active.
 func NewFanController(bus *ipc.Bus) *FanController {
 	fc := &FanController{}
 	fc.Controller = controllers.New(bus, "fan_controller", "Fan", fc)
 	pct := []values.Option{values.Unit("%"), values.Range(0, 100)}
-	fc.Temp = fc.Inputs().Number("temp", "Temperature", values.Range(0, 150))
-	fc.MaxSpeed = fc.Inputs().Number("max_speed", "Maximum speed", append(pct, values.Initial(100))...)
-	fc.FanSpeed = fc.Outputs().Number("fan_speed", "Fan speed", append(pct, values.Initial(0))...)
+	gauge := fanPanel(layout.WidgetGauge, 0)
+	gauge.PanelSpec = &layout.Spec{Title: "Fan", Order: 1} // the panel is declared once, here
+	fc.Temp = fc.Inputs().Number("temp", "Temperature", values.Range(0, 150),
+		layout.Value(fanPanel(layout.WidgetValue, 1)))
+	fc.MaxSpeed = fc.Inputs().Number("max_speed", "Maximum speed", append(pct, values.Initial(100),
+		layout.Value(fanPanel(layout.WidgetSlider, 2), fanPanel(layout.WidgetNumber, 3)))...)
+	fc.FanSpeed = fc.Outputs().Number("fan_speed", "Fan speed", append(pct, values.Initial(0),
+		layout.Value(gauge, layout.Placement{Panel: layout.Footer, Widget: layout.WidgetSparkline}))...)
 	fc.Active = fc.Outputs().Bool("active", "Active", values.Initial(false))
-	fc.Action("activate", fc.Activate)
+	fc.Action("activate", fc.Activate, layout.Action(layout.Placement{Panel: layout.Header,
+		Widget: layout.WidgetSwitch, Options: map[string]string{"state": "fan_controller.active"}}))
 	return fc
 }
 
