@@ -57,6 +57,9 @@ type Server struct {
 	latest  map[string]ipc.Event
 	clients map[*client]struct{}
 	closed  bool
+	// catVersion counts the catalogue's changes, for the layout (view).
+	catVersion uint64
+	view       views
 
 	subs       []*ipc.Subscription
 	wg         sync.WaitGroup // WebSocket connections
@@ -170,6 +173,7 @@ func (s *Server) catalogueChanged(ch ipc.CatalogueChange) {
 	d := ch.Description
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.catVersion++
 	switch ch.Kind {
 	case ipc.ChangeAnnounced:
 		s.entries[d.ID] = d
@@ -322,6 +326,8 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/api/modules", s.callJSON(kervi.ModulesID))
 	e.GET("/api/logs", s.callJSON(kervi.LogsID))
 	e.GET("/api/live", s.live)
+	e.GET("/api/layout", s.getLayout)
+	e.Any("/*", s.serveStatic)
 	return e
 }
 
