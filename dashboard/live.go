@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/kervi/kervi-go/ipc"
@@ -24,6 +25,11 @@ const (
 	hardReadLimit = 1 << 20
 )
 
+// StatusSessionExpired is the close code of a WebSocket whose session
+// expired (reason "session expired") or ended by a logout ("session
+// ended"): the browser shows the login form.
+const StatusSessionExpired websocket.StatusCode = 4001
+
 // client is one WebSocket connection. The bus's dispatch goroutine marks
 // what changed in its pending sets (under the server's lock, then its own),
 // which hold the latest event of each id: they are bounded by the number of
@@ -32,7 +38,6 @@ type client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // capacity 1
-	user   *user         // who the client acts for; nil without users
 	// layoutSent is the layout last sent (its JSON); the writer's own.
 	layoutSent []byte
 
@@ -45,6 +50,13 @@ type client struct {
 
 	results chan []byte
 	sem     chan struct{}
+
+	// With users: the client's user and session, and the ids of the
+	// entries it was told about (under the server's lock), whose values
+	// only it is sent.
+	user  *user
+	sess  *session
+	known map[string]bool
 }
 
 func (c *client) signal() {
@@ -126,7 +138,16 @@ type (
 
 // live serves GET /api/live.
 func (s *Server) live(ec echo.Context) error {
-	// Accept checks that the Origin, if any, is the request's host.
+	// guard checked the session, with users: it is refused (401) before
+	// upgrading. Accept checks that the Origin, if any, is the request's
+	// host (403).
+	var sess *session
+	if s.auth != nil {
+		var ok bool
+		if sess, ok = ec.Get(ctxSession).(*session); !ok {
+			return loginRequired(ec)
+		}
+	}
 	conn, err := websocket.Accept(ec.Response(), ec.Request(), nil)
 	if err != nil {
 		return nil // Accept wrote the response
@@ -143,6 +164,9 @@ func (s *Server) live(ec echo.Context) error {
 		results: make(chan []byte, maxInFlight),
 		sem:     make(chan struct{}, maxInFlight),
 	}
+	if sess != nil {
+		c.user, c.sess, c.known = sess.user, sess, make(map[string]bool)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -150,10 +174,17 @@ func (s *Server) live(ec echo.Context) error {
 		conn.Close(websocket.StatusGoingAway, "dashboard stopping")
 		return nil
 	}
-	c.initial = s.catalogueLocked()
+	c.initial = s.catalogueForLocked(c.user)
 	c.layout = true
+	if c.known != nil {
+		for _, d := range c.initial {
+			c.known[d.ID] = true
+		}
+	}
 	for id, ev := range s.latest {
-		c.values[id] = ev
+		if c.known == nil || c.known[id] {
+			c.values[id] = ev
+		}
 	}
 	s.clients[c] = struct{}{}
 	s.wg.Add(1)
@@ -183,10 +214,24 @@ func (s *Server) live(ec echo.Context) error {
 // the client ends or a write fails.
 func (s *Server) write(c *client, conn *websocket.Conn) {
 	defer c.cancel()
+	var ended <-chan struct{} // the session's end: logout, eviction
+	var expiry <-chan time.Time
+	if c.sess != nil {
+		ended = c.sess.done
+		t := time.NewTimer(time.Until(c.sess.expires))
+		defer t.Stop()
+		expiry = t.C
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			conn.Close(websocket.StatusGoingAway, "dashboard stopping")
+			return
+		case <-expiry:
+			conn.Close(StatusSessionExpired, "session expired")
+			return
+		case <-ended:
+			conn.Close(StatusSessionExpired, "session ended")
 			return
 		case b := <-c.results:
 			if !s.send(c, conn, b) {
@@ -325,6 +370,10 @@ func (s *Server) handle(c *client, b []byte) {
 	}
 	if m.T == "set" && m.Value == nil {
 		s.reply(c, m.Ref, nil, fmt.Errorf("%w: set needs a \"value\"", ErrBadRequest))
+		return
+	}
+	if !s.canWrite(c.user, m.ID) {
+		s.reply(c, m.Ref, nil, errWriteRefused(c.user, m.ID))
 		return
 	}
 	select {

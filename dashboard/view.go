@@ -24,19 +24,6 @@ const (
 	autoAll = "all"
 )
 
-// user is who a request or a WebSocket client acts for; nil when the
-// dashboard has no users.
-type user struct {
-	name   string   //lint:ignore U1000 users and groups come with sessions
-	groups []string //lint:ignore U1000 users and groups come with sessions
-}
-
-// visible reports whether u may see the component id placed on the panel
-// of the dashboard dash. Every component is visible when there are no users.
-func (s *Server) visible(u *user, dash, panel, id string) bool {
-	return true
-}
-
 type (
 	viewLayout struct {
 		Dashboards []viewDashboard `json:"dashboards"`
