@@ -20,6 +20,10 @@
 // fan_controller.active. An automatic dashboard "all" shows every
 // component.
 //
+// With -users FILE, the dashboard asks for a login: FILE has a line
+// "name:bcrypt-hash:group,..." per user (see readUsers; make a hash with
+// dashboard.HashPassword).
+//
 // The module processes run this binary again with the same command-line
 // arguments, so each parses the flags as the parent did and serves its
 // module of the same list.
@@ -32,7 +36,10 @@ package main
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log"
+	"os"
+	"strings"
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/actions"
@@ -45,9 +52,18 @@ import (
 func main() {
 	load := flag.Bool("load", true, "run the demoload module, which varies the CPU load for the fan to follow")
 	addr := flag.String("addr", dashboard.DefaultAddr, "the dashboard's address, host:port (port 0: any free port)")
+	usersFile := flag.String("users", "", "a file of dashboard users, one `name:bcrypt-hash:group,...` a line; none: no login")
 	flag.Parse()
 
-	modules := []kervi.Module{sensors.Module, controllers.Module, dashboard.Module(dashboard.Addr(*addr))}
+	dashOpts := []dashboard.Option{dashboard.Addr(*addr)}
+	if *usersFile != "" {
+		users, err := readUsers(*usersFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		dashOpts = append(dashOpts, dashboard.Users(users...))
+	}
+	modules := []kervi.Module{sensors.Module, controllers.Module, dashboard.Module(dashOpts...)}
 	if *load {
 		modules = append(modules, demoload.Module)
 	}
@@ -56,6 +72,37 @@ func main() {
 		log.Fatal(err)
 	}
 	app.Main()
+}
+
+// readUsers reads the dashboard's users from a file of lines
+// "name:bcrypt-hash:group,group" (the groups may be left out; blank lines
+// and lines beginning with # are skipped). dashboard.HashPassword makes
+// the hashes.
+func readUsers(path string) ([]dashboard.User, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("users: %w", err)
+	}
+	var users []dashboard.User
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		f := strings.Split(line, ":")
+		if len(f) < 2 || len(f) > 3 || f[0] == "" || f[1] == "" {
+			return nil, fmt.Errorf("users: %s:%d: want name:bcrypt-hash:group,...", path, i+1)
+		}
+		u := dashboard.User{Name: f[0], PasswordHash: f[1]}
+		if len(f) == 3 && f[2] != "" {
+			u.Groups = strings.Split(f[2], ",")
+		}
+		users = append(users, u)
+	}
+	if len(users) == 0 {
+		return nil, fmt.Errorf("users: %s: no user", path)
+	}
+	return users, nil
 }
 
 // activate returns an app hook that switches the fan controller on or off.

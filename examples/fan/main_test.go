@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"syscall"
@@ -15,11 +14,7 @@ import (
 // start its modules in processes of their own, log the fan speed as the
 // CPU load changes, and stop cleanly on Ctrl-C.
 func TestExampleRuns(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "fan")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0") // any free port: never the default's
+	cmd := exec.Command(fanBinary(t), "-addr", "127.0.0.1:0") // any free port: never the default's
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

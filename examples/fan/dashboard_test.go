@@ -1,0 +1,283 @@
+package main
+
+// Browser tests: a real headless Chromium (internal/browsertest) opens the
+// dashboard of the example, which runs as a user runs it, each module in a
+// process of its own. They skip when no browser is found, and fail instead
+// when KERVI_REQUIRE_BROWSER=1 (as .ci/run sets).
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+	"github.com/kervi/kervi-go/internal/browsertest"
+)
+
+// Deadlines of the waits: long enough for a loaded CI machine, which runs
+// the browser beside the race-detector tests of other packages.
+const (
+	pageTimeout = 20 * time.Second // the page and its widgets
+	liveTimeout = 15 * time.Second // a new live value (the sensor reads every second)
+)
+
+// widget is the CSS selector of the widget that shows id as kind.
+func widget(id, kind string) string {
+	return fmt.Sprintf(`.widget[data-id=%q][data-widget=%q]`, id, kind)
+}
+
+// js returns a JavaScript expression for the first element matching css
+// (null if none).
+func js(css string) string { return fmt.Sprintf("document.querySelector(%q)", css) }
+
+// openDashboard opens the dashboard in a new headless browser and waits
+// for it to be connected and to show the live value of cpu_load.
+func openDashboard(t *testing.T, app *fanApp, opts ...browsertest.Option) *browsertest.Page {
+	t.Helper()
+	p := browsertest.New(t, opts...)
+	p.Do(pageTimeout, chromedp.Navigate(app.URL))
+	waitConnected(p)
+	browsertest.Wait[bool](p, pageTimeout, "the CPU load's value", js(widget("cpu_load", "value"))+`?.dataset.value > ""`)
+	return p
+}
+
+// waitConnected waits for the page to say it is connected.
+func waitConnected(p *browsertest.Page) {
+	browsertest.Wait[bool](p, pageTimeout, "#conn connected", js("#conn")+`?.dataset.state === "connected" && window.kervi?.connected === true`)
+}
+
+// dataValue returns the data-value of the element css ("" if none).
+func dataValue(p *browsertest.Page, css string) string {
+	return browsertest.Eval[string](p, js(css)+`?.dataset.value ?? ""`)
+}
+
+// waitChange waits for data-value of css to be set and differ from old,
+// and returns it.
+func waitChange(p *browsertest.Page, css, old, what string) string {
+	return browsertest.Wait[string](p, liveTimeout, what,
+		fmt.Sprintf(`(() => { const v = %s?.dataset.value; return v !== undefined && v !== "" && v !== %q && v })()`, js(css), old))
+}
+
+// The dashboard loads with the example's placements, is connected, and the
+// CPU load updates live; the time from navigation to the first live value
+// is logged.
+func TestDashboardLoads(t *testing.T) {
+	app := startFan(t)
+	p := openDashboard(t, app)
+
+	for _, w := range []struct{ id, kind, inside string }{
+		{"cpu_load", "chart", ".w-chart"},
+		{"cpu_load", "value", ".w-value"},
+		{"fan_controller.fan_speed", "gauge", ".w-value"},
+		{"fan_controller.max_speed", "slider", `input[type=range]`},
+		{"fan_controller.max_speed", "number", `input[type=number]`},
+		{"fan_controller.activate", "switch", `input[type=checkbox][role=switch]`},
+		{"fan_controller.temp", "value", ".w-value"},
+	} {
+		browsertest.Wait[bool](p, pageTimeout, fmt.Sprintf("%s shown as %s with %s", w.id, w.kind, w.inside),
+			fmt.Sprintf(`!!%s`, js(widget(w.id, w.kind)+" "+w.inside)))
+	}
+	if title := browsertest.Eval[string](p, js(widget("fan_controller.fan_speed", "gauge")+" .w-title")+`?.textContent ?? ""`); title == "" {
+		t.Errorf("the fan speed's gauge has no title")
+	}
+	browsertest.Wait[bool](p, pageTimeout, "the navigation to the main dashboard", `!!`+js(`nav a[data-dashboard="main"]`))
+
+	// Live: the CPU load's value changes, in the header value and the chart.
+	cpu := widget("cpu_load", "value")
+	first := dataValue(p, cpu)
+	second := waitChange(p, cpu, first, "a new CPU load value")
+	if _, err := strconv.ParseFloat(second, 64); err != nil {
+		t.Errorf("cpu_load data-value %q is not a number: %v", second, err)
+	}
+	shown := browsertest.Eval[string](p, js(cpu+" .w-value")+`.textContent`)
+	if !regexp.MustCompile(`\d`).MatchString(shown) || !regexp.MustCompile(`%`).MatchString(shown) {
+		t.Errorf("cpu_load shows %q; want the number with its unit %%", shown)
+	}
+
+	// Time to the first live value, over fresh loads of the page.
+	var ms []float64
+	for i := range 5 {
+		if i > 0 {
+			p.Do(pageTimeout, chromedp.Navigate(fmt.Sprintf("%s?load=%d", app.URL, i)))
+		}
+		at := browsertest.Wait[float64](p, pageTimeout, "window.kervi.firstValueAt", `window.kervi?.firstValueAt`)
+		ms = append(ms, at)
+	}
+	t.Logf("time from navigation to the first live value: %v ms (median %.0f ms)", roundAll(ms), median(ms))
+}
+
+func roundAll(xs []float64) []float64 {
+	r := make([]float64, len(xs))
+	for i, x := range xs {
+		r[i] = math.Round(x)
+	}
+	return r
+}
+
+func median(xs []float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// The activate switch calls the action in the controllers' process; its
+// state follows fan_controller.active, both ways.
+func TestDashboardSwitch(t *testing.T) {
+	app := startFan(t)
+	p := openDashboard(t, app)
+	sw := widget("fan_controller.activate", "switch")
+	box := sw + ` input[type=checkbox][role=switch]`
+
+	// app_main activated the controller.
+	app.waitValue("fan_controller.active", "become true", liveTimeout, func(v any) bool { return v == true })
+	browsertest.Wait[bool](p, pageTimeout, "the switch on, as fan_controller.active", js(box)+`?.checked === true`)
+
+	for _, on := range []bool{false, true} {
+		from := app.logLen()
+		p.Do(pageTimeout, chromedp.Click(box))
+		browsertest.Wait[bool](p, pageTimeout, fmt.Sprintf("the switch to show %v", on), fmt.Sprintf(`%s.checked === %v`, js(box), on))
+		browsertest.Wait[bool](p, pageTimeout, "the action's call done", js(sw)+`.dataset.state === "done"`)
+		app.waitValue("fan_controller.active", fmt.Sprintf("become %v", on), liveTimeout, func(v any) bool { return v == on })
+		if _, ok := app.findLog(regexp.MustCompile(fmt.Sprintf(`\[controllers\] fan controller active=%v`, on)), from, liveTimeout); !ok {
+			t.Fatalf("the controllers' process did not log the call activate(%v)", on)
+		}
+		if e := browsertest.Eval[string](p, js(sw+" .w-error")+`?.textContent ?? ""`); e != "" {
+			t.Errorf("after activate(%v): error %q shown", on, e)
+		}
+	}
+}
+
+// The slider writes the unlinked input max_speed in the controllers'
+// process; a number entry beyond its range is refused, and the refusal
+// shows next to the widget.
+func TestDashboardSliderAndRefusal(t *testing.T) {
+	app := startFan(t)
+	p := openDashboard(t, app)
+	slider := widget("fan_controller.max_speed", "slider")
+	rangeInput := slider + " input[type=range]"
+	browsertest.Wait[bool](p, pageTimeout, "the slider at 100 (max_speed's initial value)", js(rangeInput)+`?.value === "100"`)
+	if mn, mx := browsertest.Eval[string](p, js(rangeInput)+`.min`), browsertest.Eval[string](p, js(rangeInput)+`.max`); mn != "0" || mx != "100" {
+		t.Errorf("slider min/max %q/%q; want 0/100 from the catalogue", mn, mx)
+	}
+
+	// Click at about a third of the slider's track: the browser moves the
+	// thumb there and fires change, as for a user.
+	p.Do(pageTimeout, chromedp.ScrollIntoView(rangeInput))
+	rect := browsertest.Eval[[]float64](p, `(() => { const r = `+js(rangeInput)+`.getBoundingClientRect(); return [r.left, r.top, r.width, r.height] })()`)
+	p.Do(pageTimeout, chromedp.MouseClickXY(rect[0]+rect[2]/3, rect[1]+rect[3]/2))
+	shown := browsertest.Wait[string](p, pageTimeout, "the slider to move", `(() => { const v = `+js(rangeInput)+`.value; return v !== "100" && v })()`)
+	want, err := strconv.ParseFloat(shown, 64)
+	if err != nil || want <= 0 || want >= 100 {
+		t.Fatalf("slider value %q after a click at a third of it", shown)
+	}
+	app.waitValue("fan_controller.max_speed", fmt.Sprintf("become %v (the slider's value)", want), liveTimeout, func(v any) bool { return v == want })
+	browsertest.Wait[bool](p, pageTimeout, "the slider widget's data-value to follow", fmt.Sprintf(`%s.dataset.value === %q`, js(slider), shown))
+
+	// 150 is beyond max_speed's range (0..100): refused by the owner, the
+	// error shows, the entry returns to the value the server holds.
+	number := widget("fan_controller.max_speed", "number")
+	entry := number + " input[type=number]"
+	browsertest.Wait[bool](p, pageTimeout, "the number entry to show the slider's value", fmt.Sprintf(`%s.value === %q`, js(entry), shown))
+	p.Do(pageTimeout, chromedp.ScrollIntoView(entry), chromedp.Focus(entry), chromedp.SetValue(entry, ""), chromedp.SendKeys(entry, "150"+kb.Enter))
+	msg := browsertest.Wait[string](p, pageTimeout, "the refusal of 150 in .w-error",
+		`(() => { const e = `+js(number+" .w-error")+`; return e && e.offsetParent !== null && e.textContent.trim() })()`)
+	t.Logf("refusal shown: %q", msg)
+	if role := browsertest.Eval[string](p, js(number+" .w-error")+`.getAttribute("role") ?? ""`); role != "alert" {
+		t.Errorf(".w-error role %q; want alert", role)
+	}
+	browsertest.Wait[bool](p, pageTimeout, "the entry to return to the server's value", fmt.Sprintf(`%s.value === %q`, js(entry), shown))
+	if v, _, err := app.value("fan_controller.max_speed"); err != nil || v != want {
+		t.Errorf("max_speed %v (%v) after the refused 150; want %v", v, err, want)
+	}
+
+	// A valid entry clears the error.
+	p.Do(pageTimeout, chromedp.Focus(entry), chromedp.SetValue(entry, ""), chromedp.SendKeys(entry, "55"+kb.Enter))
+	app.waitValue("fan_controller.max_speed", "become 55", liveTimeout, func(v any) bool { return v == 55.0 })
+	browsertest.Wait[bool](p, pageTimeout, "the error cleared by the next success",
+		`(() => { const e = `+js(number+" .w-error")+`; return !e || e.offsetParent === null || e.textContent.trim() === "" })()`)
+	browsertest.Wait[bool](p, pageTimeout, "the slider to follow the entry", js(rangeInput)+`.value === "55"`)
+}
+
+// A chart shows the history after a reload: more points at once than live
+// values could have brought since.
+func TestDashboardChartHistory(t *testing.T) {
+	app := startFan(t)
+	p := openDashboard(t, app)
+	chart := widget("cpu_load", "chart")
+	browsertest.Wait[bool](p, pageTimeout, "the chart to plot", fmt.Sprintf(`Number(%s?.dataset.points) >= 2`, js(chart)))
+
+	// The sensor reads every second: wait for a history of 10 points.
+	const hist = 10
+	for deadline := time.Now().Add(hist*time.Second + liveTimeout); ; {
+		n, err := app.history("cpu_load")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= hist {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the history of cpu_load has %d points; want %d", n, hist)
+		}
+		time.Sleep(200 * time.Millisecond) // polling with a deadline
+	}
+
+	// Live values alone bring one point at load (the latest value) and one
+	// a second: within 4 s of the reload, at most 5.
+	const within, enough = 4 * time.Second, 7
+	start := time.Now()
+	p.Do(pageTimeout, chromedp.Reload())
+	n, err := browsertest.TryWait[string](p, within-time.Since(start),
+		fmt.Sprintf(`(() => { const n = %s?.dataset.points; return Number(n) >= %d && n })()`, js(chart), enough))
+	if err != nil {
+		got := browsertest.Eval[string](p, js(chart)+`?.dataset.points ?? "no chart"`)
+		t.Fatalf("within %v of the reload, the chart plots %s points; want at least %d from the history of %d: %v", within, got, enough, hist, err)
+	}
+	t.Logf("the chart plotted %s points %v after the reload", n, time.Since(start).Round(time.Millisecond))
+}
+
+var controllersStarted = regexp.MustCompile(`\[controllers\] module process started pid=(\d+)`)
+
+// The page recovers after the process that owns a value is killed: it
+// stays connected, and the value updates again once kervi has restarted
+// the module.
+func TestDashboardModuleRestart(t *testing.T) {
+	app := startFan(t)
+	p := openDashboard(t, app)
+	temp := widget("fan_controller.temp", "value")
+	waitChange(p, temp, "", "fan_controller.temp's value")
+
+	logged := app.waitLog(controllersStarted, liveTimeout)[1]
+	v := app.waitValue("kervi.module.controllers.pid", "be the logged pid "+logged, liveTimeout, func(v any) bool {
+		return fmt.Sprint(v) == logged
+	})
+	pid, err := strconv.Atoi(fmt.Sprint(v))
+	if err != nil {
+		t.Fatalf("kervi.module.controllers.pid = %v: %v", v, err)
+	}
+	from := app.logLen()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("kill the controllers' process %d: %v", pid, err)
+	}
+	m, ok := app.findLog(controllersStarted, from, 30*time.Second)
+	if !ok || m[1] == logged {
+		t.Fatalf("the controllers module was not restarted after its process %d was killed", pid)
+	}
+	t.Logf("controllers: process %d killed, %s started", pid, m[1])
+	app.waitValue("kervi.module.controllers.pid", "be the new pid "+m[1], liveTimeout, func(v any) bool { return fmt.Sprint(v) == m[1] })
+
+	// Only the new process can change the value from here.
+	waitConnected(p)
+	old := dataValue(p, temp)
+	got := waitChange(p, temp, old, "fan_controller.temp to update again after the restart")
+	t.Logf("fan_controller.temp: %q, then %q from the restarted process", old, got)
+	waitConnected(p)
+}
