@@ -8,15 +8,19 @@ package main
 import (
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
+	"github.com/kervi/kervi-go/dashboard"
 	"github.com/kervi/kervi-go/internal/browsertest"
 )
 
@@ -62,6 +66,13 @@ func dataValue(p *browsertest.Page, css string) string {
 func waitChange(p *browsertest.Page, css, old, what string) string {
 	return browsertest.Wait[string](p, liveTimeout, what,
 		fmt.Sprintf(`(() => { const v = %s?.dataset.value; return v !== undefined && v !== "" && v !== %q && v })()`, js(css), old))
+}
+
+// typeInto types keys into the input css as a user does: it focuses it,
+// selects its text, and types over it.
+func typeInto(p *browsertest.Page, css, keys string) {
+	p.Do(pageTimeout, chromedp.ScrollIntoView(css), chromedp.Focus(css),
+		chromedp.Evaluate[chromedp.Void](js(css)+`.select()`), chromedp.KeyEvent(keys))
 }
 
 // The dashboard loads with the example's placements, is connected, and the
@@ -186,7 +197,7 @@ func TestDashboardSliderAndRefusal(t *testing.T) {
 	number := widget("fan_controller.max_speed", "number")
 	entry := number + " input[type=number]"
 	browsertest.Wait[bool](p, pageTimeout, "the number entry to show the slider's value", fmt.Sprintf(`%s.value === %q`, js(entry), shown))
-	p.Do(pageTimeout, chromedp.ScrollIntoView(entry), chromedp.Focus(entry), chromedp.SetValue(entry, ""), chromedp.SendKeys(entry, "150"+kb.Enter))
+	typeInto(p, entry, "150"+kb.Enter)
 	msg := browsertest.Wait[string](p, pageTimeout, "the refusal of 150 in .w-error",
 		`(() => { const e = `+js(number+" .w-error")+`; return e && e.offsetParent !== null && e.textContent.trim() })()`)
 	t.Logf("refusal shown: %q", msg)
@@ -199,7 +210,7 @@ func TestDashboardSliderAndRefusal(t *testing.T) {
 	}
 
 	// A valid entry clears the error.
-	p.Do(pageTimeout, chromedp.Focus(entry), chromedp.SetValue(entry, ""), chromedp.SendKeys(entry, "55"+kb.Enter))
+	typeInto(p, entry, "55"+kb.Enter)
 	app.waitValue("fan_controller.max_speed", "become 55", liveTimeout, func(v any) bool { return v == 55.0 })
 	browsertest.Wait[bool](p, pageTimeout, "the error cleared by the next success",
 		`(() => { const e = `+js(number+" .w-error")+`; return !e || e.offsetParent === null || e.textContent.trim() === "" })()`)
@@ -280,4 +291,52 @@ func TestDashboardModuleRestart(t *testing.T) {
 	got := waitChange(p, temp, old, "fan_controller.temp to update again after the restart")
 	t.Logf("fan_controller.temp: %q, then %q from the restarted process", old, got)
 	waitConnected(p)
+}
+
+// With users (-users FILE), the dashboard asks for a login: it shows no
+// value before, refuses a wrong password with a message, and shows the
+// dashboard after the right one.
+func TestDashboardLogin(t *testing.T) {
+	hash, err := dashboard.HashPassword("correct horse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	users := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(users, []byte("# name:bcrypt-hash:groups\nann:"+hash+":family\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	app := startFan(t, "-users", users)
+	if _, _, err := app.value("cpu_load"); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("GET /api/values/cpu_load without a session: %v; want 401", err)
+	}
+
+	p := browsertest.New(t)
+	p.Do(pageTimeout, chromedp.Navigate(app.URL))
+	form := "form#login"
+	browsertest.Wait[bool](p, pageTimeout, "the login form", js(form)+`?.offsetParent != null`)
+	if n := browsertest.Eval[int](p, `document.querySelectorAll(".widget[data-value]").length`); n != 0 {
+		t.Errorf("%d widgets with values shown before the login", n)
+	}
+
+	login := func(password string) {
+		t.Helper()
+		typeInto(p, form+` input[name=user]`, "ann")
+		typeInto(p, form+` input[name=password]`, password)
+		p.Do(pageTimeout, chromedp.Click(form+` button[type=submit]`))
+	}
+	login("wrong horse")
+	msg := browsertest.Wait[string](p, pageTimeout, "the refusal in #login-error",
+		`(() => { const e = `+js("#login-error")+`; return e && e.offsetParent !== null && e.textContent.trim() })()`)
+	t.Logf("wrong password: %q", msg)
+	if n := browsertest.Eval[int](p, `document.querySelectorAll(".widget[data-value]").length`); n != 0 {
+		t.Errorf("%d widgets with values shown after a wrong password", n)
+	}
+
+	login("correct horse")
+	waitConnected(p)
+	cpu := widget("cpu_load", "value")
+	first := waitChange(p, cpu, "", "the CPU load's value after the login")
+	waitChange(p, cpu, first, "a new CPU load value after the login")
+	browsertest.Wait[bool](p, pageTimeout, "the logout button", `!!`+js("#logout"))
+	browsertest.Wait[bool](p, pageTimeout, "the login form hidden", `!`+js(form)+` || `+js(form)+`.offsetParent === null`)
 }
