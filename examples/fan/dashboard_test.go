@@ -6,6 +6,7 @@ package main
 // when KERVI_REQUIRE_BROWSER=1 (as .ci/run sets).
 
 import (
+	"flag"
 	"fmt"
 	"math"
 	"os"
@@ -339,4 +340,52 @@ func TestDashboardLogin(t *testing.T) {
 	waitChange(p, cpu, first, "a new CPU load value after the login")
 	browsertest.Wait[bool](p, pageTimeout, "the logout button", `!!`+js("#logout"))
 	browsertest.Wait[bool](p, pageTimeout, "the login form hidden", `!`+js(form)+` || `+js(form)+`.offsetParent === null`)
+}
+
+var screenshots = flag.Bool("screenshots", false, "write the README's screenshots of the dashboard to docs/img (go generate ./examples/fan)")
+
+// TestScreenshots writes the README's screenshots of the example's
+// dashboard, on a desktop (1280x800) and on a phone (390x844), to docs/img:
+// only with -screenshots (go generate ./examples/fan), never in a plain
+// test run. It waits for half a minute of history so that the chart has
+// something to show.
+func TestScreenshots(t *testing.T) {
+	if !*screenshots {
+		t.Skip("screenshots are made on request: go generate ./examples/fan (go test -run TestScreenshots -screenshots)")
+	}
+	app := startFan(t)
+	for deadline := time.Now().Add(2 * time.Minute); ; {
+		n, err := app.history("cpu_load")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n >= 30 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the history of cpu_load has %d points after 2 min; want 30", n)
+		}
+		time.Sleep(500 * time.Millisecond) // polling with a deadline
+	}
+	dir := filepath.Join("..", "..", "docs", "img")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, shot := range []struct {
+		file string
+		opt  browsertest.Option
+	}{
+		{"dashboard-desktop.png", browsertest.Viewport(1280, 800)},
+		{"dashboard-phone.png", browsertest.Mobile(390, 844, 2)},
+	} {
+		p := openDashboard(t, app, shot.opt)
+		browsertest.Wait[bool](p, pageTimeout, "the chart's history", fmt.Sprintf(`Number(%s?.dataset.points) >= 30`, js(widget("cpu_load", "chart"))))
+		browsertest.Wait[bool](p, pageTimeout, "the gauge's value", js(widget("fan_controller.fan_speed", "gauge"))+`?.dataset.value > ""`)
+		png := browsertest.Run(p, pageTimeout, chromedp.CaptureScreenshot())
+		path := filepath.Join(dir, shot.file)
+		if err := os.WriteFile(path, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("wrote %s (%d bytes)", path, len(png))
+	}
 }
