@@ -292,6 +292,16 @@ func TestDashboardModuleRestart(t *testing.T) {
 	got := waitChange(p, temp, old, "fan_controller.temp to update again after the restart")
 	t.Logf("fan_controller.temp: %q, then %q from the restarted process", old, got)
 	waitConnected(p)
+
+	// The System view shows the restarted process, and the crash among
+	// the warnings and errors.
+	p.Do(pageTimeout, chromedp.Click(`nav a[data-dashboard="_system"]`))
+	row := `#health [data-module="controllers"]`
+	browsertest.Wait[bool](p, pageTimeout, "the controllers' row to show the new pid "+m[1],
+		fmt.Sprintf(`%s?.textContent.includes(%q)`, js(row), m[1]))
+	rec := browsertest.Wait[string](p, pageTimeout, "a warning or error about the controllers in #logs",
+		`(() => { const r = [...document.querySelectorAll("#logs .log-record")].find(r => /WARN|ERROR/.test(r.dataset.level) && r.textContent.includes("controllers")); return r && r.textContent })()`)
+	t.Logf("System view: %q; log: %q", browsertest.Eval[string](p, js(row)+`.textContent`), rec)
 }
 
 // With users (-users FILE), the dashboard asks for a login: it shows no
