@@ -91,7 +91,7 @@ func readUsers(path string) ([]dashboard.User, error) {
 		}
 		f := strings.Split(line, ":")
 		if len(f) < 2 || len(f) > 3 || f[0] == "" || f[1] == "" {
-			return nil, fmt.Errorf("users: %s:%d: want name:bcrypt-hash:group,...", path, i+1)
+			return nil, fmt.Errorf("users: %s:%d: want name:bcrypt-hash or name:bcrypt-hash:group1,group2", path, i+1)
 		}
 		u := dashboard.User{Name: f[0], PasswordHash: f[1]}
 		if len(f) == 3 && f[2] != "" {
