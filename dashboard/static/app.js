@@ -230,7 +230,8 @@ function receive(m) {
       const old = state.cat.get(m.entry.id);
       state.cat.set(m.entry.id, m.entry);
       if (current() === '_system' && m.entry.id.startsWith('kervi.module.')) render();
-      else if (old && JSON.stringify(old) !== JSON.stringify(m.entry)) render();
+      else if (old ? JSON.stringify(old) !== JSON.stringify(m.entry)
+        : document.querySelector(`.widget[data-id="${CSS.escape(m.entry.id)}"]`)) render();
       break;
     }
     case 'retire':
@@ -636,11 +637,17 @@ function chartWidget(ctx) {
   follow(ctx, (v, t) => { out.textContent = display(d, v); add(v, t); });
 }
 
+// enterClicks makes Enter toggle a checkbox, as Space does.
+function enterClicks(e) {
+  if (e.key === 'Enter') { e.preventDefault(); e.target.click(); }
+}
+
 function switchWidget(ctx) {
   const box = labelled(ctx, el('input', { type: 'checkbox', role: 'switch' }));
   const out = el('span.w-value');
   ctx.root.append(el('label.switch', {}, box, el('span.slider', { 'aria-hidden': 'true' }), out));
   follow(ctx, v => { box.checked = !!v; out.textContent = display(ctx.d, v); });
+  box.addEventListener('keydown', enterClicks);
   box.addEventListener('change', () => write(ctx, box.checked, v => { box.checked = !!v; }));
 }
 
@@ -823,6 +830,7 @@ function actionSwitch(ctx) {
   let on = false;
   show(false);
   if (stateID) watch(stateID, v => { on = !!v; show(on); });
+  box.addEventListener('keydown', enterClicks);
   box.addEventListener('change', async () => {
     const want = box.checked;
     box.disabled = true;
@@ -934,6 +942,10 @@ function modulesFromCatalogue() {
   return [...names];
 }
 
+// The module states of kervi.modules, which may come as numbers.
+const moduleStates = ['', 'starting', 'ready', 'restarting', 'failed', 'stopping', 'stopped', 'unresponsive', 'disconnected'];
+const stateName = s => (typeof s === 'number' ? moduleStates[s] || String(s) : s || '');
+
 function systemView() {
   const rows = el('tbody');
   const table = el('table.health', {},
@@ -950,7 +962,7 @@ function systemView() {
     };
     const tr = el('tr', { 'data-module': name }, el('th', { scope: 'row', text: name }), cells.state, cells.restarts, cells.uptime, cells.last, cells.pid);
     rows.append(tr);
-    let s = st.State || '', since = st.Since ? Date.parse(st.Since) : NaN;
+    let s = stateName(st.State), since = st.Since ? Date.parse(st.Since) : NaN;
     const showState = () => {
       cells.state.textContent = s || '—';
       tr.dataset.state = s;
