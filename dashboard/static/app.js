@@ -264,6 +264,7 @@ function showLogin(message) {
   if (state.ws) { const ws = state.ws; state.ws = null; ws.close(); }
   setConn('disconnected');
   $('#conn').textContent = 'Logged out';
+  document.documentElement.dataset.conn = 'login';
   $('#logout').hidden = true;
   teardown();
   $('#nav').replaceChildren();
