@@ -48,11 +48,25 @@
 // disconnected. Browsers set values and call actions over it too. The protocol
 // is in docs/protocol.md, section "Dashboard WebSocket".
 //
+// # The browser's dashboard
+//
+// The Server serves a single-page application, embedded in the binary
+// (plain JavaScript and CSS, no build step, no network at run time; uPlot
+// draws the charts, vendored with its licence under static/vendor/uplot).
+// It shows the dashboards of GET /api/layout: those that components declare
+// with package layout, and an automatic one ("main" when nothing is placed,
+// "all" otherwise) with a panel per module holding every value and action,
+// each with a widget chosen from its type, input, unit and range (a switch
+// for a bool input, a slider for a number input with a range, a gauge for a
+// number output with one, a value and a sparkline for other numbers, a form
+// for an action with parameters, ...). Its System view shows the modules'
+// health (kervi.module.* values) and the warnings and errors of every
+// process (the log feed, kervi.log). It reconnects by itself, and has light
+// and dark themes.
+//
 // # What comes later
 //
-// The browser user interface (a single page embedded in the binary, widgets
-// chosen from the catalogue, layout from Go, charts of the history), users and
-// sessions (until then, a dashboard listening beyond loopback is open to anyone
-// who reaches it, and says so in a warning at start), and the tests that drive
-// a real browser.
+// Users and sessions (until then, a dashboard listening beyond loopback is
+// open to anyone who reaches it, and says so in a warning at start), and the
+// tests that drive a real browser.
 package dashboard

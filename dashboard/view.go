@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 
@@ -158,8 +159,7 @@ func widgets(ws []layout.Widget) []viewWidget {
 	return out
 }
 
-// autoDashboard returns a dashboard with a panel per module (in the order of
-// the modules' first entries) holding every value and action that is not
+// autoDashboard returns a dashboard with a panel per module (by name) holding every value and action that is not
 // kervi's own, each sensor's and controller's in a row where the first of
 // them would be. entries are sorted by id.
 func autoDashboard(entries []ipc.Description) viewDashboard {
@@ -207,6 +207,7 @@ func autoDashboard(entries []ipc.Description) viewDashboard {
 			add(e.Module, e.ID)
 		}
 	}
+	slices.SortStableFunc(d.Panels, func(a, b viewPanel) int { return strings.Compare(a.Name, b.Name) })
 	return d
 }
 
