@@ -26,7 +26,11 @@
 //	GET  /api/history/{id}?from=&to=&points=   [[unixMillis, value], ...]
 //	GET  /api/modules                the modules' status (kervi.modules)
 //	GET  /api/logs                   the last log records (kervi.logs)
+//	GET  /api/layout                 the dashboards: {"dashboards": [...]}
 //	GET  /api/live                   the WebSocket
+//
+// and the browser's single-page application (package files under static/,
+// embedded in the binary) at / and every other path outside /api/.
 //
 // Times in values are unix milliseconds; from and to are RFC 3339 or unix
 // milliseconds (default: all the history up to now), and points (1 to

@@ -38,20 +38,23 @@ type client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // capacity 1
+	user   *user         // who the client acts for; nil without users
+	// layoutSent is the layout last sent (its JSON); the writer's own.
+	layoutSent []byte
 
 	mu      sync.Mutex
 	initial []ipc.Description           // the catalogue, sent first
 	entries map[string]*ipc.Description // nil: retired
 	order   []string                    // ids of entries, in order of change
 	values  map[string]ipc.Event
+	layout  bool // the catalogue changed: the layout may have
 
 	results chan []byte
 	sem     chan struct{}
 
-	// With users: the client's user and session, and the ids of the
-	// entries it was told about (under the server's lock), whose values
-	// only it is sent.
-	user  *user
+	// With users: the client's session, and the ids of the entries it
+	// was told about (under the server's lock), whose values only it is
+	// sent.
 	sess  *session
 	known map[string]bool
 }
@@ -76,6 +79,15 @@ func (c *client) entryChanged(id string, d *ipc.Description) {
 		delete(c.values, id)
 	}
 	c.entries[id] = d
+	c.layout = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// layoutChanged marks the layout as possibly changed.
+func (c *client) layoutChanged() {
+	c.mu.Lock()
+	c.layout = true
 	c.mu.Unlock()
 	c.signal()
 }
@@ -88,11 +100,11 @@ func (c *client) valueChanged(ev ipc.Event) {
 }
 
 // take returns and clears what is pending.
-func (c *client) take() (initial []ipc.Description, order []string, entries map[string]*ipc.Description, values map[string]ipc.Event) {
+func (c *client) take() (initial []ipc.Description, order []string, entries map[string]*ipc.Description, values map[string]ipc.Event, layout bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	initial, order, entries, values = c.initial, c.order, c.entries, c.values
-	c.initial, c.order = nil, nil
+	initial, order, entries, values, layout = c.initial, c.order, c.entries, c.values, c.layout
+	c.initial, c.order, c.layout = nil, nil, false
 	c.entries = make(map[string]*ipc.Description)
 	c.values = make(map[string]ipc.Event)
 	return
@@ -170,6 +182,7 @@ func (s *Server) live(ec echo.Context) error {
 		return nil
 	}
 	c.initial = s.catalogueForLocked(c.user)
+	c.layout = true
 	if c.known != nil {
 		for _, d := range c.initial {
 			c.known[d.ID] = true
@@ -267,9 +280,10 @@ func (s *Server) sendJSON(c *client, conn *websocket.Conn, v any) bool {
 }
 
 // flush sends what is pending: the catalogue or entry changes first, so
-// that an id's entry arrives before its values, then the values in batches.
+// that an id's entry arrives before its values, then the layout if it
+// changed, then the values in batches.
 func (s *Server) flush(c *client, conn *websocket.Conn) bool {
-	initial, order, entries, values := c.take()
+	initial, order, entries, values, layout := c.take()
 	if initial != nil && !s.sendJSON(c, conn, catalogueMsg{T: "catalogue", Entries: initial}) {
 		return false
 	}
@@ -281,6 +295,11 @@ func (s *Server) flush(c *client, conn *websocket.Conn) bool {
 			ok = s.sendJSON(c, conn, retireMsg{T: "retire", ID: id})
 		}
 		if !ok {
+			return false
+		}
+	}
+	if layout {
+		if b := s.layoutMessage(c); b != nil && !s.send(c, conn, b) {
 			return false
 		}
 	}

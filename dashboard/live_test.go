@@ -72,6 +72,7 @@ type msg struct {
 	Result  json.RawMessage   `json:"result"`
 	Error   string            `json:"error"`
 	Status  int               `json:"status"`
+	Layout  layoutJSON        `json:"layout"`
 }
 
 // wsClient is a test's WebSocket client, which keeps the latest value of

@@ -58,6 +58,9 @@ type Server struct {
 	latest  map[string]ipc.Event
 	clients map[*client]struct{}
 	closed  bool
+	// catVersion counts the catalogue's changes, for the layout (view).
+	catVersion uint64
+	view       views
 
 	// With users (auth not nil): the placements of the entries, and who
 	// may read and write each (rules, under amu, which is taken after mu
@@ -187,6 +190,7 @@ func (s *Server) catalogueChanged(ch ipc.CatalogueChange) {
 	d := ch.Description
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.catVersion++
 	switch ch.Kind {
 	case ipc.ChangeAnnounced:
 		s.entries[d.ID] = d
@@ -355,6 +359,8 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/api/modules", s.callJSON(kervi.ModulesID))
 	e.GET("/api/logs", s.callJSON(kervi.LogsID))
 	e.GET("/api/live", s.live)
+	e.GET("/api/layout", s.getLayout)
+	e.Any("/*", s.serveStatic)
 	return e
 }
 
