@@ -723,4 +723,3 @@ func TestUsersOption(t *testing.T) {
 		t.Error("a password longer than 72 bytes hashed")
 	}
 }
-
