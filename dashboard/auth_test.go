@@ -575,6 +575,12 @@ func (c sawFilter) until(d time.Duration, what string, ok func(m msg) bool) {
 			for _, v := range m.Values {
 				bad = bad || v.ID == id
 			}
+			for _, d := range m.Layout.Dashboards {
+				bad = bad || slices.Contains(ids(d.Header), id) || slices.Contains(ids(d.Footer), id)
+				for _, p := range d.Panels {
+					bad = bad || slices.Contains(ids(p.Widgets), id)
+				}
+			}
 			if bad {
 				c.t.Fatalf("sent %s: %+v", id, m)
 			}
@@ -625,6 +631,7 @@ func TestGroupsLive(t *testing.T) {
 		}
 		return false
 	})
+	bob.until(5*time.Second, "bob's layout without home.lamp", func(m msg) bool { return m.T == "layout" })
 	root.until(5*time.Second, "root sees a.lights", func(msg) bool { _, ok := root.cat["a.lights"]; return ok })
 	tick(2)
 	// home.marker changes after home.lamp: when bob has it, a home.lamp
@@ -655,9 +662,17 @@ func TestGroupsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	bob.forbidden = slices.DeleteFunc(bob.forbidden, func(id string) bool { return id == "home.lamp" })
-	bob.until(5*time.Second, "home.lamp back for bob", func(msg) bool {
+	lampBack := false
+	bob.until(5*time.Second, "home.lamp back for bob", func(m msg) bool {
+		if m.T == "layout" {
+			for _, d := range m.Layout.Dashboards {
+				for _, p := range d.Panels {
+					lampBack = lampBack || slices.Contains(ids(p.Widgets), "home.lamp")
+				}
+			}
+		}
 		_, ok := bob.cat["home.lamp"]
-		return ok && bob.values["home.lamp"] == 2.0
+		return ok && bob.values["home.lamp"] == 2.0 && lampBack
 	})
 
 	// A client that connects now gets the filtered catalogue too.
@@ -721,5 +736,52 @@ func TestUsersOption(t *testing.T) {
 	}
 	if _, err := dashboard.HashPassword(strings.Repeat("x", 73)); err == nil {
 		t.Error("a password longer than 72 bytes hashed")
+	}
+}
+
+// TestGroupsLayout: the layout holds, for each user, only the widgets the
+// user may read, and no panel left empty; over the WebSocket too.
+func TestGroupsLayout(t *testing.T) {
+	base, _ := authServer(t)
+	// panels returns "dashboard/panel:id,id" for each panel.
+	panels := func(l layoutJSON) []string {
+		var out []string
+		for _, d := range l.Dashboards {
+			for _, p := range d.Panels {
+				var ids []string
+				for _, w := range p.Widgets {
+					if strings.HasPrefix(w.ID, "home.") {
+						ids = append(ids, w.ID)
+					}
+				}
+				if len(ids) > 0 {
+					out = append(out, d.Name+"/"+p.Name+":"+strings.Join(ids, ","))
+				}
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		want []string
+	}{
+		{"ann", []string{"main/climate:home.heat,home.temp", "main/lights:home.lamp", "all/home:home.heat,home.lamp,home.marker,home.temp,home.tick"}},
+		{"bob", []string{"main/lights:home.lamp", "all/home:home.lamp,home.marker,home.tick"}},
+		{"root", []string{"main/secret:home.door", "main/climate:home.heat,home.temp", "main/lights:home.lamp", "all/home:home.door,home.heat,home.lamp,home.marker,home.temp,home.tick"}},
+	} {
+		cookie := login(t, base, tc.name)
+		var l layoutJSON
+		a := request(t, nil, "GET", base+"/api/layout", "", cookie)
+		if a.json(t, &l); a.status != 200 || !slices.Equal(panels(l), tc.want) {
+			t.Errorf("%s's layout: %v; want %v (%v)", tc.name, panels(l), tc.want, a)
+		}
+		c := dialAs(t, base, cookie)
+		m := c.until(5*time.Second, "layout message", func(m msg) bool { return m.T == "layout" })
+		if !slices.Equal(panels(m.Layout), tc.want) {
+			t.Errorf("%s's layout message: %v; want %v", tc.name, panels(m.Layout), tc.want)
+		}
+	}
+	if a := request(t, nil, "GET", base+"/api/layout", "", ""); a.status != 401 {
+		t.Errorf("layout without a session: %v", a)
 	}
 }
