@@ -785,3 +785,69 @@ func TestGroupsLayout(t *testing.T) {
 		t.Errorf("layout without a session: %v", a)
 	}
 }
+
+// TestUsersApp: users in an application of module processes, with the
+// dashboard in its own process: logins, access by group over REST and the
+// WebSocket, and kervi's own health and logs readable by every user.
+func TestUsersApp(t *testing.T) {
+	t.Setenv(envUsers, "1")
+	_, base := startApp(t)
+
+	if a := request(t, nil, "GET", base+"/api/catalogue", "", ""); a.status != 401 {
+		t.Fatalf("catalogue without a session: %v", a)
+	}
+	if a, _ := loginAnswer(t, nil, base, "ann", "bob-pw"); a.status != 401 {
+		t.Fatalf("wrong password: %v", a)
+	}
+	ann, bob, root := login(t, base, "ann"), login(t, base, "bob"), login(t, base, "root")
+
+	eventually(t, 10*time.Second, "ann's catalogue", func() error {
+		var cat []ipc.Description
+		request(t, nil, "GET", base+"/api/catalogue", "", ann).json(t, &cat)
+		seen := map[string]bool{}
+		for _, d := range cat {
+			seen[d.ID] = true
+		}
+		if !seen["home.temp"] || !seen["fan.temp"] || !seen["kervi.modules"] || !seen["kervi.log"] || seen["home.door"] {
+			return fmt.Errorf("%d entries: home.temp %v, fan.temp %v, kervi.modules %v, kervi.log %v, home.door %v",
+				len(cat), seen["home.temp"], seen["fan.temp"], seen["kervi.modules"], seen["kervi.log"], seen["home.door"])
+		}
+		return nil
+	})
+	var sts []map[string]any
+	a := request(t, nil, "GET", base+"/api/modules", "", bob)
+	if a.json(t, &sts); a.status != 200 || len(sts) < 4 {
+		t.Fatalf("bob's modules: %v", a)
+	}
+	if a := request(t, nil, "GET", base+"/api/logs", "", bob); a.status != 200 {
+		t.Fatalf("bob's logs: %v", a)
+	}
+	if a := request(t, nil, "POST", base+"/api/values/home.heat", `{"value": 25}`, ann); a.status != 403 || !strings.Contains(string(a.body), `user \"ann\" may not write \"home.heat\"`) {
+		t.Fatalf("ann sets home.heat: %v", a)
+	}
+	if a := request(t, nil, "POST", base+"/api/values/home.heat", `{"value": 25}`, root); a.status != 204 {
+		t.Fatalf("root sets home.heat: %v", a)
+	}
+	if a := request(t, nil, "POST", base+"/api/actions/kervi.modules", "", root); a.status != 403 {
+		t.Fatalf("root calls kervi.modules: %v", a)
+	}
+
+	// Bob's WebSocket: never home.temp, home.heat or home.door, while
+	// root's calls change them.
+	bc := sawFilter{dialAs(t, base, bob), []string{"home.temp", "home.heat", "home.door"}}
+	rc := dialAs(t, base, root)
+	bc.until(10*time.Second, "bob's catalogue", func(msg) bool { _, ok := bc.cat["home.marker"]; return ok })
+	rc.send(`{"t":"call","ref":1,"id":"home.tick","args":[5]}`)
+	if m := rc.result(1); m.Error != "" {
+		t.Fatalf("root's call: %+v", m)
+	}
+	rc.until(10*time.Second, "root's door", func(msg) bool { return rc.values["home.door"] == true })
+	bc.until(10*time.Second, "bob's marker", func(msg) bool { return bc.values["home.marker"] == 5.0 })
+	bc.send(`{"t":"set","ref":2,"id":"home.heat","value":20}`)
+	if m := bc.result(2); m.Status != 403 {
+		t.Fatalf("bob's set: %+v", m)
+	}
+	if _, resp, err := websocket.Dial(context.Background(), "ws"+strings.TrimPrefix(base, "http")+"/api/live", nil); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("WebSocket without a session: %v %v", err, resp)
+	}
+}
