@@ -342,6 +342,12 @@ func TestLoginRequired(t *testing.T) {
 			t.Errorf("WebSocket without a session (cookie %q): %v %v", cookie, err, resp)
 		}
 	}
+	// The single-page application is served without a session.
+	for _, path := range []string{"/", "/index.html", "/app.js"} {
+		if a := request(t, nil, "GET", base+path, "", ""); a.status != 200 {
+			t.Errorf("GET %s without a session: %d", path, a.status)
+		}
+	}
 	// Nothing of the set was done.
 	ann := login(t, base, "ann")
 	var v value
