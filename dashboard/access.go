@@ -270,6 +270,7 @@ func userName(u *user) string {
 // it. It runs with s.mu held, only with users.
 func (s *Server) accessChangedLocked(ids []string, announced string) {
 	for c := range s.clients {
+		c.layoutChanged() // what the user may see in it may have changed
 		for _, id := range ids {
 			d, exists := s.entries[id]
 			vis := exists && s.canRead(c.user, id)

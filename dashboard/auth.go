@@ -228,8 +228,12 @@ type loginBody struct {
 
 type sessionJSON struct {
 	Auth   bool     `json:"auth"`
-	User   string   `json:"user,omitempty"`
-	Groups []string `json:"groups,omitempty"`
+	User   string   `json:"user"`
+	Groups []string `json:"groups"`
+}
+
+type noUsersJSON struct {
+	Auth bool `json:"auth"`
 }
 
 type loginRequiredJSON struct {
@@ -309,7 +313,7 @@ func userOf(c echo.Context) *user {
 
 func (s *Server) getSession(c echo.Context) error {
 	if s.auth == nil {
-		return c.JSON(http.StatusOK, sessionJSON{Auth: false})
+		return c.JSON(http.StatusOK, noUsersJSON{Auth: false})
 	}
 	sess := s.sessionOf(c.Request())
 	if sess == nil {

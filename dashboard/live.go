@@ -38,6 +38,7 @@ type client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // capacity 1
+	user   *user         // who the client acts for; nil without users
 	// layoutSent is the layout last sent (its JSON); the writer's own.
 	layoutSent []byte
 
@@ -51,10 +52,9 @@ type client struct {
 	results chan []byte
 	sem     chan struct{}
 
-	// With users: the client's user and session, and the ids of the
-	// entries it was told about (under the server's lock), whose values
-	// only it is sent.
-	user  *user
+	// With users: the client's session, and the ids of the entries it
+	// was told about (under the server's lock), whose values only it is
+	// sent.
 	sess  *session
 	known map[string]bool
 }
@@ -79,6 +79,14 @@ func (c *client) entryChanged(id string, d *ipc.Description) {
 		delete(c.values, id)
 	}
 	c.entries[id] = d
+	c.layout = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// layoutChanged marks the layout as possibly changed.
+func (c *client) layoutChanged() {
+	c.mu.Lock()
 	c.layout = true
 	c.mu.Unlock()
 	c.signal()
@@ -158,7 +166,6 @@ func (s *Server) live(ec echo.Context) error {
 		ctx:     ctx,
 		cancel:  cancel,
 		wake:    make(chan struct{}, 1),
-		user:    s.requestUser(ec),
 		entries: make(map[string]*ipc.Description),
 		values:  make(map[string]ipc.Event),
 		results: make(chan []byte, maxInFlight),

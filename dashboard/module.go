@@ -2,9 +2,9 @@ package dashboard
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"crypto/tls"
 	"net"
 	"net/http"
 	"time"

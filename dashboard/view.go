@@ -255,7 +255,7 @@ func (s *Server) getLayout(c echo.Context) error {
 
 // requestUser returns who the request acts for; nil when there are no
 // users.
-func (s *Server) requestUser(echo.Context) *user { return nil }
+func (s *Server) requestUser(c echo.Context) *user { return userOf(c) }
 
 // layoutMessage returns the "layout" message for c if its layout changed
 // since the last one it was sent, and nil otherwise.
