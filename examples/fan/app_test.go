@@ -68,14 +68,16 @@ type fanApp struct {
 
 var dashboardURL = regexp.MustCompile(`\[dashboard\] dashboard: open (http://\S+/)`)
 
-// startFan starts the example with the dashboard on a free port and
-// args, and waits for the dashboard's URL in its log. The application
-// stops (Ctrl-C) when the test ends.
+// startFan starts the example with the dashboard on a free port, without
+// the demo load (which keeps a CPU core busy: the tests of other packages
+// run meanwhile) unless args say -load=true, and with args; it waits for
+// the dashboard's URL in its log. The application stops (Ctrl-C) when the
+// test ends.
 func startFan(t *testing.T, args ...string) *fanApp {
 	t.Helper()
 	bin := fanBinary(t)
 	a := &fanApp{t: t, changed: make(chan struct{}), exit: make(chan struct{})}
-	a.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
+	a.cmd = exec.Command(bin, append([]string{"-addr", "127.0.0.1:0", "-load=false"}, args...)...)
 	stderr, err := a.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

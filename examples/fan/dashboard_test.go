@@ -384,7 +384,7 @@ func TestScreenshots(t *testing.T) {
 	if !*screenshots {
 		t.Skip("screenshots are made on request: go generate ./examples/fan (go test -run TestScreenshots -screenshots)")
 	}
-	app := startFan(t)
+	app := startFan(t, "-load=true") // the demo load makes a chart worth showing
 	for deadline := time.Now().Add(2 * time.Minute); ; {
 		n, err := app.history("cpu_load")
 		if err != nil {
