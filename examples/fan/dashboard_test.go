@@ -157,7 +157,8 @@ func median(xs []float64) float64 {
 }
 
 // The activate switch calls the action in the controllers' process; its
-// state follows fan_controller.active, both ways.
+// state follows fan_controller.active, both ways: off with a click, on
+// from the keyboard (Space on the focused switch).
 func TestDashboardSwitch(t *testing.T) {
 	app := startFan(t)
 	p := openDashboard(t, app)
@@ -170,7 +171,11 @@ func TestDashboardSwitch(t *testing.T) {
 
 	for _, on := range []bool{false, true} {
 		from := app.logLen()
-		p.Do(pageTimeout, chromedp.Click(box))
+		if on {
+			p.Do(pageTimeout, chromedp.Focus(box), chromedp.KeyEvent(" "))
+		} else {
+			p.Do(pageTimeout, chromedp.Click(box))
+		}
 		browsertest.Wait[bool](p, pageTimeout, fmt.Sprintf("the switch to show %v", on), fmt.Sprintf(`%s.checked === %v`, js(box), on))
 		browsertest.Wait[bool](p, pageTimeout, "the action's call done", js(sw)+`.dataset.state === "done"`)
 		app.waitValue("fan_controller.active", fmt.Sprintf("become %v", on), liveTimeout, func(v any) bool { return v == on })
@@ -180,6 +185,25 @@ func TestDashboardSwitch(t *testing.T) {
 		if e := browsertest.Eval[string](p, js(sw+" .w-error")+`?.textContent ?? ""`); e != "" {
 			t.Errorf("after activate(%v): error %q shown", on, e)
 		}
+	}
+}
+
+// On a phone (390x844), the panels stack in a single column and the page
+// does not scroll sideways.
+func TestDashboardPhone(t *testing.T) {
+	app := startFan(t)
+	p := openDashboard(t, app, browsertest.Mobile(390, 844, 2))
+	gauge, chart := js(widget("fan_controller.fan_speed", "gauge")), js(widget("cpu_load", "chart"))
+	browsertest.Wait[bool](p, pageTimeout, "the gauge and the chart", fmt.Sprintf(`!!%s && !!%s`, gauge, chart))
+	if w := browsertest.Eval[[]float64](p, `[document.documentElement.scrollWidth, document.documentElement.clientWidth]`); w[0] > w[1] {
+		t.Errorf("the page is %v px wide in a %v px viewport: it scrolls sideways", w[0], w[1])
+	}
+	r := browsertest.Eval[[]float64](p, fmt.Sprintf(`(() => { const g = %s.getBoundingClientRect(), c = %s.getBoundingClientRect(); return [g.bottom, c.top, c.right, innerWidth] })()`, gauge, chart))
+	if r[1] < r[0] {
+		t.Errorf("the chart (top %v) is beside the gauge (bottom %v), not below it", r[1], r[0])
+	}
+	if r[2] > r[3] {
+		t.Errorf("the chart ends at %v px, beyond the %v px viewport", r[2], r[3])
 	}
 }
 
