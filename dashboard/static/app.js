@@ -60,6 +60,9 @@ function fmtNumber(x) {
   return String(+x.toFixed(a >= 100 ? 1 : a >= 10 ? 1 : 2));
 }
 
+// forInput returns a number as an input shows it, without float noise.
+const forInput = x => String(+x.toFixed(6));
+
 function withUnit(text, unit) {
   if (!unit) return text;
   return unit === '%' ? text + '%' : text + ' ' + unit;
@@ -388,8 +391,8 @@ function dashboardView(d) {
   const grid = el('div.grid');
   if (d.width > 0) grid.style.setProperty('--cols', d.width);
   for (const p of d.panels) {
-    const ws = p.widgets.map(w => widget(w)).filter(Boolean);
-    const span = p.width > 0 ? p.width : ws.length > 4 ? 2 : 1;
+    const span = p.width > 0 ? p.width : p.widgets.length > 4 ? 2 : 1;
+    const ws = p.widgets.map(w => widget(w, false, 2 * span)).filter(Boolean);
     const sec = el('section.panel.card', { 'data-panel': p.name, 'aria-label': p.title || d.title });
     sec.style.setProperty('--w', span);
     sec.dataset.w = span;
@@ -428,12 +431,12 @@ const valueKinds = {
 };
 
 // widget makes the widget of placement w (id, widget, width, options).
-function widget(w, small) {
+function widget(w, small, maxSpan = 4) {
   const d = state.cat.get(w.id);
   let kind = w.widget || '';
   const opts = w.options || {};
   const root = el('div.widget', { 'data-id': w.id });
-  if (w.width > 1) root.style.setProperty('--ww', w.width);
+  if (w.width > 1) root.style.setProperty('--ww', Math.min(w.width, maxSpan));
   if (small) root.classList.add('small');
   const title = el('div.w-title', { text: (d && d.name) || w.id, id: 'w-' + w.id.replace(/[^\w-]/g, '_') + '-' + (++uid) });
   const error = el('div.w-error', { role: 'alert' });
@@ -674,19 +677,30 @@ function pushWidget(ctx) {
   follow(ctx, v => { out.textContent = display(ctx.d, v); });
 }
 
+// A slider, with the number beside it to read and to type.
 function sliderWidget(ctx) {
   const { d } = ctx;
   const r = labelled(ctx, el('input', { type: 'range', min: d.min ?? 0, max: d.max ?? 100, step: ctx.opts.step || 'any' }));
+  const n = labelled(ctx, el('input.mini', { type: 'number', min: d.min ?? null, max: d.max ?? null, step: 'any', inputMode: 'decimal' }));
   const out = el('output.w-value');
-  ctx.root.append(out, r);
+  ctx.root.classList.add('wide');
+  ctx.root.append(out, el('div.row.nowrap', {}, r, n));
   let editing = false;
-  r.addEventListener('input', () => { editing = true; out.textContent = withUnit(fmtNumber(+r.value), d.unit); });
-  r.addEventListener('change', () => {
-    editing = false;
-    write(ctx, +r.value, v => { if (typeof v === 'number') r.value = v; out.textContent = display(d, v); });
-  });
+  const restore = v => {
+    if (typeof v === 'number') { r.value = v; n.value = forInput(v); }
+    out.textContent = display(d, v);
+  };
+  r.addEventListener('input', () => { editing = true; n.value = r.value; out.textContent = withUnit(fmtNumber(+r.value), d.unit); });
+  r.addEventListener('change', () => { editing = false; write(ctx, +r.value, restore); });
+  const commit = () => {
+    if (n.value === '' || +n.value === +r.value && !n.matches(':invalid')) return;
+    write(ctx, +n.value, restore);
+  };
+  n.addEventListener('change', commit);
+  n.addEventListener('keydown', e => { if (e.key === 'Enter') commit(); });
   follow(ctx, v => {
     if (!editing && typeof v === 'number') r.value = v;
+    if (document.activeElement !== n && typeof v === 'number') n.value = forInput(v);
     out.textContent = display(d, v);
     r.setAttribute('aria-valuetext', display(d, v));
   });
@@ -702,13 +716,13 @@ function numberWidget(ctx) {
   const commit = () => {
     if (n.value === '' || n.value === last) return;
     last = n.value;
-    write(ctx, +n.value, v => { n.value = v ?? ''; last = n.value; });
+    write(ctx, +n.value, v => { n.value = typeof v === 'number' ? forInput(v) : ''; last = n.value; });
   };
   n.addEventListener('change', commit);
   n.addEventListener('keydown', e => { if (e.key === 'Enter') commit(); });
   follow(ctx, v => {
     out.textContent = display(d, v);
-    if (document.activeElement !== n && typeof v === 'number') { n.value = v; last = n.value; }
+    if (document.activeElement !== n && typeof v === 'number') { n.value = forInput(v); last = n.value; }
   });
 }
 
