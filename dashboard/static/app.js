@@ -221,6 +221,9 @@ function connect() {
   };
 }
 
+// shown reports whether the view shows a widget of id.
+const shown = id => !!id && !!document.querySelector(`.widget[data-id="${CSS.escape(id)}"]`);
+
 function receive(m) {
   switch (m.t) {
     case 'catalogue':
@@ -233,8 +236,7 @@ function receive(m) {
       const old = state.cat.get(m.entry.id);
       state.cat.set(m.entry.id, m.entry);
       if (current() === '_system' && m.entry.id.startsWith('kervi.module.')) render();
-      else if (old ? JSON.stringify(old) !== JSON.stringify(m.entry)
-        : document.querySelector(`.widget[data-id="${CSS.escape(m.entry.id)}"]`)) render();
+      else if (old ? JSON.stringify(old) !== JSON.stringify(m.entry) : shown(m.entry.id) || shown(m.entry.parent)) render();
       break;
     }
     case 'retire':
@@ -453,9 +455,12 @@ function widget(w, small, maxSpan = 4) {
     else actionForm(ctx);
     kind = root.dataset.widget;
   } else if (d.kind !== 'value') {
-    root.dataset.widget = 'value';
-    root.append(el('div.w-value.muted', { text: d.kind }));
-    return root;
+    // A sensor or a controller: its values and actions.
+    root.dataset.widget = 'group';
+    root.classList.add('group', 'wide');
+    const kids = [...state.cat.values()].filter(e => e.parent === d.id).sort((a, b) => (a.id < b.id ? -1 : 1));
+    root.append(el('div.widgets', {}, kids.map(e => widget({ id: e.id, widget: '', options: {} }, small, maxSpan))));
+    if (!kids.length) root.append(el('div.w-value.muted', { text: '—' }));
   } else {
     if (!kind || !valueKinds[kind]) kind = kind && !valueKinds[kind] ? 'value' : choose(d);
     root.dataset.widget = kind;
