@@ -558,14 +558,15 @@ function linearWidget(ctx) {
 }
 
 // history loads the recent past of id: [[ms, value], ...].
-async function loadHistory(id, points) {
-  const r = await fetch(`/api/history/${encodeURIComponent(id)}?points=${points}`, { credentials: 'same-origin' });
+async function loadHistory(id, points, since) {
+  const from = since ? `&from=${Date.now() - since}` : '';
+  const r = await fetch(`/api/history/${encodeURIComponent(id)}?points=${points}${from}`, { credentials: 'same-origin' });
   if (!r.ok) throw new Error(`history of ${id}: ${r.status}`);
   return r.json();
 }
 
 // series keeps a bounded series of a value: history first, then live.
-function series(ctx, points, onChange) {
+function series(ctx, points, onChange, since) {
   const xs = [], ys = [];
   let seeded = false;
   const early = [];
@@ -575,7 +576,7 @@ function series(ctx, points, onChange) {
     xs.push(t); ys.push(v);
     if (xs.length > points) { xs.shift(); ys.shift(); }
   };
-  loadHistory(ctx.w.id, points).then(h => {
+  loadHistory(ctx.w.id, points, since).then(h => {
     for (const [t, v] of h) push(t / 1000, v);
   }).catch(e => console.warn(e.message)).finally(() => {
     seeded = true;
@@ -605,7 +606,7 @@ function sparkWidget(ctx) {
     if (y1 === y0) { y0 -= 1; y1 += 1; }
     line.setAttribute('points', xs.map((x, i) =>
       `${((x - x0) / (x1 - x0 || 1) * 100).toFixed(2)},${(28 - (ys[i] - y0) / (y1 - y0) * 26).toFixed(2)}`).join(' '));
-  });
+  }, 15 * 60 * 1000); // the last quarter of an hour
   follow(ctx, (v, t) => { out.textContent = display(d, v); add(v, t); });
 }
 
