@@ -368,7 +368,7 @@ function render() {
     main.replaceChildren(dashboardView(d));
     area($('#header-area'), d.header);
     area($('#footer-area'), d.footer);
-    document.title = d.title + ' · Kervi';
+    document.title = titleOf(d) + ' · Kervi';
   }
   if (focusID) {
     const w = document.querySelector(`.widget[data-id="${CSS.escape(focusID)}"]`);
@@ -377,8 +377,15 @@ function render() {
   }
 }
 
+// titleOf returns the title of a dashboard or panel; one that is only its
+// name (none was declared) starts with a capital.
+function titleOf(x) {
+  const t = x.title || x.name || '';
+  return t === x.name ? t.charAt(0).toUpperCase() + t.slice(1) : t;
+}
+
 function renderNav(boards, name) {
-  const links = boards.map(d => el('a', { href: '#/d/' + encodeURIComponent(d.name), 'data-dashboard': d.name, text: d.title || d.name }));
+  const links = boards.map(d => el('a', { href: '#/d/' + encodeURIComponent(d.name), 'data-dashboard': d.name, text: titleOf(d) }));
   links.push(el('a', { href: '#/d/_system', 'data-dashboard': '_system', text: 'System' }));
   for (const a of links) if (a.dataset.dashboard === name) a.setAttribute('aria-current', 'page');
   $('#nav').replaceChildren(...links);
@@ -395,10 +402,10 @@ function dashboardView(d) {
   for (const p of d.panels) {
     const span = p.width > 0 ? p.width : p.widgets.length > 4 ? 2 : 1;
     const ws = p.widgets.map(w => widget(w, false, 2 * span)).filter(Boolean);
-    const sec = el('section.panel.card', { 'data-panel': p.name, 'aria-label': p.title || d.title });
+    const sec = el('section.panel.card', { 'data-panel': p.name, 'aria-label': titleOf(p) || titleOf(d) });
     sec.style.setProperty('--w', span);
     sec.dataset.w = span;
-    if (p.title) sec.append(el('h2', { text: p.title }));
+    if (p.title) sec.append(el('h2', { text: titleOf(p) }));
     sec.append(el('div.widgets', {}, ws));
     grid.append(sec);
   }
