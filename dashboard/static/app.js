@@ -347,24 +347,29 @@ function teardown() {
 
 function render() {
   if (!state.ws && !state.layout) return;
-  const boards = (state.layout && state.layout.dashboards) || [];
+  const all = boards();
   let name = current();
-  if (name !== '_system' && !boards.some(d => d.name === name)) {
+  if (name !== '_system' && !all.some(d => d.name === name)) {
     if (!state.layout) return; // wait for the layout
-    name = boards.length ? boards[0].name : '_system';
-    history.replaceState(null, '', '#/d/' + encodeURIComponent(name));
+    if (name === null) {
+      name = all.length ? all[0].name : '_system';
+      history.replaceState(null, '', '#/d/' + encodeURIComponent(name));
+    }
   }
   const focused = document.activeElement && document.activeElement.closest('.widget');
   const focusID = focused && focused.dataset.id;
   teardown();
-  renderNav(boards, name);
+  renderNav(all, name);
   const main = $('#main');
   if (name === '_system') {
     $('#header-area').hidden = $('#footer-area').hidden = true;
     main.replaceChildren(systemView());
     document.title = 'System · Kervi';
   } else {
-    const d = boards.find(d => d.name === name);
+    // A dashboard that is gone (its module restarts, say) keeps its
+    // place in the URL until it is back.
+    const d = all.find(d => d.name === name) ||
+      { name, title: name, header: [], footer: [], panels: [], missing: true };
     main.replaceChildren(dashboardView(d));
     area($('#header-area'), d.header);
     area($('#footer-area'), d.footer);
@@ -384,8 +389,8 @@ function titleOf(x) {
   return t === x.name ? t.charAt(0).toUpperCase() + t.slice(1) : t;
 }
 
-function renderNav(boards, name) {
-  const links = boards.map(d => el('a', { href: '#/d/' + encodeURIComponent(d.name), 'data-dashboard': d.name, text: titleOf(d) }));
+function renderNav(list, name) {
+  const links = list.map(d => el('a', { href: '#/d/' + encodeURIComponent(d.name), 'data-dashboard': d.name, text: titleOf(d) }));
   links.push(el('a', { href: '#/d/_system', 'data-dashboard': '_system', text: 'System' }));
   for (const a of links) if (a.dataset.dashboard === name) a.setAttribute('aria-current', 'page');
   $('#nav').replaceChildren(...links);
@@ -395,6 +400,8 @@ function area(box, ws) {
   box.replaceChildren(...(ws || []).map(w => widget(w, true)).filter(Boolean));
   box.hidden = !box.children.length;
 }
+
+const boards = () => (state.layout && state.layout.dashboards) || [];
 
 function dashboardView(d) {
   const grid = el('div.grid');
@@ -409,7 +416,10 @@ function dashboardView(d) {
     sec.append(el('div.widgets', {}, ws));
     grid.append(sec);
   }
-  if (!d.panels.length) grid.append(el('p.empty', { text: 'Nothing to show yet.' }));
+  if (d.missing) {
+    grid.append(el('p.empty', {}, `The dashboard “${d.name}” is not there (yet). `,
+      el('a', { href: '#/d/' + encodeURIComponent(boards()[0] ? boards()[0].name : '_system'), text: 'Go to the first one' })));
+  } else if (!d.panels.length) grid.append(el('p.empty', { text: 'Nothing to show yet.' }));
   return grid;
 }
 
