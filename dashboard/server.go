@@ -67,6 +67,7 @@ type Server struct {
 	// when both are).
 	auth       *auth
 	placements map[string][]layout.Placement
+	specs      specs
 	amu        sync.RWMutex
 	rules      map[string]*rule
 
