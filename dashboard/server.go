@@ -44,7 +44,9 @@ var (
 // (the catalogue and the latest event of every value), keeps the history of
 // number values, and serves them over HTTP (the REST API and the WebSocket
 // /api/live; see docs/protocol.md). It is an http.Handler, to be mounted in a
-// program's own router, or served by the dashboard module (Module).
+// program's own router, or served by the dashboard module (Module). With
+// users (option Users), it serves each user, after a login, only what the
+// user may read, and takes only the writes the user may make.
 // Its methods are safe for concurrent use.
 type Server struct {
 	bus  *ipc.Bus
