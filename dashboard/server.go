@@ -117,11 +117,6 @@ func New(bus *ipc.Bus, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: History: %w", ErrInvalidOption, err)
 	}
-	a, err := newAuth(o, time.Now)
-	if err != nil {
-		hist.Close()
-		return nil, err
-	}
 	s := &Server{
 		bus:        bus,
 		opts:       o,
@@ -130,7 +125,7 @@ func New(bus *ipc.Bus, opts ...Option) (*Server, error) {
 		entries:    make(map[string]ipc.Description),
 		latest:     make(map[string]ipc.Event),
 		clients:    make(map[*client]struct{}),
-		auth:       a,
+		auth:       newAuth(o, time.Now),
 		placements: make(map[string][]layout.Placement),
 		rules:      make(map[string]*rule),
 	}
