@@ -51,6 +51,22 @@
 // disconnected. Browsers set values and call actions over it too. The protocol
 // is in docs/protocol.md, section "Dashboard WebSocket".
 //
+// # The browser's dashboard
+//
+// The Server serves a single-page application, embedded in the binary
+// (plain JavaScript and CSS, no build step, no network at run time; uPlot
+// draws the charts, vendored with its licence under static/vendor/uplot).
+// It shows the dashboards of GET /api/layout: those that components declare
+// with package layout, and an automatic one ("main" when nothing is placed,
+// "all" otherwise) with a panel per module holding every value and action,
+// each with a widget chosen from its type, input, unit and range (a switch
+// for a bool input, a slider for a number input with a range, a gauge for a
+// number output with one, a value and a sparkline for other numbers, a form
+// for an action with parameters, ...). Its System view shows the modules'
+// health (kervi.module.* values) and the warnings and errors of every
+// process (the log feed, kervi.log). It reconnects by itself, and has light
+// and dark themes.
+//
 // # Users
 //
 // Without users, the dashboard is open to whoever reaches it: fine on

@@ -16,8 +16,10 @@ import (
 )
 
 // static is the single-page application: index.html, app.js, app.css and
-// the vendored uPlot (vendor/uplot, with its licence). It is plain
-// JavaScript and CSS, with no build step.
+// the vendored uPlot (vendor/uplot, with its MIT licence). It is plain
+// JavaScript and CSS, with no build step. uPlot is version 1.6.32, the files
+// dist/uPlot.iife.min.js and dist/uPlot.min.css of `npm pack uplot@1.6.32`,
+// unchanged.
 //
 //go:embed static
 var static embed.FS

@@ -2,7 +2,9 @@ package dashboard_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
@@ -223,5 +225,54 @@ func TestLayoutPlaced(t *testing.T) {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("conflict warning lacks %s:\n%s", want, logs)
 		}
+	}
+}
+
+// TestLayoutApp: in an application with module processes, the automatic
+// dashboard leaves out kervi's own components (module health, the log
+// feed), and the page is served beside the API.
+func TestLayoutApp(t *testing.T) {
+	_, url := startApp(t)
+	var cat []ipc.Description
+	if st := do(t, "GET", url+"/api/catalogue", "", &cat); st != 200 {
+		t.Fatalf("GET /api/catalogue: %d", st)
+	}
+	kervis := 0
+	for _, d := range cat {
+		if strings.HasPrefix(d.ID, "kervi.") {
+			kervis++
+		}
+	}
+	if kervis == 0 {
+		t.Fatal("the catalogue has no kervi.* components to leave out")
+	}
+	var l layoutJSON
+	eventually(t, 10*time.Second, "the fan and load panels", func() error {
+		if st := do(t, "GET", url+"/api/layout", "", &l); st != 200 {
+			return fmt.Errorf("GET /api/layout: %d", st)
+		}
+		var names []string
+		for _, d := range l.Dashboards {
+			for _, p := range d.Panels {
+				names = append(names, d.Name+"/"+p.Name)
+				for _, w := range p.Widgets {
+					if strings.HasPrefix(w.ID, "kervi.") {
+						t.Fatalf("%s on the automatic dashboard", w.ID)
+					}
+				}
+			}
+		}
+		if !reflect.DeepEqual(names, []string{"main/fan", "main/load"}) {
+			return fmt.Errorf("panels %v", names)
+		}
+		return nil
+	})
+	resp, err := http.Get(url + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		t.Fatalf("GET /: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

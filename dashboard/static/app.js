@@ -60,6 +60,9 @@ function fmtNumber(x) {
   return String(+x.toFixed(a >= 100 ? 1 : a >= 10 ? 1 : 2));
 }
 
+// forInput returns a number as an input shows it, without float noise.
+const forInput = x => String(+x.toFixed(6));
+
 function withUnit(text, unit) {
   if (!unit) return text;
   return unit === '%' ? text + '%' : text + ' ' + unit;
@@ -218,6 +221,9 @@ function connect() {
   };
 }
 
+// shown reports whether the view shows a widget of id.
+const shown = id => !!id && !!document.querySelector(`.widget[data-id="${CSS.escape(id)}"]`);
+
 function receive(m) {
   switch (m.t) {
     case 'catalogue':
@@ -230,7 +236,7 @@ function receive(m) {
       const old = state.cat.get(m.entry.id);
       state.cat.set(m.entry.id, m.entry);
       if (current() === '_system' && m.entry.id.startsWith('kervi.module.')) render();
-      else if (old && JSON.stringify(old) !== JSON.stringify(m.entry)) render();
+      else if (old ? JSON.stringify(old) !== JSON.stringify(m.entry) : shown(m.entry.id) || shown(m.entry.parent)) render();
       break;
     }
     case 'retire':
@@ -263,6 +269,7 @@ function showLogin(message) {
   if (state.ws) { const ws = state.ws; state.ws = null; ws.close(); }
   setConn('disconnected');
   $('#conn').textContent = 'Logged out';
+  document.documentElement.dataset.conn = 'login';
   $('#logout').hidden = true;
   teardown();
   $('#nav').replaceChildren();
@@ -340,28 +347,33 @@ function teardown() {
 
 function render() {
   if (!state.ws && !state.layout) return;
-  const boards = (state.layout && state.layout.dashboards) || [];
+  const all = boards();
   let name = current();
-  if (name !== '_system' && !boards.some(d => d.name === name)) {
+  if (name !== '_system' && !all.some(d => d.name === name)) {
     if (!state.layout) return; // wait for the layout
-    name = boards.length ? boards[0].name : '_system';
-    history.replaceState(null, '', '#/d/' + encodeURIComponent(name));
+    if (name === null) {
+      name = all.length ? all[0].name : '_system';
+      history.replaceState(null, '', '#/d/' + encodeURIComponent(name));
+    }
   }
   const focused = document.activeElement && document.activeElement.closest('.widget');
   const focusID = focused && focused.dataset.id;
   teardown();
-  renderNav(boards, name);
+  renderNav(all, name);
   const main = $('#main');
   if (name === '_system') {
     $('#header-area').hidden = $('#footer-area').hidden = true;
     main.replaceChildren(systemView());
     document.title = 'System · Kervi';
   } else {
-    const d = boards.find(d => d.name === name);
+    // A dashboard that is gone (its module restarts, say) keeps its
+    // place in the URL until it is back.
+    const d = all.find(d => d.name === name) ||
+      { name, title: name, header: [], footer: [], panels: [], missing: true };
     main.replaceChildren(dashboardView(d));
     area($('#header-area'), d.header);
     area($('#footer-area'), d.footer);
-    document.title = d.title + ' · Kervi';
+    document.title = titleOf(d) + ' · Kervi';
   }
   if (focusID) {
     const w = document.querySelector(`.widget[data-id="${CSS.escape(focusID)}"]`);
@@ -370,8 +382,15 @@ function render() {
   }
 }
 
-function renderNav(boards, name) {
-  const links = boards.map(d => el('a', { href: '#/d/' + encodeURIComponent(d.name), 'data-dashboard': d.name, text: d.title || d.name }));
+// titleOf returns the title of a dashboard or panel; one that is only its
+// name (none was declared) starts with a capital.
+function titleOf(x) {
+  const t = x.title || x.name || '';
+  return t === x.name ? t.charAt(0).toUpperCase() + t.slice(1) : t;
+}
+
+function renderNav(list, name) {
+  const links = list.map(d => el('a', { href: '#/d/' + encodeURIComponent(d.name), 'data-dashboard': d.name, text: titleOf(d) }));
   links.push(el('a', { href: '#/d/_system', 'data-dashboard': '_system', text: 'System' }));
   for (const a of links) if (a.dataset.dashboard === name) a.setAttribute('aria-current', 'page');
   $('#nav').replaceChildren(...links);
@@ -382,20 +401,25 @@ function area(box, ws) {
   box.hidden = !box.children.length;
 }
 
+const boards = () => (state.layout && state.layout.dashboards) || [];
+
 function dashboardView(d) {
   const grid = el('div.grid');
   if (d.width > 0) grid.style.setProperty('--cols', d.width);
   for (const p of d.panels) {
-    const ws = p.widgets.map(w => widget(w)).filter(Boolean);
-    const span = p.width > 0 ? p.width : ws.length > 4 ? 2 : 1;
-    const sec = el('section.panel.card', { 'data-panel': p.name, 'aria-label': p.title || d.title });
+    const span = p.width > 0 ? p.width : p.widgets.length > 4 ? 2 : 1;
+    const ws = p.widgets.map(w => widget(w, false, 2 * span)).filter(Boolean);
+    const sec = el('section.panel.card', { 'data-panel': p.name, 'aria-label': titleOf(p) || titleOf(d) });
     sec.style.setProperty('--w', span);
     sec.dataset.w = span;
-    if (p.title) sec.append(el('h2', { text: p.title }));
+    if (p.title) sec.append(el('h2', { text: titleOf(p) }));
     sec.append(el('div.widgets', {}, ws));
     grid.append(sec);
   }
-  if (!d.panels.length) grid.append(el('p.empty', { text: 'Nothing to show yet.' }));
+  if (d.missing) {
+    grid.append(el('p.empty', {}, `The dashboard “${d.name}” is not there (yet). `,
+      el('a', { href: '#/d/' + encodeURIComponent(boards()[0] ? boards()[0].name : '_system'), text: 'Go to the first one' })));
+  } else if (!d.panels.length) grid.append(el('p.empty', { text: 'Nothing to show yet.' }));
   return grid;
 }
 
@@ -426,12 +450,12 @@ const valueKinds = {
 };
 
 // widget makes the widget of placement w (id, widget, width, options).
-function widget(w, small) {
+function widget(w, small, maxSpan = 4) {
   const d = state.cat.get(w.id);
   let kind = w.widget || '';
   const opts = w.options || {};
   const root = el('div.widget', { 'data-id': w.id });
-  if (w.width > 1) root.style.setProperty('--ww', w.width);
+  if (w.width > 1) root.style.setProperty('--ww', Math.min(w.width, maxSpan));
   if (small) root.classList.add('small');
   const title = el('div.w-title', { text: (d && d.name) || w.id, id: 'w-' + w.id.replace(/[^\w-]/g, '_') + '-' + (++uid) });
   const error = el('div.w-error', { role: 'alert' });
@@ -448,9 +472,12 @@ function widget(w, small) {
     else actionForm(ctx);
     kind = root.dataset.widget;
   } else if (d.kind !== 'value') {
-    root.dataset.widget = 'value';
-    root.append(el('div.w-value.muted', { text: d.kind }));
-    return root;
+    // A sensor or a controller: its values and actions.
+    root.dataset.widget = 'group';
+    root.classList.add('group', 'wide');
+    const kids = [...state.cat.values()].filter(e => e.parent === d.id).sort((a, b) => (a.id < b.id ? -1 : 1));
+    root.append(el('div.widgets', {}, kids.map(e => widget({ id: e.id, widget: '', options: {} }, small, maxSpan))));
+    if (!kids.length) root.append(el('div.w-value.muted', { text: '—' }));
   } else {
     if (!kind || !valueKinds[kind]) kind = kind && !valueKinds[kind] ? 'value' : choose(d);
     root.dataset.widget = kind;
@@ -548,14 +575,15 @@ function linearWidget(ctx) {
 }
 
 // history loads the recent past of id: [[ms, value], ...].
-async function loadHistory(id, points) {
-  const r = await fetch(`/api/history/${encodeURIComponent(id)}?points=${points}`, { credentials: 'same-origin' });
+async function loadHistory(id, points, since) {
+  const from = since ? `&from=${Date.now() - since}` : '';
+  const r = await fetch(`/api/history/${encodeURIComponent(id)}?points=${points}${from}`, { credentials: 'same-origin' });
   if (!r.ok) throw new Error(`history of ${id}: ${r.status}`);
   return r.json();
 }
 
 // series keeps a bounded series of a value: history first, then live.
-function series(ctx, points, onChange) {
+function series(ctx, points, onChange, since) {
   const xs = [], ys = [];
   let seeded = false;
   const early = [];
@@ -565,7 +593,7 @@ function series(ctx, points, onChange) {
     xs.push(t); ys.push(v);
     if (xs.length > points) { xs.shift(); ys.shift(); }
   };
-  loadHistory(ctx.w.id, points).then(h => {
+  loadHistory(ctx.w.id, points, since).then(h => {
     for (const [t, v] of h) push(t / 1000, v);
   }).catch(e => console.warn(e.message)).finally(() => {
     seeded = true;
@@ -595,7 +623,7 @@ function sparkWidget(ctx) {
     if (y1 === y0) { y0 -= 1; y1 += 1; }
     line.setAttribute('points', xs.map((x, i) =>
       `${((x - x0) / (x1 - x0 || 1) * 100).toFixed(2)},${(28 - (ys[i] - y0) / (y1 - y0) * 26).toFixed(2)}`).join(' '));
-  });
+  }, 15 * 60 * 1000); // the last quarter of an hour
   follow(ctx, (v, t) => { out.textContent = display(d, v); add(v, t); });
 }
 
@@ -636,11 +664,17 @@ function chartWidget(ctx) {
   follow(ctx, (v, t) => { out.textContent = display(d, v); add(v, t); });
 }
 
+// enterClicks makes Enter toggle a checkbox, as Space does.
+function enterClicks(e) {
+  if (e.key === 'Enter') { e.preventDefault(); e.target.click(); }
+}
+
 function switchWidget(ctx) {
   const box = labelled(ctx, el('input', { type: 'checkbox', role: 'switch' }));
   const out = el('span.w-value');
   ctx.root.append(el('label.switch', {}, box, el('span.slider', { 'aria-hidden': 'true' }), out));
   follow(ctx, v => { box.checked = !!v; out.textContent = display(ctx.d, v); });
+  box.addEventListener('keydown', enterClicks);
   box.addEventListener('change', () => write(ctx, box.checked, v => { box.checked = !!v; }));
 }
 
@@ -666,19 +700,30 @@ function pushWidget(ctx) {
   follow(ctx, v => { out.textContent = display(ctx.d, v); });
 }
 
+// A slider, with the number beside it to read and to type.
 function sliderWidget(ctx) {
   const { d } = ctx;
   const r = labelled(ctx, el('input', { type: 'range', min: d.min ?? 0, max: d.max ?? 100, step: ctx.opts.step || 'any' }));
+  const n = labelled(ctx, el('input.mini', { type: 'number', min: d.min ?? null, max: d.max ?? null, step: 'any', inputMode: 'decimal' }));
   const out = el('output.w-value');
-  ctx.root.append(out, r);
+  ctx.root.classList.add('wide');
+  ctx.root.append(out, el('div.row.nowrap', {}, r, n));
   let editing = false;
-  r.addEventListener('input', () => { editing = true; out.textContent = withUnit(fmtNumber(+r.value), d.unit); });
-  r.addEventListener('change', () => {
-    editing = false;
-    write(ctx, +r.value, v => { if (typeof v === 'number') r.value = v; out.textContent = display(d, v); });
-  });
+  const restore = v => {
+    if (typeof v === 'number') { r.value = v; n.value = forInput(v); }
+    out.textContent = display(d, v);
+  };
+  r.addEventListener('input', () => { editing = true; n.value = r.value; out.textContent = withUnit(fmtNumber(+r.value), d.unit); });
+  r.addEventListener('change', () => { editing = false; write(ctx, +r.value, restore); });
+  const commit = () => {
+    if (n.value === '' || +n.value === +r.value && !n.matches(':invalid')) return;
+    write(ctx, +n.value, restore);
+  };
+  n.addEventListener('change', commit);
+  n.addEventListener('keydown', e => { if (e.key === 'Enter') commit(); });
   follow(ctx, v => {
     if (!editing && typeof v === 'number') r.value = v;
+    if (document.activeElement !== n && typeof v === 'number') n.value = forInput(v);
     out.textContent = display(d, v);
     r.setAttribute('aria-valuetext', display(d, v));
   });
@@ -694,13 +739,13 @@ function numberWidget(ctx) {
   const commit = () => {
     if (n.value === '' || n.value === last) return;
     last = n.value;
-    write(ctx, +n.value, v => { n.value = v ?? ''; last = n.value; });
+    write(ctx, +n.value, v => { n.value = typeof v === 'number' ? forInput(v) : ''; last = n.value; });
   };
   n.addEventListener('change', commit);
   n.addEventListener('keydown', e => { if (e.key === 'Enter') commit(); });
   follow(ctx, v => {
     out.textContent = display(d, v);
-    if (document.activeElement !== n && typeof v === 'number') { n.value = v; last = n.value; }
+    if (document.activeElement !== n && typeof v === 'number') { n.value = forInput(v); last = n.value; }
   });
 }
 
@@ -823,6 +868,7 @@ function actionSwitch(ctx) {
   let on = false;
   show(false);
   if (stateID) watch(stateID, v => { on = !!v; show(on); });
+  box.addEventListener('keydown', enterClicks);
   box.addEventListener('change', async () => {
     const want = box.checked;
     box.disabled = true;
@@ -934,6 +980,10 @@ function modulesFromCatalogue() {
   return [...names];
 }
 
+// The module states of kervi.modules, which may come as numbers.
+const moduleStates = ['', 'starting', 'ready', 'restarting', 'failed', 'stopping', 'stopped', 'unresponsive', 'disconnected'];
+const stateName = s => (typeof s === 'number' ? moduleStates[s] || String(s) : s || '');
+
 function systemView() {
   const rows = el('tbody');
   const table = el('table.health', {},
@@ -950,7 +1000,7 @@ function systemView() {
     };
     const tr = el('tr', { 'data-module': name }, el('th', { scope: 'row', text: name }), cells.state, cells.restarts, cells.uptime, cells.last, cells.pid);
     rows.append(tr);
-    let s = st.State || '', since = st.Since ? Date.parse(st.Since) : NaN;
+    let s = stateName(st.State), since = st.Since ? Date.parse(st.Since) : NaN;
     const showState = () => {
       cells.state.textContent = s || '—';
       tr.dataset.state = s;
