@@ -51,84 +51,123 @@ type rule struct {
 	grants []grant // otherwise: what each placement lets
 }
 
-// computeRules returns the rule of every entry, after the placements of
-// each (none: no key; an entry whose placements do not decode has an empty
-// slice and is readable by no user). Declarations of dashboards and
-// panels are taken in the order of the ids, first wins, as layout.Merge
-// does over the catalogue.
-func computeRules(entries map[string]ipc.Description, placements map[string][]layout.Placement) map[string]*rule {
-	ids := make([]string, 0, len(entries))
-	for id := range entries {
-		ids = append(ids, id)
+// specKey names a panel of a dashboard.
+type specKey struct{ dash, panel string }
+
+// specs are the first declarations of the dashboards and panels.
+type specs struct {
+	dash  map[string]layout.Spec
+	panel map[specKey]layout.Spec
+}
+
+// computeSpecs returns the declarations of dashboards and panels in the
+// placements, taken in the order of the ids, the first winning, as
+// layout.Merge does over the catalogue.
+func computeSpecs(placements map[string][]layout.Placement) specs {
+	sp := specs{dash: map[string]layout.Spec{}, panel: map[specKey]layout.Spec{}}
+	ids := make([]string, 0, len(placements))
+	for id, ps := range placements {
+		if declares(ps) {
+			ids = append(ids, id)
+		}
 	}
 	slices.Sort(ids)
-	type key struct{ dash, panel string }
-	dashSpec := map[string]layout.Spec{}
-	panelSpec := map[key]layout.Spec{}
 	for _, id := range ids {
 		for _, p := range placements[id] {
-			dash := p.Dashboard
-			if dash == "" {
-				dash = layout.DefaultDashboard
-			}
-			if _, ok := dashSpec[dash]; !ok && p.DashboardSpec != nil {
-				dashSpec[dash] = *p.DashboardSpec
+			dash := dashboardOf(p)
+			if _, ok := sp.dash[dash]; !ok && p.DashboardSpec != nil {
+				sp.dash[dash] = *p.DashboardSpec
 			}
 			if p.Panel == layout.Header || p.Panel == layout.Footer {
 				continue
 			}
-			k := key{dash, p.Panel}
-			if _, ok := panelSpec[k]; !ok && p.PanelSpec != nil {
-				panelSpec[k] = *p.PanelSpec
+			k := specKey{dash, p.Panel}
+			if _, ok := sp.panel[k]; !ok && p.PanelSpec != nil {
+				sp.panel[k] = *p.PanelSpec
 			}
 		}
 	}
-	rules := make(map[string]*rule, len(ids))
-	var ruleOf func(id string, depth int) *rule
-	ruleOf = func(id string, depth int) *rule {
-		if r, ok := rules[id]; ok {
-			return r
+	return sp
+}
+
+// declares reports whether one of ps declares a dashboard or a panel.
+func declares(ps []layout.Placement) bool {
+	for _, p := range ps {
+		if p.DashboardSpec != nil || p.PanelSpec != nil {
+			return true
 		}
-		if strings.HasPrefix(id, systemPrefix) {
-			return &rule{system: true}
-		}
-		ps, placed := placements[id]
-		if !placed {
-			// No placements: those of the parent, if any.
-			d := entries[id]
-			if d.Parent != "" && d.Parent != id && depth < 8 {
-				if _, ok := entries[d.Parent]; ok {
-					return ruleOf(d.Parent, depth+1)
-				}
-			}
+	}
+	return false
+}
+
+func dashboardOf(p layout.Placement) string {
+	if p.Dashboard == "" {
+		return layout.DefaultDashboard
+	}
+	return p.Dashboard
+}
+
+// ruleFor returns the rule of the entry id, after its placements (none:
+// no key, and those of its parent apply; placements that do not decode are
+// an empty slice, and no user may read the entry) and the declarations sp.
+// An entry without placements whose parent is not in entries is readable
+// by no user until its parent is announced.
+func ruleFor(id string, entries map[string]ipc.Description, placements map[string][]layout.Placement, sp specs, depth int) *rule {
+	if strings.HasPrefix(id, systemPrefix) {
+		return &rule{system: true}
+	}
+	ps, placed := placements[id]
+	if !placed {
+		d := entries[id]
+		if d.Parent == "" || d.Parent == id || depth >= maxParentDepth {
 			return &rule{open: true}
 		}
-		r := &rule{grants: make([]grant, 0, len(ps))}
-		for _, p := range ps {
-			dash := p.Dashboard
-			if dash == "" {
-				dash = layout.DefaultDashboard
-			}
-			ds := dashSpec[dash]
-			ps := panelSpec[key{dash, p.Panel}]
-			r.grants = append(r.grants, grant{
-				dash: dash, panel: p.Panel,
-				read:  [3][]string{p.Read, ps.Read, ds.Read},
-				write: [3][]string{p.Write, ps.Write, ds.Write},
-			})
+		if _, ok := entries[d.Parent]; !ok {
+			// Until the parent is announced, what it lets is unknown:
+			// nobody reads the component.
+			return &rule{grants: []grant{}}
 		}
-		return r
+		return ruleFor(d.Parent, entries, placements, sp, depth+1)
 	}
-	for _, id := range ids {
-		rules[id] = ruleOf(id, 0)
+	r := &rule{grants: make([]grant, 0, len(ps))}
+	for _, p := range ps {
+		dash := dashboardOf(p)
+		ds := sp.dash[dash]
+		ps := sp.panel[specKey{dash, p.Panel}]
+		r.grants = append(r.grants, grant{
+			dash: dash, panel: p.Panel,
+			read:  [3][]string{p.Read, ps.Read, ds.Read},
+			write: [3][]string{p.Write, ps.Write, ds.Write},
+		})
 	}
-	return rules
+	return r
+}
+
+// maxParentDepth bounds the chain of parents followed for a rule.
+const maxParentDepth = 8
+
+// descends reports whether id's chain of parents reaches ancestor.
+func descends(entries map[string]ipc.Description, id, ancestor string) bool {
+	for range maxParentDepth {
+		d, ok := entries[id]
+		if !ok || d.Parent == "" || d.Parent == id {
+			return false
+		}
+		if d.Parent == ancestor {
+			return true
+		}
+		id = d.Parent
+	}
+	return false
 }
 
 // updateAccessLocked takes the catalogue change of id (d nil: retired)
 // into the placements and rules, and returns the ids whose rules changed,
-// id included. It runs with s.mu held, only with users.
+// id included. A change that declares no dashboard or panel (nor did
+// before) changes the rules of id and of its descendants only; one that
+// does, those of every entry. It runs with s.mu held, only with users.
 func (s *Server) updateAccessLocked(id string, d *ipc.Description) []string {
+	old := s.placements[id]
 	if d == nil {
 		delete(s.placements, id)
 	} else {
@@ -143,15 +182,37 @@ func (s *Server) updateAccessLocked(id string, d *ipc.Description) []string {
 			s.placements[id] = ps
 		}
 	}
-	rules := computeRules(s.entries, s.placements)
-	s.amu.Lock()
-	old := s.rules
-	s.rules = rules
-	s.amu.Unlock()
+	targets := []string{id}
+	if declares(old) || declares(s.placements[id]) {
+		s.specs = computeSpecs(s.placements)
+		for x := range s.entries {
+			if x != id {
+				targets = append(targets, x)
+			}
+		}
+	} else {
+		for x := range s.entries {
+			if x != id && descends(s.entries, x, id) {
+				targets = append(targets, x)
+			}
+		}
+	}
 	changed := []string{id}
-	for k, r := range rules {
-		if k != id && !reflect.DeepEqual(old[k], r) {
-			changed = append(changed, k)
+	s.amu.Lock()
+	defer s.amu.Unlock()
+	for _, x := range targets {
+		var r *rule
+		if _, ok := s.entries[x]; ok {
+			r = ruleFor(x, s.entries, s.placements, s.specs, 0)
+		}
+		prev := s.rules[x]
+		if r == nil {
+			delete(s.rules, x)
+		} else {
+			s.rules[x] = r
+		}
+		if x != id && !reflect.DeepEqual(prev, r) {
+			changed = append(changed, x)
 		}
 	}
 	return changed

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -187,35 +188,38 @@ func TLS(certFile, keyFile string) Option {
 // auth is the state of the users and sessions of a Server with users.
 type auth struct {
 	users    map[string]*user
-	dummy    []byte // compared for an unknown user, so that it takes as long
+	dummy    []byte // compared for an unknown user, so that it takes as long as a known one
 	sessions *sessionStore
 	byAddr   *limiter
 	byName   *limiter
+	// hashing bounds the password checks in flight (bcrypt is slow on
+	// purpose: many at once would take every CPU).
+	hashing chan struct{}
 }
 
-func newAuth(o options, now func() time.Time) (*auth, error) {
+// newAuth returns the auth of the users of o; nil without users.
+func newAuth(o options, now func() time.Time) *auth {
 	if len(o.users) == 0 {
-		return nil, nil
+		return nil
 	}
 	a := &auth{
 		users:    make(map[string]*user, len(o.users)),
 		sessions: newSessionStore(o.sessionLifetime, o.maxSessions, now),
 		byAddr:   newLimiter(o.loginAttempts, o.loginWindow, now),
 		byName:   newLimiter(o.loginAttempts, o.loginWindow, now),
+		hashing:  make(chan struct{}, max(runtime.NumCPU()/2, 1)),
 	}
-	cost := bcrypt.MinCost
+	// An unknown user's password is checked against the hash of the
+	// user of the highest cost, its result ignored: it takes as long as a
+	// known user's.
+	cost := -1
 	for _, u := range o.users {
 		a.users[u.Name] = &user{name: u.Name, groups: u.Groups, hash: []byte(u.PasswordHash)}
 		if c, err := bcrypt.Cost([]byte(u.PasswordHash)); err == nil && c > cost {
-			cost = c
+			cost, a.dummy = c, []byte(u.PasswordHash)
 		}
 	}
-	dummy, err := bcrypt.GenerateFromPassword([]byte("no such user"), cost)
-	if err != nil {
-		return nil, fmt.Errorf("kervi: dashboard: %w", err)
-	}
-	a.dummy = dummy
-	return a, nil
+	return a
 }
 
 // Keys of echo.Context.
@@ -359,7 +363,13 @@ func (s *Server) login(c echo.Context) error {
 	if known {
 		hash = u.hash
 	}
+	select {
+	case s.auth.hashing <- struct{}{}:
+	case <-r.Context().Done():
+		return r.Context().Err()
+	}
 	err := bcrypt.CompareHashAndPassword(hash, []byte(b.Password))
+	<-s.auth.hashing
 	if !known || err != nil {
 		s.log.Info("dashboard: login refused: wrong user or password", "addr", addr, "user", b.User)
 		return c.JSON(http.StatusUnauthorized, errorJSON{Error: "wrong user or password"})

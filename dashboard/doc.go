@@ -28,6 +28,9 @@
 //	GET  /api/logs                   the last log records (kervi.logs)
 //	GET  /api/layout                 the dashboards: {"dashboards": [...]}
 //	GET  /api/live                   the WebSocket
+//	GET  /api/session                who is logged in (see Users below)
+//	POST /api/login                  {"user": ..., "password": ...}: a session cookie
+//	POST /api/logout                 ends the session
 //
 // and the browser's single-page application (package files under static/,
 // embedded in the binary) at / and every other path outside /api/.

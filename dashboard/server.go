@@ -44,7 +44,9 @@ var (
 // (the catalogue and the latest event of every value), keeps the history of
 // number values, and serves them over HTTP (the REST API and the WebSocket
 // /api/live; see docs/protocol.md). It is an http.Handler, to be mounted in a
-// program's own router, or served by the dashboard module (Module).
+// program's own router, or served by the dashboard module (Module). With
+// users (option Users), it serves each user, after a login, only what the
+// user may read, and takes only the writes the user may make.
 // Its methods are safe for concurrent use.
 type Server struct {
 	bus  *ipc.Bus
@@ -67,6 +69,7 @@ type Server struct {
 	// when both are).
 	auth       *auth
 	placements map[string][]layout.Placement
+	specs      specs
 	amu        sync.RWMutex
 	rules      map[string]*rule
 
@@ -114,11 +117,6 @@ func New(bus *ipc.Bus, opts ...Option) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: History: %w", ErrInvalidOption, err)
 	}
-	a, err := newAuth(o, time.Now)
-	if err != nil {
-		hist.Close()
-		return nil, err
-	}
 	s := &Server{
 		bus:        bus,
 		opts:       o,
@@ -127,7 +125,7 @@ func New(bus *ipc.Bus, opts ...Option) (*Server, error) {
 		entries:    make(map[string]ipc.Description),
 		latest:     make(map[string]ipc.Event),
 		clients:    make(map[*client]struct{}),
-		auth:       a,
+		auth:       newAuth(o, time.Now),
 		placements: make(map[string][]layout.Placement),
 		rules:      make(map[string]*rule),
 	}

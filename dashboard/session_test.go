@@ -3,6 +3,7 @@ package dashboard
 import (
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -193,6 +194,20 @@ func TestAccessRules(t *testing.T) {
 	}
 	if s.canRead(nil, "open") || s.canWrite(nil, "open") || s.visible(nil, "main", "", "open") {
 		t.Error("no user is let in")
+	}
+
+	// A component whose parent is not announced yet is readable by no
+	// user; the parent's announcement lets it be.
+	orphan := ipc.Description{ID: "lone.v", Kind: ipc.KindValue, Parent: "lone"}
+	entries[orphan.ID] = orphan
+	s.updateAccessLocked(orphan.ID, &orphan)
+	if s.canRead(root, "lone.v") || s.canWrite(root, "lone.v") {
+		t.Error("a component of an unknown parent is readable")
+	}
+	parent := ipc.Description{ID: "lone", Kind: ipc.KindController}
+	entries[parent.ID] = parent
+	if changed := s.updateAccessLocked(parent.ID, &parent); !slices.Contains(changed, "lone.v") || !s.canRead(bob, "lone.v") {
+		t.Errorf("after its parent: readable %v, changed %v", s.canRead(bob, "lone.v"), changed)
 	}
 
 	// A later announcement that declares the panel differently changes

@@ -56,8 +56,11 @@
 // the same rule, write it (Write of the placement, its panel and its
 // dashboard). A component with no placements of its own follows those of
 // its parent (ipc.Description.Parent: a controller's values, a sensor's
-// dimensions); one with none at all is readable and writable by every
-// user. Without users, everything is open to everyone.
+// dimensions), and until its parent is announced, it is readable by no
+// user; one with none at all is readable and writable by every user. The
+// application's own health and log values and actions (ids "kervi.*") are
+// readable by every user and writable by none. Without users, everything
+// is open to everyone.
 //
 //	layout.Value(layout.Placement{Panel: "heating", Read: []string{"family"}, Write: []string{"admin"}})
 package layout
