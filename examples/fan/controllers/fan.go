@@ -54,8 +54,10 @@ func NewFanController(bus *ipc.Bus) *FanController {
 	gauge.PanelSpec = &layout.Spec{Title: "Fan", Order: 1} // the panel is declared once, here
 	fc.Temp = fc.Inputs().Number("temp", "Temperature", values.Range(0, 150),
 		layout.Value(fanPanel(layout.WidgetValue, 1)))
+	slider, entry := fanPanel(layout.WidgetSlider, 2), fanPanel(layout.WidgetNumber, 3)
+	slider.Options = map[string]string{"step": "1"} // whole percents
 	fc.MaxSpeed = fc.Inputs().Number("max_speed", "Maximum speed", append(pct, values.Initial(100),
-		layout.Value(fanPanel(layout.WidgetSlider, 2), fanPanel(layout.WidgetNumber, 3)))...)
+		layout.Value(slider, entry))...)
 	fc.FanSpeed = fc.Outputs().Number("fan_speed", "Fan speed", append(pct, values.Initial(0),
 		layout.Value(gauge, layout.Placement{Panel: layout.Footer, Widget: layout.WidgetSparkline}))...)
 	fc.Active = fc.Outputs().Bool("active", "Active", values.Initial(false))
