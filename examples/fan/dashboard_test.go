@@ -103,7 +103,7 @@ func TestDashboardLoads(t *testing.T) {
 		{"cpu_load", "value", ".w-value"},
 		{"fan_controller.fan_speed", "gauge", ".w-value"},
 		{"fan_controller.max_speed", "slider", `input[type=range]`},
-		{"fan_controller.max_speed", "number", `input[type=number]`},
+		{"fan_controller.max_speed", "slider", `input[type=number]`},
 		{"fan_controller.activate", "switch", `input[type=checkbox][role=switch]`},
 		{"fan_controller.temp", "value", ".w-value"},
 	} {
@@ -233,17 +233,17 @@ func TestDashboardSliderAndRefusal(t *testing.T) {
 	app.waitValue("fan_controller.max_speed", fmt.Sprintf("become %v (the slider's value)", want), liveTimeout, func(v any) bool { return v == want })
 	browsertest.Wait[bool](p, pageTimeout, "the slider widget's data-value to follow", fmt.Sprintf(`%s.dataset.value === %q`, js(slider), shown))
 
-	// 150 is beyond max_speed's range (0..100): refused by the owner, the
-	// error shows, the entry returns to the value the server holds.
-	number := widget("fan_controller.max_speed", "number")
-	entry := number + " input[type=number]"
+	// The slider's number entry: 150 is beyond max_speed's range
+	// (0..100), refused by the owner; the error shows, and the entry
+	// returns to the value the server holds.
+	entry := slider + " input[type=number]"
 	sameNumber := fmt.Sprintf(`Math.abs(Number(%s.value) - %v) < 1e-6`, js(entry), want) // inputs may round float noise
 	browsertest.Wait[bool](p, pageTimeout, "the number entry to show the slider's value", sameNumber)
 	typeInto(p, entry, "150"+kb.Enter)
 	msg := browsertest.Wait[string](p, pageTimeout, "the refusal of 150 in .w-error",
-		`(() => { const e = `+js(number+" .w-error")+`; return e && e.offsetParent !== null && e.textContent.trim() })()`)
+		`(() => { const e = `+js(slider+" .w-error")+`; return e && e.offsetParent !== null && e.textContent.trim() })()`)
 	t.Logf("refusal shown: %q", msg)
-	if role := browsertest.Eval[string](p, js(number+" .w-error")+`.getAttribute("role") ?? ""`); role != "alert" {
+	if role := browsertest.Eval[string](p, js(slider+" .w-error")+`.getAttribute("role") ?? ""`); role != "alert" {
 		t.Errorf(".w-error role %q; want alert", role)
 	}
 	browsertest.Wait[bool](p, pageTimeout, "the entry to return to the server's value", sameNumber)
@@ -255,7 +255,7 @@ func TestDashboardSliderAndRefusal(t *testing.T) {
 	typeInto(p, entry, "55"+kb.Enter)
 	app.waitValue("fan_controller.max_speed", "become 55", liveTimeout, func(v any) bool { return v == 55.0 })
 	browsertest.Wait[bool](p, pageTimeout, "the error cleared by the next success",
-		`(() => { const e = `+js(number+" .w-error")+`; return !e || e.offsetParent === null || e.textContent.trim() === "" })()`)
+		`(() => { const e = `+js(slider+" .w-error")+`; return !e || e.offsetParent === null || e.textContent.trim() === "" })()`)
 	browsertest.Wait[bool](p, pageTimeout, "the slider to follow the entry", js(rangeInput)+`.value === "55"`)
 }
 
@@ -308,7 +308,7 @@ func TestDashboardModuleRestart(t *testing.T) {
 	app := startFan(t)
 	p := openDashboard(t, app)
 	slider := widget("fan_controller.max_speed", "slider")
-	entry := widget("fan_controller.max_speed", "number") + " input[type=number]"
+	entry := slider + " input[type=number]"
 	waitChange(p, slider, "", "fan_controller.max_speed's value")
 
 	logged := app.waitLog(controllersStarted, liveTimeout)[1]

@@ -15,7 +15,7 @@
 //
 // The sensors and controllers place their components on the dashboard
 // (package dashboard/layout): the CPU load as a chart, the fan speed as a
-// gauge, the unlinked max_speed input as a slider and a number entry, and
+// gauge, the unlinked max_speed input as a slider (with a number entry), and
 // the activate action as a switch in the header that shows
 // fan_controller.active. An automatic dashboard "all" shows every
 // component.

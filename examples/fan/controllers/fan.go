@@ -43,7 +43,7 @@ func fanPanel(widget string, order int) layout.Placement {
 
 // NewFanController creates the controller "fan_controller" with its
 // inputs, outputs and action, placed on the dashboard: the speed as a
-// gauge, the limit as a slider and a number entry, the temperature it
+// gauge, the limit as a slider (with its number entry), the temperature it
 // follows as a value, and the action as a switch in the header that shows
 // whether the controller is active.
 func NewFanController(bus *ipc.Bus) *FanController {
@@ -54,10 +54,10 @@ func NewFanController(bus *ipc.Bus) *FanController {
 	gauge.PanelSpec = &layout.Spec{Title: "Fan", Order: 1} // the panel is declared once, here
 	fc.Temp = fc.Inputs().Number("temp", "Temperature", values.Range(0, 150),
 		layout.Value(fanPanel(layout.WidgetValue, 1)))
-	slider, entry := fanPanel(layout.WidgetSlider, 2), fanPanel(layout.WidgetNumber, 3)
+	slider := fanPanel(layout.WidgetSlider, 2)
 	slider.Options = map[string]string{"step": "1"} // whole percents
 	fc.MaxSpeed = fc.Inputs().Number("max_speed", "Maximum speed", append(pct, values.Initial(100),
-		layout.Value(slider, entry))...)
+		layout.Value(slider))...)
 	fc.FanSpeed = fc.Outputs().Number("fan_speed", "Fan speed", append(pct, values.Initial(0),
 		layout.Value(gauge, layout.Placement{Panel: layout.Footer, Widget: layout.WidgetSparkline}))...)
 	fc.Active = fc.Outputs().Bool("active", "Active", values.Initial(false))
