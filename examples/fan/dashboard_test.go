@@ -437,6 +437,7 @@ func TestScreenshots(t *testing.T) {
 		p := openDashboard(t, app, shot.opt)
 		browsertest.Wait[bool](p, pageTimeout, "the chart's history", fmt.Sprintf(`Number(%s?.dataset.points) >= 30`, js(widget("cpu_load", "chart"))))
 		browsertest.Wait[bool](p, pageTimeout, "the gauge's value", js(widget("fan_controller.fan_speed", "gauge"))+`?.dataset.value > ""`)
+		browsertest.Wait[bool](p, pageTimeout, "the transitions to end (the gauge's arc)", `document.getAnimations().every(a => a.playState !== "running")`)
 		png := browsertest.Run(p, pageTimeout, chromedp.CaptureScreenshot())
 		path := filepath.Join(dir, shot.file)
 		if err := os.WriteFile(path, png, 0o644); err != nil {
