@@ -93,13 +93,23 @@ func loadSetup(ctx context.Context, bus *ipc.Bus) error {
 	return nil
 }
 
+// envUsers, when set, adds the home module and the test users
+// (TestUsersApp).
+const envUsers = "KERVI_DASH_USERS"
+
 func newApp(addr string, opts ...kervi.Option) (*kervi.Application, error) {
 	mods := []kervi.Module{
 		{Name: "fan", Setup: fanSetup},
 		{Name: "load", Setup: loadSetup},
-		dashboard.Module(dashboard.Addr(addr)),
 	}
+	dash := []dashboard.Option{dashboard.Addr(addr)}
 	opts = append(opts, kervi.WithModuleEnv(envAddr+"="+addr))
+	if os.Getenv(envUsers) != "" {
+		mods = append(mods, kervi.Module{Name: "home", Setup: homeSetup})
+		dash = append(dash, dashboard.Users(testUsers()...))
+		opts = append(opts, kervi.WithModuleEnv(envUsers+"=1"))
+	}
+	mods = append(mods, dashboard.Module(dash...))
 	return kervi.NewApplication(mods, opts...)
 }
 

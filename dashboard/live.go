@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/kervi/kervi-go/ipc"
@@ -24,6 +25,11 @@ const (
 	hardReadLimit = 1 << 20
 )
 
+// StatusSessionExpired is the close code of a WebSocket whose session
+// expired (reason "session expired") or ended by a logout ("session
+// ended"): the browser shows the login form.
+const StatusSessionExpired websocket.StatusCode = 4001
+
 // client is one WebSocket connection. The bus's dispatch goroutine marks
 // what changed in its pending sets (under the server's lock, then its own),
 // which hold the latest event of each id: they are bounded by the number of
@@ -32,15 +38,25 @@ type client struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wake   chan struct{} // capacity 1
+	user   *user         // who the client acts for; nil without users
+	// layoutSent is the layout last sent (its JSON); the writer's own.
+	layoutSent []byte
 
 	mu      sync.Mutex
 	initial []ipc.Description           // the catalogue, sent first
 	entries map[string]*ipc.Description // nil: retired
 	order   []string                    // ids of entries, in order of change
 	values  map[string]ipc.Event
+	layout  bool // the catalogue changed: the layout may have
 
 	results chan []byte
 	sem     chan struct{}
+
+	// With users: the client's session, and the ids of the entries it
+	// was told about (under the server's lock), whose values only it is
+	// sent.
+	sess  *session
+	known map[string]bool
 }
 
 func (c *client) signal() {
@@ -63,6 +79,15 @@ func (c *client) entryChanged(id string, d *ipc.Description) {
 		delete(c.values, id)
 	}
 	c.entries[id] = d
+	c.layout = true
+	c.mu.Unlock()
+	c.signal()
+}
+
+// layoutChanged marks the layout as possibly changed.
+func (c *client) layoutChanged() {
+	c.mu.Lock()
+	c.layout = true
 	c.mu.Unlock()
 	c.signal()
 }
@@ -75,11 +100,11 @@ func (c *client) valueChanged(ev ipc.Event) {
 }
 
 // take returns and clears what is pending.
-func (c *client) take() (initial []ipc.Description, order []string, entries map[string]*ipc.Description, values map[string]ipc.Event) {
+func (c *client) take() (initial []ipc.Description, order []string, entries map[string]*ipc.Description, values map[string]ipc.Event, layout bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	initial, order, entries, values = c.initial, c.order, c.entries, c.values
-	c.initial, c.order = nil, nil
+	initial, order, entries, values, layout = c.initial, c.order, c.entries, c.values, c.layout
+	c.initial, c.order, c.layout = nil, nil, false
 	c.entries = make(map[string]*ipc.Description)
 	c.values = make(map[string]ipc.Event)
 	return
@@ -121,7 +146,16 @@ type (
 
 // live serves GET /api/live.
 func (s *Server) live(ec echo.Context) error {
-	// Accept checks that the Origin, if any, is the request's host.
+	// guard checked the session, with users: it is refused (401) before
+	// upgrading. Accept checks that the Origin, if any, is the request's
+	// host (403).
+	var sess *session
+	if s.auth != nil {
+		var ok bool
+		if sess, ok = ec.Get(ctxSession).(*session); !ok {
+			return loginRequired(ec)
+		}
+	}
 	conn, err := websocket.Accept(ec.Response(), ec.Request(), nil)
 	if err != nil {
 		return nil // Accept wrote the response
@@ -137,6 +171,9 @@ func (s *Server) live(ec echo.Context) error {
 		results: make(chan []byte, maxInFlight),
 		sem:     make(chan struct{}, maxInFlight),
 	}
+	if sess != nil {
+		c.user, c.sess, c.known = sess.user, sess, make(map[string]bool)
+	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -144,9 +181,17 @@ func (s *Server) live(ec echo.Context) error {
 		conn.Close(websocket.StatusGoingAway, "dashboard stopping")
 		return nil
 	}
-	c.initial = s.catalogueLocked()
+	c.initial = s.catalogueForLocked(c.user)
+	c.layout = true
+	if c.known != nil {
+		for _, d := range c.initial {
+			c.known[d.ID] = true
+		}
+	}
 	for id, ev := range s.latest {
-		c.values[id] = ev
+		if c.known == nil || c.known[id] {
+			c.values[id] = ev
+		}
 	}
 	s.clients[c] = struct{}{}
 	s.wg.Add(1)
@@ -176,10 +221,24 @@ func (s *Server) live(ec echo.Context) error {
 // the client ends or a write fails.
 func (s *Server) write(c *client, conn *websocket.Conn) {
 	defer c.cancel()
+	var ended <-chan struct{} // the session's end: logout, eviction
+	var expiry <-chan time.Time
+	if c.sess != nil {
+		ended = c.sess.done
+		t := time.NewTimer(time.Until(c.sess.expires))
+		defer t.Stop()
+		expiry = t.C
+	}
 	for {
 		select {
 		case <-c.ctx.Done():
 			conn.Close(websocket.StatusGoingAway, "dashboard stopping")
+			return
+		case <-expiry:
+			conn.Close(StatusSessionExpired, "session expired")
+			return
+		case <-ended:
+			conn.Close(StatusSessionExpired, "session ended")
 			return
 		case b := <-c.results:
 			if !s.send(c, conn, b) {
@@ -221,9 +280,10 @@ func (s *Server) sendJSON(c *client, conn *websocket.Conn, v any) bool {
 }
 
 // flush sends what is pending: the catalogue or entry changes first, so
-// that an id's entry arrives before its values, then the values in batches.
+// that an id's entry arrives before its values, then the layout if it
+// changed, then the values in batches.
 func (s *Server) flush(c *client, conn *websocket.Conn) bool {
-	initial, order, entries, values := c.take()
+	initial, order, entries, values, layout := c.take()
 	if initial != nil && !s.sendJSON(c, conn, catalogueMsg{T: "catalogue", Entries: initial}) {
 		return false
 	}
@@ -235,6 +295,11 @@ func (s *Server) flush(c *client, conn *websocket.Conn) bool {
 			ok = s.sendJSON(c, conn, retireMsg{T: "retire", ID: id})
 		}
 		if !ok {
+			return false
+		}
+	}
+	if layout {
+		if b := s.layoutMessage(c); b != nil && !s.send(c, conn, b) {
 			return false
 		}
 	}
@@ -312,6 +377,10 @@ func (s *Server) handle(c *client, b []byte) {
 	}
 	if m.T == "set" && m.Value == nil {
 		s.reply(c, m.Ref, nil, fmt.Errorf("%w: set needs a \"value\"", ErrBadRequest))
+		return
+	}
+	if !s.canWrite(c.user, m.ID) {
+		s.reply(c, m.Ref, nil, errWriteRefused(c.user, m.ID))
 		return
 	}
 	select {

@@ -72,6 +72,7 @@ type msg struct {
 	Result  json.RawMessage   `json:"result"`
 	Error   string            `json:"error"`
 	Status  int               `json:"status"`
+	Layout  layoutJSON        `json:"layout"`
 }
 
 // wsClient is a test's WebSocket client, which keeps the latest value of
@@ -289,10 +290,12 @@ func TestLiveSlowClient(t *testing.T) {
 			fast.values[id] = nil
 		}
 	}
-	slow.until(10*time.Second, "slow client on the latest", allAt(slow, rounds))
-	if v, _ := slow.values["load.big"].(string); !strings.HasPrefix(v, fmt.Sprintf("%d:", rounds)) {
-		t.Fatalf("slow client: load.big %.10q", v)
+	// load.big is set after the numbers of its round: wait for both.
+	bigAt := func(m msg) bool {
+		v, _ := slow.values["load.big"].(string)
+		return strings.HasPrefix(v, fmt.Sprintf("%d:", rounds))
 	}
+	slow.until(10*time.Second, "slow client on the latest", func(m msg) bool { return allAt(slow, rounds)(m) && bigAt(m) })
 	if st := s.Stats(); st.Stalled != 0 || st.Clients != 2 {
 		t.Fatalf("stats: %+v", st)
 	}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -21,7 +22,9 @@ const ModuleName = "dashboard"
 // Its setup makes a Server (New) on the module's bus and listens on Addr
 // (default DefaultAddr), logging the URL to open; a listen that fails (the
 // port is taken) fails the setup. An address beyond loopback is logged as
-// a warning. The server stops with the module.
+// a warning when the dashboard has no users (anyone who reaches it may do
+// anything), or users but no TLS (their passwords cross the network in
+// clear). The server stops with the module.
 func Module(opts ...Option) kervi.Module {
 	return kervi.Module{Name: ModuleName, Setup: func(ctx context.Context, bus *ipc.Bus) error {
 		return setup(bus, opts)
@@ -44,9 +47,19 @@ func setup(bus *ipc.Bus, opts []Option) error {
 		s.Close()
 		return fmt.Errorf("kervi: dashboard: %w", err)
 	}
-	url := openURL(ln.Addr())
-	if !isLoopback(ln.Addr()) {
-		bus.Logger().Warn("dashboard: listening beyond loopback with no users: anyone who reaches it can set values and call actions", "addr", ln.Addr().String())
+	tlsOn := o.certFile != ""
+	if tlsOn {
+		cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			ln.Close()
+			s.Close()
+			return fmt.Errorf("kervi: dashboard: TLS(%q, %q): %w", o.certFile, o.keyFile, err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+	url := openURL(ln.Addr(), tlsOn)
+	if msg := exposureWarning(ln.Addr(), len(o.users) > 0, tlsOn); msg != "" {
+		bus.Logger().Warn(msg, "addr", ln.Addr().String())
 	}
 	bus.Logger().Info("dashboard: open "+url, "url", url)
 	srv := &http.Server{
@@ -69,12 +82,34 @@ func setup(bus *ipc.Bus, opts []Option) error {
 
 // openURL returns the URL to open for a listener on a: on the loopback
 // address when a is the unspecified one ("0.0.0.0", "::").
-func openURL(a net.Addr) string {
+func openURL(a net.Addr, tlsOn bool) string {
 	host, port, _ := net.SplitHostPort(a.String())
 	if ta, ok := a.(*net.TCPAddr); ok && ta.IP.IsUnspecified() {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	scheme := "http://"
+	if tlsOn {
+		scheme = "https://"
+	}
+	return scheme + net.JoinHostPort(host, port) + "/"
+}
+
+// exposureWarning returns the warning to log for a dashboard listening on
+// a: none on loopback, nor beyond it with users over TLS.
+func exposureWarning(a net.Addr, users, tlsOn bool) string {
+	switch {
+	case isLoopback(a):
+		return ""
+	case !users:
+		return "dashboard: WARNING: listening on " + a.String() + " beyond loopback WITH NO USERS: " +
+			"anyone who can reach this address can read every value, set inputs and call actions; " +
+			"configure users (dashboard.Users) or listen on 127.0.0.1"
+	case !tlsOn:
+		return "dashboard: WARNING: listening on " + a.String() + " beyond loopback over plain HTTP: " +
+			"passwords and session cookies cross the network in clear; " +
+			"serve HTTPS (dashboard.TLS) or put a TLS proxy in front"
+	}
+	return ""
 }
 
 func isLoopback(a net.Addr) bool {

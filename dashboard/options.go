@@ -33,6 +33,14 @@ type options struct {
 	callTimeout  time.Duration
 	writeTimeout time.Duration
 	maxMessage   int
+
+	users           []User
+	sessionLifetime time.Duration
+	maxSessions     int
+	loginAttempts   int
+	loginWindow     time.Duration
+	certFile        string
+	keyFile         string
 }
 
 func defaultOptions() options {
@@ -41,14 +49,21 @@ func defaultOptions() options {
 		callTimeout:  DefaultCallTimeout,
 		writeTimeout: DefaultWriteTimeout,
 		maxMessage:   DefaultMaxMessage,
+
+		sessionLifetime: DefaultSessionLifetime,
+		maxSessions:     DefaultMaxSessions,
+		loginAttempts:   DefaultLoginAttempts,
+		loginWindow:     DefaultLoginWindow,
 	}
 }
 
 // Addr sets the address the dashboard module listens on, "host:port".
 // Defaults to DefaultAddr (127.0.0.1:8765). An address beyond loopback is
-// allowed, and logged as a warning: the dashboard has no users yet, so anyone
-// who reaches it can set values and call actions. New ignores it (the
-// program that mounts the Server listens).
+// allowed; without users (option Users) the module warns loudly at start
+// that anyone who reaches it can read every value, set inputs and call
+// actions, and with users but without TLS that passwords and session
+// cookies cross the network in clear. New ignores it (the program that
+// mounts the Server listens).
 func Addr(addr string) Option {
 	return func(o *options) error {
 		if _, _, err := net.SplitHostPort(addr); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/dashboard/history"
+	"github.com/kervi/kervi-go/dashboard/layout"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/labstack/echo/v4"
 )
@@ -43,7 +44,9 @@ var (
 // (the catalogue and the latest event of every value), keeps the history of
 // number values, and serves them over HTTP (the REST API and the WebSocket
 // /api/live; see docs/protocol.md). It is an http.Handler, to be mounted in a
-// program's own router, or served by the dashboard module (Module).
+// program's own router, or served by the dashboard module (Module). With
+// users (option Users), it serves each user, after a login, only what the
+// user may read, and takes only the writes the user may make.
 // Its methods are safe for concurrent use.
 type Server struct {
 	bus  *ipc.Bus
@@ -57,6 +60,18 @@ type Server struct {
 	latest  map[string]ipc.Event
 	clients map[*client]struct{}
 	closed  bool
+	// catVersion counts the catalogue's changes, for the layout (view).
+	catVersion uint64
+	view       views
+
+	// With users (auth not nil): the placements of the entries, and who
+	// may read and write each (rules, under amu, which is taken after mu
+	// when both are).
+	auth       *auth
+	placements map[string][]layout.Placement
+	specs      specs
+	amu        sync.RWMutex
+	rules      map[string]*rule
 
 	subs       []*ipc.Subscription
 	wg         sync.WaitGroup // WebSocket connections
@@ -103,13 +118,16 @@ func New(bus *ipc.Bus, opts ...Option) (*Server, error) {
 		return nil, fmt.Errorf("%w: History: %w", ErrInvalidOption, err)
 	}
 	s := &Server{
-		bus:     bus,
-		opts:    o,
-		log:     bus.Logger().With("component", "dashboard"),
-		hist:    hist,
-		entries: make(map[string]ipc.Description),
-		latest:  make(map[string]ipc.Event),
-		clients: make(map[*client]struct{}),
+		bus:        bus,
+		opts:       o,
+		log:        bus.Logger().With("component", "dashboard"),
+		hist:       hist,
+		entries:    make(map[string]ipc.Description),
+		latest:     make(map[string]ipc.Event),
+		clients:    make(map[*client]struct{}),
+		auth:       newAuth(o, time.Now),
+		placements: make(map[string][]layout.Placement),
+		rules:      make(map[string]*rule),
 	}
 	s.e = s.routes()
 	sub, err := bus.FollowCatalogue(s.catalogueChanged)
@@ -170,9 +188,14 @@ func (s *Server) catalogueChanged(ch ipc.CatalogueChange) {
 	d := ch.Description
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.catVersion++
 	switch ch.Kind {
 	case ipc.ChangeAnnounced:
 		s.entries[d.ID] = d
+		if s.auth != nil {
+			s.accessChangedLocked(s.updateAccessLocked(d.ID, &d), d.ID)
+			return
+		}
 		for c := range s.clients {
 			c.entryChanged(d.ID, &d)
 		}
@@ -180,6 +203,10 @@ func (s *Server) catalogueChanged(ch ipc.CatalogueChange) {
 		delete(s.entries, d.ID)
 		delete(s.latest, d.ID)
 		s.hist.Forget(d.ID)
+		if s.auth != nil {
+			s.accessChangedLocked(s.updateAccessLocked(d.ID, nil), "")
+			return
+		}
 		for c := range s.clients {
 			c.entryChanged(d.ID, nil)
 		}
@@ -202,7 +229,9 @@ func (s *Server) valueChanged(ev ipc.Event) {
 	defer s.mu.Unlock()
 	s.latest[ev.ID] = ev
 	for c := range s.clients {
-		c.valueChanged(ev)
+		if c.user == nil || c.known[ev.ID] {
+			c.valueChanged(ev)
+		}
 	}
 }
 
@@ -286,6 +315,8 @@ func (s *Server) call(ctx context.Context, id string, args []any) (json.RawMessa
 func status(err error) int {
 	var he *echo.HTTPError
 	switch {
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden
 	case errors.Is(err, ErrBadRequest), errors.Is(err, history.ErrInvalidRange), errors.Is(err, history.ErrInvalidID):
 		return http.StatusBadRequest
 	case errors.As(err, &he):
@@ -313,6 +344,10 @@ func (s *Server) routes() *echo.Echo {
 		}
 		c.JSON(status(err), errorJSON{Error: msg})
 	}
+	e.Use(s.guard)
+	e.GET("/api/session", s.getSession)
+	e.POST("/api/login", s.login)
+	e.POST("/api/logout", s.logout)
 	e.GET("/api/catalogue", s.getCatalogue)
 	e.GET("/api/values", s.getValues)
 	e.GET("/api/values/*", s.getValue)
@@ -322,6 +357,8 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/api/modules", s.callJSON(kervi.ModulesID))
 	e.GET("/api/logs", s.callJSON(kervi.LogsID))
 	e.GET("/api/live", s.live)
+	e.GET("/api/layout", s.getLayout)
+	e.Any("/*", s.serveStatic)
 	return e
 }
 
@@ -354,24 +391,71 @@ func (s *Server) catalogueLocked() []ipc.Description {
 	return out
 }
 
+// catalogueFor returns the entries u may read, sorted by id.
+func (s *Server) catalogueFor(u *user) []ipc.Description {
+	if s.auth == nil {
+		return s.catalogue()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.catalogueForLocked(u)
+}
+
+func (s *Server) catalogueForLocked(u *user) []ipc.Description {
+	all := s.catalogueLocked()
+	if s.auth == nil {
+		return all
+	}
+	out := all[:0]
+	for _, d := range all {
+		if s.canRead(u, d.ID) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 func (s *Server) getCatalogue(c echo.Context) error {
-	return c.JSON(http.StatusOK, s.catalogue())
+	return c.JSON(http.StatusOK, s.catalogueFor(userOf(c)))
 }
 
 func (s *Server) getValues(c echo.Context) error {
+	u := userOf(c)
 	s.mu.Lock()
 	out := make([]valueJSON, 0, len(s.latest))
 	for _, ev := range s.latest {
-		out = append(out, toJSON(ev))
+		if s.canRead(u, ev.ID) {
+			out = append(out, toJSON(ev))
+		}
 	}
 	s.mu.Unlock()
 	sortByID(out, func(v valueJSON) string { return v.ID })
 	return c.JSON(http.StatusOK, out)
 }
 
+// checkRead returns the error of a refused read of id by the user of c: a
+// 403 for a component the user may not read, a 404 for one the catalogue
+// does not hold (with users only).
+func (s *Server) checkRead(c echo.Context, id string) error {
+	if s.auth == nil {
+		return nil
+	}
+	u := userOf(c)
+	if s.canRead(u, id) {
+		return nil
+	}
+	if s.ruleOf(id) == nil {
+		return ipc.Errorf(ipc.CodeUnknownID, "%s: no such component", id)
+	}
+	return errReadRefused(u, id)
+}
+
 func (s *Server) getValue(c echo.Context) error {
 	id, err := idParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.checkRead(c, id); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -419,6 +503,9 @@ func (s *Server) postValue(c echo.Context) error {
 	if b.Value == nil {
 		return fmt.Errorf("%w: body needs a \"value\"", ErrBadRequest)
 	}
+	if u := userOf(c); !s.canWrite(u, id) {
+		return errWriteRefused(u, id)
+	}
 	if err := s.set(c.Request().Context(), id, b.Value); err != nil {
 		return err
 	}
@@ -437,6 +524,9 @@ func (s *Server) postAction(c echo.Context) error {
 	id, err := idParam(c)
 	if err != nil {
 		return err
+	}
+	if u := userOf(c); !s.canWrite(u, id) {
+		return errWriteRefused(u, id)
 	}
 	var b callBody
 	if c.Request().ContentLength != 0 {
@@ -480,6 +570,9 @@ func parseTime(name, v string, def time.Time) (time.Time, error) {
 func (s *Server) getHistory(c echo.Context) error {
 	id, err := idParam(c)
 	if err != nil {
+		return err
+	}
+	if err := s.checkRead(c, id); err != nil {
 		return err
 	}
 	to, err := parseTime("to", c.QueryParam("to"), time.Now())

@@ -41,12 +41,35 @@
 // Widget constants); an empty Widget lets the dashboard choose from the
 // value's type, unit and range. Options are the widget's options, as text,
 // such as {"color": "red"}; what a widget understands is the dashboard's.
+//
+// # Access by group
+//
+// When the dashboard has users (dashboard.Users), Placement.Read and
+// Placement.Write, and Spec.Read and Spec.Write of dashboards and panels,
+// limit who may read and write a component; each is a list of groups, and
+// an empty list lets every user. A user may read a component if at least
+// one of its placements lets them: the user is in one of the placement's
+// Read groups (or it has none), and the same for the Read of the
+// placement's panel and of its dashboard (as declared first; the header
+// and footer have no Spec of their own). A user may write a component (set
+// it, call it) if at least one of its placements lets them read it and, by
+// the same rule, write it (Write of the placement, its panel and its
+// dashboard). A component with no placements of its own follows those of
+// its parent (ipc.Description.Parent: a controller's values, a sensor's
+// dimensions), and until its parent is announced, it is readable by no
+// user; one with none at all is readable and writable by every user. The
+// application's own health and log values and actions (ids "kervi.*") are
+// readable by every user and writable by none. Without users, everything
+// is open to everyone.
+//
+//	layout.Value(layout.Placement{Panel: "heating", Read: []string{"family"}, Write: []string{"admin"}})
 package layout
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/controllers"
@@ -103,6 +126,20 @@ type Spec struct {
 	// Width is a panel's width in grid columns (a dashboard's: its number
 	// of columns); 0 or less lets the dashboard choose.
 	Width int `json:"width,omitempty"`
+	// Read, if not empty, limits the dashboard or panel to the users of
+	// these groups, when the dashboard has users: a component placed on
+	// it is readable there only by them (see "Access by group").
+	Read []string `json:"read,omitempty"`
+	// Write, if not empty, limits the writes (sets and calls) through the
+	// dashboard or panel to the users of these groups.
+	Write []string `json:"write,omitempty"`
+}
+
+// Equal reports whether s and t declare the same: the same title, order,
+// width and groups (in the same order).
+func (s Spec) Equal(t Spec) bool {
+	return s.Title == t.Title && s.Order == t.Order && s.Width == t.Width &&
+		slices.Equal(s.Read, t.Read) && slices.Equal(s.Write, t.Write)
 }
 
 // Placement places a component on a panel of a dashboard.
@@ -123,6 +160,13 @@ type Placement struct {
 	Width int `json:"width,omitempty"`
 	// Options are the widget's options, such as {"color": "red"}.
 	Options map[string]string `json:"options,omitempty"`
+
+	// Read, if not empty, limits this placement to the users of these
+	// groups, when the dashboard has users (see "Access by group").
+	Read []string `json:"read,omitempty"`
+	// Write, if not empty, limits the writes (sets and calls) through this
+	// placement to the users of these groups.
+	Write []string `json:"write,omitempty"`
 
 	// DashboardSpec, if not nil, declares the dashboard: the first
 	// declaration wins.

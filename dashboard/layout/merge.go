@@ -58,9 +58,10 @@ type Widget struct {
 }
 
 // Conflict is a declaration of a dashboard or of a panel that differs from
-// an earlier one, which wins. Conflicts are comparable: a dashboard that
-// merges the catalogue again after each change logs each conflict once by
-// keeping the ones it logged in a set.
+// an earlier one, which wins. A dashboard that merges the catalogue again
+// after each change logs each conflict once by keeping the ones it logged
+// in a set, keyed by Key (a Conflict holds a Spec, whose groups are slices:
+// it is not comparable).
 type Conflict struct {
 	// Dashboard is the dashboard's name.
 	Dashboard string
@@ -73,6 +74,10 @@ type Conflict struct {
 	KeptBy, RefusedBy string
 	Kept, Refused     Spec
 }
+
+// Key identifies the conflict: two conflicts with the same Key are the
+// same conflict.
+func (c Conflict) Key() string { return c.Error() }
 
 // Error says what conflicts, for the log.
 func (c Conflict) Error() string {
@@ -119,7 +124,7 @@ func Merge(entries []ipc.Description) Layout {
 			*kept, *declared = s, id
 			return
 		}
-		if s != *kept {
+		if !s.Equal(*kept) {
 			c.KeptBy, c.RefusedBy, c.Kept, c.Refused = *declared, id, *kept, s
 			l.Conflicts = append(l.Conflicts, c)
 		}

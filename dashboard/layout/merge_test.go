@@ -54,7 +54,7 @@ func TestMerge(t *testing.T) {
 		t.Fatalf("%d dashboards; want 2: %+v", len(l.Dashboards), l.Dashboards)
 	}
 	extra, main := l.Dashboards[0], l.Dashboards[1]
-	if extra.Name != "extra" || extra.Spec != (layout.Spec{Title: "Extra", Order: -1}) || !reflect.DeepEqual(ids(extra.Panels[0].Widgets), []string{"b", "i"}) {
+	if extra.Name != "extra" || !extra.Spec.Equal(layout.Spec{Title: "Extra", Order: -1}) || !reflect.DeepEqual(ids(extra.Panels[0].Widgets), []string{"b", "i"}) {
 		t.Errorf("dashboard extra: %+v", extra)
 	}
 	if main.Name != layout.DefaultDashboard || main.Spec.Title != layout.DefaultDashboard {
@@ -79,7 +79,7 @@ func TestMerge(t *testing.T) {
 	if def.Spec.Title != "" || !reflect.DeepEqual(ids(def.Widgets), []string{"j"}) {
 		t.Errorf("default panel: %+v", def)
 	}
-	if p1.Spec != (layout.Spec{Title: "First", Order: 1, Width: 2}) || !reflect.DeepEqual(ids(p1.Widgets), []string{"b", "d", "h"}) {
+	if !p1.Spec.Equal(layout.Spec{Title: "First", Order: 1, Width: 2}) || !reflect.DeepEqual(ids(p1.Widgets), []string{"b", "d", "h"}) {
 		t.Errorf("panel p1: %+v", p1)
 	}
 	if !reflect.DeepEqual(ids(main.Header), []string{"f", "e"}) || !reflect.DeepEqual(ids(main.Footer), []string{"e"}) {
@@ -114,5 +114,20 @@ func TestMergeEmpty(t *testing.T) {
 	l := layout.Merge(nil)
 	if l.Dashboards != nil || l.Conflicts != nil || l.Errors != nil {
 		t.Errorf("Merge(nil) = %+v", l)
+	}
+}
+
+func TestMergeGroups(t *testing.T) {
+	// Two declarations that differ only in their groups conflict.
+	entries := []ipc.Description{
+		{ID: "a", Kind: ipc.KindValue, Meta: ipc.Meta{layout.MetaKey: layout.Encode(layout.Placement{Panel: "p", Read: []string{"family"}, PanelSpec: &layout.Spec{Read: []string{"family"}}})}},
+		{ID: "b", Kind: ipc.KindValue, Meta: ipc.Meta{layout.MetaKey: layout.Encode(layout.Placement{Panel: "p", PanelSpec: &layout.Spec{Read: []string{"admin"}}})}},
+	}
+	l := layout.Merge(entries)
+	if len(l.Conflicts) != 1 || !reflect.DeepEqual(l.Conflicts[0].Kept.Read, []string{"family"}) || l.Conflicts[0].Key() != l.Conflicts[0].Error() {
+		t.Fatalf("conflicts %+v", l.Conflicts)
+	}
+	if p := l.Dashboards[0].Panels[0]; !reflect.DeepEqual(p.Spec.Read, []string{"family"}) || !reflect.DeepEqual(p.Widgets[0].Placement.Read, []string{"family"}) {
+		t.Errorf("panel %+v", p)
 	}
 }
