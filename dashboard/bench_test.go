@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -41,6 +43,10 @@ import (
 // 285 years.
 const envBenchBase = "KERVI_DASH_BENCH_BASE"
 
+// envBenchProfile, if set, is a directory where the dashboard process
+// writes a CPU profile of its life, dashboard.prof.
+const envBenchProfile = "KERVI_DASH_BENCH_PROFILE"
+
 // benchIDs is the most values the publisher owns: pub.v0 .. pub.v99.
 const benchIDs = 100
 
@@ -48,11 +54,30 @@ const benchIDs = 100
 // benchIDs number values, and the dashboard listening on addr; base is the
 // base time of the values, unix nanoseconds.
 func benchApp(addr string, base int64, opts ...kervi.Option) (*kervi.Application, error) {
+	dash := dashboard.Module(dashboard.Addr(addr))
+	if dir := os.Getenv(envBenchProfile); dir != "" {
+		setup := dash.Setup
+		dash.Setup = func(ctx context.Context, bus *ipc.Bus) error {
+			f, err := os.Create(filepath.Join(dir, "dashboard.prof"))
+			if err != nil {
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				return err
+			}
+			bus.OnStop(func(context.Context) error {
+				pprof.StopCPUProfile()
+				return f.Close()
+			})
+			return setup(ctx, bus)
+		}
+	}
 	mods := []kervi.Module{
 		{Name: "pub", Setup: func(ctx context.Context, bus *ipc.Bus) error { return pubSetup(bus, base) }},
-		dashboard.Module(dashboard.Addr(addr)),
+		dash,
 	}
-	opts = append(opts, kervi.WithModuleEnv(envAddr+"="+addr, fmt.Sprintf("%s=%d", envBenchBase, base)))
+	opts = append(opts, kervi.WithModuleEnv(envAddr+"="+addr, fmt.Sprintf("%s=%d", envBenchBase, base),
+		envBenchProfile+"="+os.Getenv(envBenchProfile)))
 	return kervi.NewApplication(mods, opts...)
 }
 
@@ -111,7 +136,8 @@ type benchClient struct {
 	mu     sync.Mutex
 	lat    []int64 // µs
 	latest map[string]float64
-	msgs   int
+	msgs   int           // "values" messages
+	vals   int           // values in them
 	got    chan struct{} // closed and replaced at each message
 	err    error
 }
@@ -187,6 +213,7 @@ func (c *benchClient) read(ctx context.Context, t0, base time.Time, w *benchWind
 				close(c.first)
 			}
 			c.latest[v.ID] = x
+			c.vals++
 			if w.in(int64(x)) {
 				c.lat = append(c.lat, now-int64(x))
 			}
@@ -497,12 +524,14 @@ func liveRound(b *testing.B, ctx context.Context, app *kervi.Application, url st
 
 	var lat, slowLat []int64
 	published := float64(r.ids) * r.hz * t1.Sub(t0).Seconds()
-	seen := 0
+	seen, msgs, vals := 0, 0, 0
 	for i, c := range clients {
 		c.mu.Lock()
 		if i < r.clients {
 			lat = append(lat, c.lat...)
 			seen += len(c.lat)
+			msgs += c.msgs
+			vals += c.vals
 		} else {
 			slowLat = append(slowLat, c.lat...)
 		}
@@ -517,6 +546,7 @@ func liveRound(b *testing.B, ctx context.Context, app *kervi.Application, url st
 	b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
 	b.ReportMetric(ms(lat[len(lat)-1]), "max-ms")
 	b.ReportMetric(100*float64(seen)/(published*float64(r.clients)), "seen-%")
+	b.ReportMetric(float64(vals)/float64(msgs), "values/msg")
 	if len(slowLat) > 0 {
 		slices.Sort(slowLat)
 		b.ReportMetric(ms(quantile(slowLat, 0.5)), "slow-p50-ms")
