@@ -47,6 +47,9 @@ const envBenchBase = "KERVI_DASH_BENCH_BASE"
 // writes a CPU profile of its life, dashboard.prof.
 const envBenchProfile = "KERVI_DASH_BENCH_PROFILE"
 
+// envBenchFlush, if set, is the dashboard's FlushInterval, such as "0s".
+const envBenchFlush = "KERVI_DASH_BENCH_FLUSH"
+
 // benchIDs is the most values the publisher owns: pub.v0 .. pub.v99.
 const benchIDs = 100
 
@@ -54,7 +57,15 @@ const benchIDs = 100
 // benchIDs number values, and the dashboard listening on addr; base is the
 // base time of the values, unix nanoseconds.
 func benchApp(addr string, base int64, opts ...kervi.Option) (*kervi.Application, error) {
-	dash := dashboard.Module(dashboard.Addr(addr))
+	dopts := []dashboard.Option{dashboard.Addr(addr)}
+	if v := os.Getenv(envBenchFlush); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", envBenchFlush, err)
+		}
+		dopts = append(dopts, dashboard.FlushInterval(d))
+	}
+	dash := dashboard.Module(dopts...)
 	if dir := os.Getenv(envBenchProfile); dir != "" {
 		setup := dash.Setup
 		dash.Setup = func(ctx context.Context, bus *ipc.Bus) error {
@@ -77,7 +88,7 @@ func benchApp(addr string, base int64, opts ...kervi.Option) (*kervi.Application
 		dash,
 	}
 	opts = append(opts, kervi.WithModuleEnv(envAddr+"="+addr, fmt.Sprintf("%s=%d", envBenchBase, base),
-		envBenchProfile+"="+os.Getenv(envBenchProfile)))
+		envBenchProfile+"="+os.Getenv(envBenchProfile), envBenchFlush+"="+os.Getenv(envBenchFlush)))
 	return kervi.NewApplication(mods, opts...)
 }
 
@@ -325,7 +336,8 @@ type liveRun struct {
 // test process's CPU (the clients, clients-cpu-%), the time from dialing
 // the WebSocket to the first value, for a client that connects during the
 // load (ttfv) and for the 100 that connect at once (ttfv100, the median),
-// and the events the dashboard process's bus coalesced.
+// the events the dashboard process's bus coalesced, and the machine's load
+// average (1 minute) at the end.
 func BenchmarkLive100Clients(b *testing.B) {
 	base := time.Now()
 	addr := freeAddr(b)
@@ -559,4 +571,13 @@ func liveRound(b *testing.B, ctx context.Context, app *kervi.Application, url st
 	b.ReportMetric(float64(quantile(ttfv, 0.5).Microseconds())/1e3, "ttfv-ms")
 	b.ReportMetric(float64(quantile(ttfv100, 0.5).Microseconds())/1e3, "ttfv100-ms")
 	b.ReportMetric(float64(coalesced), "bus-coalesced")
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		// The machine's load, for the figures' context: on a machine with
+		// fewer CPUs than runnable threads, the latency is the wait for a CPU.
+		if f := strings.Fields(string(la)); len(f) > 0 {
+			if x, err := strconv.ParseFloat(f[0], 64); err == nil {
+				b.ReportMetric(x, "loadavg")
+			}
+		}
+	}
 }
