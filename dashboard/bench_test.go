@@ -332,7 +332,8 @@ type liveRun struct {
 // client's read, p50, p99, max), the share of the updates they received
 // (seen-%; the rest were coalesced), the slow clients' p50, how long after
 // the publisher's end every client held the latest value of every id
-// (catchup-s), the dashboard process's CPU (% of one CPU) and memory, the
+// (catchup-s), the dashboard process's CPU (% of one CPU, and per value a
+// fast client received) and memory, the
 // test process's CPU (the clients, clients-cpu-%), the time from dialing
 // the WebSocket to the first value, for a client that connects during the
 // load (ttfv) and for the 100 that connect at once (ttfv100, the median),
@@ -565,6 +566,7 @@ func liveRound(b *testing.B, ctx context.Context, app *kervi.Application, url st
 	}
 	b.ReportMetric(catchUp.Seconds(), "catchup-s")
 	b.ReportMetric(100*(cpu1-cpu0).Seconds()/t1.Sub(t0).Seconds(), "cpu-%")
+	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(seen), "cpu-µs/value")
 	b.ReportMetric(100*(self1-self0).Seconds()/t1.Sub(t0).Seconds(), "clients-cpu-%")
 	b.ReportMetric(rss, "rss-MiB")
 	b.ReportMetric(hwm, "hwm-MiB")
