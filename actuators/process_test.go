@@ -152,6 +152,7 @@ func endsWith(got, want []string) bool {
 // own process write the actuators of the module "hw"; its fake hardware
 // takes every write; the application's stop puts it in the safe state.
 func TestWritesFromOtherProcesses(t *testing.T) {
+	testbus.SkipIfCannotExecSelf(t)
 	dir := t.TempDir()
 	app, err := newApp(dir)
 	if err != nil {
@@ -194,6 +195,7 @@ func TestWritesFromOtherProcesses(t *testing.T) {
 // SIGKILL: the module process of "hw" survives it, runs its stop hooks and
 // puts the hardware in the safe state.
 func TestSafeStateWhenParentKilled(t *testing.T) {
+	testbus.SkipIfCannotExecSelf(t)
 	dir := t.TempDir()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envRole+"=parent", envDir+"="+dir)

@@ -144,6 +144,7 @@ func waitPins(t *testing.T, dir, line string) []string {
 // switches the LED of module "io" by a write; a write from the test's
 // process drives the fan's PWM.
 func TestPinsAcrossProcesses(t *testing.T) {
+	testbus.SkipIfCannotExecSelf(t)
 	dir := t.TempDir()
 	app, err := newApp(dir)
 	if err != nil {
