@@ -4,7 +4,7 @@
 // angle actuator drivers with min/max pulses and a centre.
 //
 // Every channel shares the chip's one PWM frequency (Frequency option,
-// 50 Hz by default, what servos need; 24..1526 Hz). Open switches every
+// 50 Hz by default, what servos need). Open switches every
 // channel off (periph's initialisation); Halt does so again, and is the
 // chip's safe state.
 //
@@ -42,12 +42,6 @@ const DefaultAddr uint16 = pca9685.I2CAddr
 // Channels is the number of PWM channels.
 const Channels = 16
 
-// The frequency range the prescaler allows (datasheet 7.3.5: prescale 3..255).
-const (
-	MinFrequency = 24 * physic.Hertz
-	MaxFrequency = 1526 * physic.Hertz
-)
-
 const osc = 25 * physic.MegaHertz // the internal oscillator
 
 // chip is what Dev needs of periph's driver.
@@ -77,11 +71,16 @@ type config struct {
 
 // Frequency sets the PWM frequency of every channel; default 50 Hz (servos).
 // DC motors run quieter at 1 kHz or more (Adafruit's motor HAT uses
-// 1600 Hz). It must be within MinFrequency..MaxFrequency.
+// 1600 Hz). The prescaler periph computes for f must lie within the
+// chip's 3..255 (datasheet 7.3.5): f from 24 Hz to 2.4 kHz, which the chip
+// runs at 23.8 Hz to 1526 Hz (see Dev.Frequency).
 func Frequency(f physic.Frequency) Option {
 	return func(c *config) error {
-		if f < MinFrequency || f > MaxFrequency {
-			return fmt.Errorf("frequency %s out of %s..%s", f, MinFrequency, MaxFrequency)
+		if f <= 0 {
+			return fmt.Errorf("frequency %s is not positive", f)
+		}
+		if p := prescale(f); p < 3 || p > 255 {
+			return fmt.Errorf("frequency %s: prescaler %d out of 3..255 (24 Hz..2.4 kHz)", f, p)
 		}
 		c.freq = f
 		return nil
@@ -136,8 +135,8 @@ func (d *Dev) Period() time.Duration {
 }
 
 // SetFrequency changes the PWM frequency of every channel (within
-// MinFrequency..MaxFrequency); the chip restarts its outputs, keeping
-// their duty cycles. It takes about 0.1 s.
+// the chip's range); the chip restarts its outputs, keeping
+// their duty cycles. See Frequency for the range. It takes about 0.1 s.
 func (d *Dev) SetFrequency(f physic.Frequency) error {
 	if err := Frequency(f)(&config{}); err != nil {
 		return fmt.Errorf("%s: %w", d.name, err)

@@ -119,8 +119,8 @@ func TestArguments(t *testing.T) {
 	if err := d.SetFrequency(10 * physic.Hertz); err == nil {
 		t.Error("10 Hz accepted")
 	}
-	if _, err := Open(NewChip(DefaultAddr), DefaultAddr, Frequency(2*physic.KiloHertz)); err == nil || !strings.Contains(err.Error(), "0x40") {
-		t.Errorf("2 kHz: %v", err)
+	if _, err := Open(NewChip(DefaultAddr), DefaultAddr, Frequency(3*physic.KiloHertz)); err == nil || !strings.Contains(err.Error(), "0x40") {
+		t.Errorf("3 kHz: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
