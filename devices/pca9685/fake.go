@@ -17,9 +17,10 @@ import (
 type Chip struct {
 	addr uint16
 
-	mu     sync.Mutex
-	regs   [256]byte
-	writes int
+	mu      sync.Mutex
+	regs    [256]byte
+	writes  int
+	changed chan struct{} // closed and replaced at each write
 }
 
 // Registers.
@@ -32,7 +33,7 @@ const (
 
 // NewChip returns a simulated PCA9685 at addr in its power-on state.
 func NewChip(addr uint16) *Chip {
-	c := &Chip{addr: addr}
+	c := &Chip{addr: addr, changed: make(chan struct{})}
 	c.regs[regMode1] = 0x11 // SLEEP, ALLCALL
 	c.regs[0x01] = 0x04     // OUTDRV
 	c.regs[regPrescale] = 0x1E
@@ -72,7 +73,19 @@ func (c *Chip) Tx(addr uint16, w, r []byte) error {
 	for i := range r {
 		r[i] = c.regs[(reg+i)&0xFF]
 	}
+	if len(w) > 1 {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
 	return nil
+}
+
+// Changed returns a channel that is closed at the next register write, so
+// that a test waits for an output to change instead of sleeping.
+func (c *Chip) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
 }
 
 // SetSpeed implements i2c.Bus.
