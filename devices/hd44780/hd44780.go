@@ -70,9 +70,6 @@ const (
 // with a PCF8574A it is 0x3F.
 const DefaultAddr uint16 = 0x27
 
-// sleep waits for the LCD; tests of the byte stream replace it.
-var sleep = time.Sleep
-
 // Option configures Open.
 type Option func(*config) error
 
@@ -142,7 +139,7 @@ func (d *Dev) init() error {
 	if err := d.pcf.Write(d.backlight); err != nil { // E low
 		return err
 	}
-	sleep(50 * time.Millisecond) // power-on: > 40 ms after Vcc reaches 2.7 V
+	time.Sleep(50 * time.Millisecond) // power-on: > 40 ms after Vcc reaches 2.7 V
 	for _, s := range []struct {
 		nibble byte
 		wait   time.Duration
@@ -150,7 +147,7 @@ func (d *Dev) init() error {
 		if err := d.pcf.WriteBytes(d.nibble(s.nibble, 0, nil)); err != nil {
 			return err
 		}
-		sleep(s.wait)
+		time.Sleep(s.wait)
 	}
 	for _, c := range []byte{cmdFunctionSet, cmdDisplayOff, cmdClear, cmdEntryMode, cmdDisplayOn} {
 		if err := d.command(c); err != nil {
@@ -178,7 +175,7 @@ func (d *Dev) command(c byte) error {
 		return err
 	}
 	if c == cmdClear || c == 0x02 {
-		sleep(2 * time.Millisecond) // 1.52 ms
+		time.Sleep(2 * time.Millisecond) // 1.52 ms
 	}
 	// Other instructions take 37 µs, less than the next transfer's first
 	// byte (90 µs at 100 kHz, 22 µs at 400 kHz, plus its address byte).

@@ -48,8 +48,11 @@ const (
 // DefaultAddr is the address with A2..A0 low.
 const DefaultAddr uint16 = 0x20
 
-// GPIO registers (IOCON.BANK = 0, the power-on setting).
-var gpioReg = map[Variant][]byte{MCP23017: {0x12, 0x13}, MCP23008: {0x09}}
+// GPIO and OLAT registers per port (IOCON.BANK = 0, the power-on setting).
+var (
+	gpioReg = map[Variant][]byte{MCP23017: {0x12, 0x13}, MCP23008: {0x09}}
+	olatReg = map[Variant][]byte{MCP23017: {0x14, 0x15}, MCP23008: {0x0A}}
+)
 
 // Dev is an opened MCP23017 or MCP23008. Its methods and its pins' are
 // safe for concurrent use.
@@ -90,7 +93,7 @@ func Open(b i2c.Bus, v Variant, addr uint16) (*Dev, error) {
 			if v == MCP23017 {
 				label = fmt.Sprintf("GP%c%d", 'A'+port, bit)
 			}
-			d.pins = append(d.pins, &Pin{d: d, p: p, n: n, label: label, reg: regs[port], bit: uint(bit)})
+			d.pins = append(d.pins, &Pin{d: d, p: p, n: n, label: label, reg: regs[port], olat: olatReg[v][port], bit: uint(bit)})
 		}
 	}
 	return d, nil
@@ -169,6 +172,7 @@ type Pin struct {
 	n     int
 	label string // datasheet name: GPA3, GP5
 	reg   byte   // its GPIO register
+	olat  byte   // its OLAT register
 	bit   uint
 }
 
@@ -254,11 +258,37 @@ func (p *Pin) Pull() gpio.Pull {
 // DefaultPull returns gpio.Float, the power-on setting.
 func (p *Pin) DefaultPull() gpio.Pull { return gpio.Float }
 
-// Out makes the pin an output at level l.
+// Out makes the pin an output at level l. An input turned output starts
+// at l: its output latch is written before its direction (periph's driver
+// alone does the reverse, so the pin would first drive the latch's old
+// level, a click of a relay board).
 func (p *Pin) Out(l gpio.Level) error {
 	p.d.mu.Lock()
 	defer p.d.mu.Unlock()
+	if p.p.(pin.PinFunc).Func() == gpio.IN {
+		if err := p.latch(l); err != nil {
+			return p.errorf(err, "output "+l.String())
+		}
+	}
 	return p.errorf(p.p.Out(l), "output "+l.String())
+}
+
+// latch sets the pin's bit of OLAT on the chip, keeping the other bits as
+// the chip has them; periph's cached copy of OLAT stays right, since its
+// Out then writes this bit to l again (or skips the write). d.mu held.
+func (p *Pin) latch(l gpio.Level) error {
+	var r [1]byte
+	if err := p.d.i2c.Tx([]byte{p.olat}, r[:]); err != nil {
+		return err
+	}
+	v := r[0] &^ (1 << p.bit)
+	if l {
+		v |= 1 << p.bit
+	}
+	if v == r[0] {
+		return nil
+	}
+	return p.d.i2c.Tx([]byte{p.olat, v}, nil)
 }
 
 // PWM returns an error: the chip has no PWM.

@@ -16,10 +16,12 @@ func TestMCP23017(t *testing.T) {
 	bus := &i2ctest.Playback{Ops: []i2ctest.IO{
 		{Addr: a, W: []byte{0x00}, R: []byte{0xFF}}, // IODIRA read on open
 		{Addr: a, W: []byte{0x01}, R: []byte{0xFF}}, // IODIRB
-		// GPB2 (pin 10) output high: IODIRB, then OLATB read and written
-		{Addr: a, W: []byte{0x01, 0xFB}},
+		// GPB2 (pin 10) output high: OLATB first (read, bit 2 set), then
+		// IODIRB; periph then reads OLATB, finds bit 2 set, writes nothing
 		{Addr: a, W: []byte{0x15}, R: []byte{0x00}},
 		{Addr: a, W: []byte{0x15, 0x04}},
+		{Addr: a, W: []byte{0x01, 0xFB}},
+		{Addr: a, W: []byte{0x15}, R: []byte{0x04}},
 		// GPB2 low: IODIRB cached, OLATB written
 		{Addr: a, W: []byte{0x15, 0x00}},
 		// GPA7 (pin 7) input with pull-up: IODIRA unchanged, GPPUA read and written
@@ -62,9 +64,10 @@ func TestMCP23017(t *testing.T) {
 func TestMCP23008(t *testing.T) {
 	bus := &i2ctest.Playback{Ops: []i2ctest.IO{
 		{Addr: 0x20, W: []byte{0x00}, R: []byte{0xFF}}, // IODIR
-		{Addr: 0x20, W: []byte{0x00, 0xDF}},            // GP5 output
 		{Addr: 0x20, W: []byte{0x0A}, R: []byte{0x00}}, // OLAT read
-		{Addr: 0x20, W: []byte{0x0A, 0x20}},            // GP5 high
+		{Addr: 0x20, W: []byte{0x0A, 0x20}},            // GP5 latched high
+		{Addr: 0x20, W: []byte{0x00, 0xDF}},            // GP5 output
+		{Addr: 0x20, W: []byte{0x0A}, R: []byte{0x20}}, // periph's OLAT read: no write
 		{Addr: 0x20, W: []byte{0x09}, R: []byte{0x20}}, // GPIO read
 	}}
 	d, err := Open(bus, MCP23008, 0x20)
@@ -167,7 +170,8 @@ func TestFake(t *testing.T) {
 	if d.Chip.IsOutput(0) || d.Chip.IsOutput(15) {
 		t.Error("Halt left outputs")
 	}
-	if w := d.Chip.Writes(); len(w) == 0 || w[0] != (RegWrite{0x00, 0xFE}) {
+	// GPA0 was latched high before it became an output: no glitch low.
+	if w := d.Chip.Writes(); len(w) < 2 || w[0] != (RegWrite{0x14, 0x01}) || w[1] != (RegWrite{0x00, 0xFE}) {
 		t.Errorf("writes: %v", w)
 	}
 }
