@@ -20,7 +20,15 @@ type Chip struct {
 	mu      sync.Mutex
 	regs    [256]byte
 	writes  int
-	changed chan struct{} // closed and replaced at each write
+	counts  [Channels]int  // decoded after the last transfer
+	log     []ChannelWrite // changes of the decoded counts
+	changed chan struct{}  // closed and replaced at each write
+}
+
+// ChannelWrite is a change of a channel's output seen by a Chip: its new
+// count of high steps out of 4096.
+type ChannelWrite struct {
+	Channel, Count int
 }
 
 // Registers.
@@ -74,6 +82,12 @@ func (c *Chip) Tx(addr uint16, w, r []byte) error {
 		r[i] = c.regs[(reg+i)&0xFF]
 	}
 	if len(w) > 1 {
+		for ch := range Channels {
+			if n := c.count(ch); n != c.counts[ch] {
+				c.counts[ch] = n
+				c.log = append(c.log, ChannelWrite{ch, n})
+			}
+		}
 		close(c.changed)
 		c.changed = make(chan struct{})
 	}
@@ -96,6 +110,10 @@ func (c *Chip) SetSpeed(physic.Frequency) error { return nil }
 func (c *Chip) Count(ch int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.count(ch)
+}
+
+func (c *Chip) count(ch int) int {
 	b := c.regs[regLED0+4*ch : regLED0+4*ch+4]
 	switch {
 	case b[3]&0x10 != 0:
@@ -134,6 +152,13 @@ func (c *Chip) Sleeping() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.regs[regMode1]&0x10 != 0
+}
+
+// Log returns every change of a channel's output, in order.
+func (c *Chip) Log() []ChannelWrite {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]ChannelWrite(nil), c.log...)
 }
 
 // Writes returns how many register bytes were written.

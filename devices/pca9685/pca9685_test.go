@@ -193,6 +193,9 @@ func TestFake(t *testing.T) {
 	if d.Chip.Duty(0) != 0 || d.Chip.Duty(15) != 100 || d.Chip.Count(3) != 819 {
 		t.Errorf("duties: ch0 %g ch15 %g ch3 count %d", d.Chip.Duty(0), d.Chip.Duty(15), d.Chip.Count(3))
 	}
+	if l := d.Chip.Log(); len(l) != 15 || l[0] != (ChannelWrite{1, 273}) || l[14] != (ChannelWrite{15, 4096}) {
+		t.Errorf("log %v", l)
+	}
 	must(t, d.Halt())
 	for ch := range Channels {
 		if d.Chip.Count(ch) != 0 {
