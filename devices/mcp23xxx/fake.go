@@ -19,10 +19,11 @@ type Chip struct {
 	variant Variant
 	l       layout
 
-	mu     sync.Mutex
-	regs   []byte
-	ext    []int8 // per pin: -1 not driven, 0 low, 1 high
-	writes []RegWrite
+	mu      sync.Mutex
+	regs    []byte
+	ext     []int8 // per pin: -1 not driven, 0 low, 1 high
+	writes  []RegWrite
+	changed chan struct{} // closed and replaced at each write
 }
 
 // RegWrite is one register write seen by a Chip.
@@ -48,7 +49,7 @@ func NewChip(v Variant, addr uint16) *Chip {
 	if !ok {
 		panic(fmt.Sprintf("mcp23xxx fake: unsupported chip %s", v))
 	}
-	c := &Chip{addr: addr, variant: v, l: l, regs: make([]byte, l.n), ext: make([]int8, 8*len(l.gpio))}
+	c := &Chip{addr: addr, variant: v, l: l, regs: make([]byte, l.n), ext: make([]int8, 8*len(l.gpio)), changed: make(chan struct{})}
 	for _, r := range l.iodir {
 		c.regs[r] = 0xFF
 	}
@@ -94,7 +95,19 @@ func (c *Chip) Tx(addr uint16, w, r []byte) error {
 		r[i] = c.read(reg)
 		reg++
 	}
+	if len(w) > 1 || (len(w) == 1 && len(r) == 0) {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
 	return nil
+}
+
+// Changed returns a channel that is closed at the next write to the chip,
+// so that a test waits for a pin to change instead of sleeping.
+func (c *Chip) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
 }
 
 func (c *Chip) read(reg int) byte {

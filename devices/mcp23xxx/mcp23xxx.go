@@ -13,8 +13,15 @@
 //
 // Pins: an MCP23017's GPA0..GPA7 are numbers 0..7 and GPB0..GPB7 are 8..15;
 // an MCP23008's GP0..GP7 are 0..7. Inputs have a 100 kΩ pull-up
-// (gpio.PullUp) or none (gpio.Float); there is no pull-down. Edges (the
-// INTA/INTB lines) are not supported: WaitForEdge returns false.
+// (gpio.PullUp) or none (gpio.Float); there is no pull-down.
+//
+// Edges: this driver does not use the chips' interrupt lines (INTA/INTB,
+// INT). A pin set up with In(pull, edge) for edges detects them by
+// polling: WaitForEdge reads the pin's port every poll interval
+// (SetPollInterval; 20 ms by default) and reports a change of level since
+// the last edge it reported or since In. So devices/gpio can make
+// event-driven inputs of its pins; a pulse shorter than the interval may
+// be missed.
 //
 // Addresses: 0x20..0x27 (A2..A0). The chips have no identification
 // register, so a wrong chip at the address is not detected.
@@ -63,8 +70,22 @@ type Dev struct {
 	name    string // "mcp23017 at I2C1 address 0x20", for errors
 	pins    []*Pin
 
-	mu  sync.Mutex // serialises register access
-	err error      // of the last failed Pin.Read
+	mu   sync.Mutex    // serialises register access
+	err  error         // of the last failed Pin.Read
+	poll time.Duration // WaitForEdge's polling interval
+}
+
+// DefaultPollInterval is how often WaitForEdge reads a pin by default.
+const DefaultPollInterval = 20 * time.Millisecond
+
+// SetPollInterval sets how often WaitForEdge reads a pin (see the package
+// doc); i must be positive.
+func (d *Dev) SetPollInterval(i time.Duration) {
+	if i > 0 {
+		d.mu.Lock()
+		d.poll = i
+		d.mu.Unlock()
+	}
 }
 
 // Open checks that a chip of the variant answers at addr on b (reading its
@@ -83,7 +104,7 @@ func Open(b i2c.Bus, v Variant, addr uint16) (*Dev, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: no device answers: %w", name, err)
 	}
-	d := &Dev{dev: pd, i2c: i2c.Dev{Bus: b, Addr: addr}, variant: v, name: name}
+	d := &Dev{dev: pd, i2c: i2c.Dev{Bus: b, Addr: addr}, variant: v, name: name, poll: DefaultPollInterval}
 	// periph registers the pins in gpioreg; a second Open of the same chip
 	// keeps the first registration. Pins are handed out by Dev instead.
 	for port, pins := range pd.Pins {
@@ -174,6 +195,10 @@ type Pin struct {
 	reg   byte   // its GPIO register
 	olat  byte   // its OLAT register
 	bit   uint
+
+	// of edge detection, under d.mu
+	edge gpio.Edge
+	last gpio.Level
 }
 
 func (p *Pin) errorf(err error, what string) error {
@@ -219,34 +244,82 @@ func (p *Pin) SetFunc(f pin.Func) error {
 func (p *Pin) Halt() error { return p.In(gpio.Float, gpio.NoEdge) }
 
 // In makes the pin an input with the chip's pull-up (gpio.PullUp) or
-// without (gpio.Float, gpio.PullNoChange). gpio.PullDown and edges are
-// errors: the chip has no pull-down, and this driver does not use its
-// interrupt lines.
+// without (gpio.Float, gpio.PullNoChange); gpio.PullDown is an error: the
+// chip has none. With an edge other than gpio.NoEdge, In reads the pin's
+// level, from which WaitForEdge detects edges by polling (see the package
+// doc).
 func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 	if pull == gpio.PullDown {
 		return p.errorf(fmt.Errorf("no pull-down on this chip"), "input")
 	}
-	if edge != gpio.NoEdge {
-		return p.errorf(fmt.Errorf("edge detection is not supported"), "input")
-	}
 	p.d.mu.Lock()
 	defer p.d.mu.Unlock()
-	return p.errorf(p.p.In(pull, edge), "input")
+	if err := p.p.In(pull, gpio.NoEdge); err != nil {
+		return p.errorf(err, "input")
+	}
+	var l gpio.Level
+	if edge != gpio.NoEdge {
+		var err error
+		if l, err = p.read(); err != nil {
+			return p.errorf(err, "input")
+		}
+	}
+	p.edge, p.last = edge, l
+	return nil
+}
+
+// read reads the pin's level from the chip, d.mu held.
+func (p *Pin) read() (gpio.Level, error) {
+	var r [1]byte
+	err := p.d.i2c.Tx([]byte{p.reg}, r[:])
+	return err == nil && r[0]&(1<<p.bit) != 0, err
 }
 
 // Read returns the pin's level, read from the chip; on a bus error it
 // returns gpio.Low and keeps the error for Dev.Err.
 func (p *Pin) Read() gpio.Level {
-	var r [1]byte
 	p.d.mu.Lock()
 	defer p.d.mu.Unlock()
-	err := p.d.i2c.Tx([]byte{p.reg}, r[:])
+	l, err := p.read()
 	p.d.err = p.errorf(err, "read")
-	return err == nil && r[0]&(1<<p.bit) != 0
+	return l
 }
 
-// WaitForEdge returns false at once: edges are not supported.
-func (p *Pin) WaitForEdge(time.Duration) bool { return false }
+// WaitForEdge polls the pin until its level changed as the edge given to
+// In says, since In or the last edge reported, and returns true; or
+// returns false after timeout (a negative timeout waits forever), or at
+// once if In was not given an edge. A read that fails is kept for Dev.Err
+// and counts as no change.
+func (p *Pin) WaitForEdge(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		p.d.mu.Lock()
+		edge, poll := p.edge, p.d.poll
+		if edge == gpio.NoEdge {
+			p.d.mu.Unlock()
+			return false
+		}
+		l, err := p.read()
+		p.d.err = p.errorf(err, "read")
+		changed := err == nil && l != p.last
+		if changed {
+			p.last = l
+		}
+		p.d.mu.Unlock()
+		if changed && (edge == gpio.BothEdges || (edge == gpio.RisingEdge) == bool(l)) {
+			return true
+		}
+		wait := poll
+		if timeout >= 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return false
+			}
+			wait = min(wait, left)
+		}
+		time.Sleep(wait)
+	}
+}
 
 // Pull returns gpio.PullUp or gpio.Float, from the chip's cached setting.
 func (p *Pin) Pull() gpio.Pull {

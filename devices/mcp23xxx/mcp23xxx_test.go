@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"periph.io/x/conn/v3/gpio"
@@ -134,8 +135,8 @@ func TestPinErrors(t *testing.T) {
 	if err := p.In(gpio.PullDown, gpio.NoEdge); err == nil || !strings.Contains(err.Error(), "GP1") {
 		t.Errorf("pull-down: %v", err)
 	}
-	if err := p.In(gpio.Float, gpio.BothEdges); err == nil {
-		t.Error("edges accepted")
+	if p.WaitForEdge(0) {
+		t.Error("WaitForEdge without an edge set up returned true")
 	}
 	if err := p.PWM(gpio.DutyHalf, 0); err == nil {
 		t.Error("PWM accepted")
@@ -173,6 +174,29 @@ func TestFake(t *testing.T) {
 	// GPA0 was latched high before it became an output: no glitch low.
 	if w := d.Chip.Writes(); len(w) < 2 || w[0] != (RegWrite{0x14, 0x01}) || w[1] != (RegWrite{0x00, 0xFE}) {
 		t.Errorf("writes: %v", w)
+	}
+}
+
+// Edges are detected by polling: a WaitForEdge with timeout 0 reads once.
+func TestEdges(t *testing.T) {
+	d := Fake(MCP23017)
+	defer d.Close()
+	p := d.Pin(12)
+	must(t, p.In(gpio.PullUp, gpio.RisingEdge))
+	if p.WaitForEdge(0) {
+		t.Error("an edge without a change")
+	}
+	d.Chip.Drive(12, gpio.Low)
+	if p.WaitForEdge(0) {
+		t.Error("a falling edge reported for RisingEdge")
+	}
+	d.Chip.Release(12)
+	if !p.WaitForEdge(time.Second) {
+		t.Error("no rising edge")
+	}
+	d.SetPollInterval(time.Millisecond)
+	if p.WaitForEdge(3 * time.Millisecond) {
+		t.Error("an edge without a change, with a timeout")
 	}
 }
 

@@ -16,14 +16,15 @@ import (
 type Chip struct {
 	addr uint16
 
-	mu     sync.Mutex
-	latch  byte
-	low    byte // pins pulled low from outside
-	writes []byte
+	mu      sync.Mutex
+	latch   byte
+	low     byte // pins pulled low from outside
+	writes  []byte
+	changed chan struct{} // closed and replaced at each write
 }
 
 // NewChip returns a simulated PCF8574 at addr, in its power-on state.
-func NewChip(addr uint16) *Chip { return &Chip{addr: addr, latch: 0xFF} }
+func NewChip(addr uint16) *Chip { return &Chip{addr: addr, latch: 0xFF, changed: make(chan struct{})} }
 
 // String implements conn.Resource.
 func (c *Chip) String() string { return "fake-I2C" }
@@ -43,7 +44,19 @@ func (c *Chip) Tx(addr uint16, w, r []byte) error {
 	for i := range r {
 		r[i] = c.latch &^ c.low
 	}
+	if len(w) > 1 || (len(w) == 1 && len(r) == 0) {
+		close(c.changed)
+		c.changed = make(chan struct{})
+	}
 	return nil
+}
+
+// Changed returns a channel that is closed at the next write to the chip,
+// so that a test waits for a pin to change instead of sleeping.
+func (c *Chip) Changed() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
 }
 
 // SetSpeed implements i2c.Bus.

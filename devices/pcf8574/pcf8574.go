@@ -7,8 +7,16 @@
 // read of one byte returns their levels. Its pins are quasi-bidirectional:
 // a pin written 0 sinks current (low); a pin written 1 is pulled up weakly
 // and is also an input, reading low when something outside pulls it down.
-// So an input is a pin written high, and the chip has no pull-down, no
-// per-pin edges (only a shared /INT line) and no PWM.
+// So an input is a pin written high, and the chip has no pull-down and no
+// PWM.
+//
+// Edges: the chip reports changes only on its shared /INT line, which
+// this driver does not use. A pin set up with In(pull, edge) for edges
+// detects them by polling: WaitForEdge reads the pin every poll interval
+// (SetPollInterval; 20 ms by default, one 2-byte I2C transfer per pin
+// waiting) and reports a change of level since the last edge it reported
+// or since In. So devices/gpio can make event-driven inputs of its pins;
+// a pulse shorter than the interval may be missed.
 //
 // This is a driver of our own rather than a wrapper of periph's pcf857x
 // (devices/v3 v3.7.4): that one does not check that a chip answers when it
@@ -45,9 +53,13 @@ type Dev struct {
 	pins [8]*Pin
 
 	mu    sync.Mutex
-	latch byte  // the byte last written (1 = high or input)
-	err   error // the last error of a pin's Read, which cannot return one
+	latch byte          // the byte last written (1 = high or input)
+	err   error         // the last error of a pin's Read, which cannot return one
+	poll  time.Duration // WaitForEdge's polling interval
 }
+
+// DefaultPollInterval is how often WaitForEdge reads a pin by default.
+const DefaultPollInterval = 20 * time.Millisecond
 
 // Open checks that a PCF8574 answers at addr on b, by reading its pins,
 // and returns it. The chip keeps its pins as they are until the first
@@ -59,6 +71,7 @@ func Open(b i2c.Bus, addr uint16) (*Dev, error) {
 		dev:   i2c.Dev{Bus: b, Addr: addr},
 		name:  fmt.Sprintf("pcf8574 at %s address %#x", b, addr),
 		latch: 0xFF,
+		poll:  DefaultPollInterval,
 	}
 	if addr > 0x7F {
 		return nil, fmt.Errorf("%s: not a 7-bit I2C address", d.name)
@@ -151,6 +164,16 @@ func (d *Dev) Err() error {
 	return d.err
 }
 
+// SetPollInterval sets how often WaitForEdge reads a pin (see the package
+// doc); d must be positive.
+func (d *Dev) SetPollInterval(i time.Duration) {
+	if i > 0 {
+		d.mu.Lock()
+		d.poll = i
+		d.mu.Unlock()
+	}
+}
+
 // Halt releases every pin (all high: inputs), the chip's power-on state.
 func (d *Dev) Halt() error { return d.Write(0xFF) }
 
@@ -175,6 +198,10 @@ type Pin struct {
 	d    *Dev
 	n    int
 	name string
+
+	// of edge detection, under d.mu
+	edge gpio.Edge
+	last gpio.Level
 }
 
 // String returns the pin's name.
@@ -217,15 +244,28 @@ func (p *Pin) Halt() error { return p.d.setBit(p.n, true) }
 
 // In makes the pin an input by writing it high. The chip has only its weak
 // pull-up: gpio.PullUp, gpio.Float and gpio.PullNoChange are accepted;
-// gpio.PullDown and any edge other than gpio.NoEdge are errors.
+// gpio.PullDown is an error. With an edge other than gpio.NoEdge, In reads
+// the pin's level, from which WaitForEdge detects edges by polling (see the
+// package doc).
 func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 	if pull == gpio.PullDown {
 		return fmt.Errorf("%s: pin %s: no pull-down on this chip", p.d.name, p.name)
 	}
-	if edge != gpio.NoEdge {
-		return fmt.Errorf("%s: pin %s: no per-pin edge detection on this chip (its /INT line is shared)", p.d.name, p.name)
+	if err := p.d.setBit(p.n, true); err != nil {
+		return err
 	}
-	return p.d.setBit(p.n, true)
+	var l gpio.Level
+	if edge != gpio.NoEdge {
+		v, err := p.d.Read()
+		if err != nil {
+			return fmt.Errorf("pin %s: %w", p.name, err)
+		}
+		l = v&(1<<p.n) != 0
+	}
+	p.d.mu.Lock()
+	p.edge, p.last = edge, l
+	p.d.mu.Unlock()
+	return nil
 }
 
 // Read returns the pin's level; on a bus error it returns gpio.Low and
@@ -241,8 +281,44 @@ func (p *Pin) Read() gpio.Level {
 	return v&(1<<p.n) != 0
 }
 
-// WaitForEdge returns false at once: the chip cannot report edges per pin.
-func (p *Pin) WaitForEdge(time.Duration) bool { return false }
+// WaitForEdge polls the pin until its level changed as the edge given to
+// In says, since In or the last edge reported, and returns true; or
+// returns false after timeout (a negative timeout waits forever), or at
+// once if In was not given an edge. A read that fails is kept for Dev.Err
+// and counts as no change.
+func (p *Pin) WaitForEdge(timeout time.Duration) bool {
+	p.d.mu.Lock()
+	edge, last, poll := p.edge, p.last, p.d.poll
+	p.d.mu.Unlock()
+	if edge == gpio.NoEdge {
+		return false
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		v, err := p.d.Read()
+		p.d.mu.Lock()
+		p.d.err = err
+		p.d.mu.Unlock()
+		if l := gpio.Level(v&(1<<p.n) != 0); err == nil && l != last {
+			p.d.mu.Lock()
+			p.last = l
+			p.d.mu.Unlock()
+			last = l
+			if edge == gpio.BothEdges || (edge == gpio.RisingEdge) == bool(l) {
+				return true
+			}
+		}
+		wait := poll
+		if timeout >= 0 {
+			left := time.Until(deadline)
+			if left <= 0 {
+				return false
+			}
+			wait = min(wait, left)
+		}
+		time.Sleep(wait)
+	}
+}
 
 // Pull returns gpio.PullUp: a released pin is pulled up weakly.
 func (p *Pin) Pull() gpio.Pull { return gpio.PullUp }

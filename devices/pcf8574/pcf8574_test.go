@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"periph.io/x/conn/v3/gpio"
@@ -96,14 +97,11 @@ func TestPinErrors(t *testing.T) {
 	if err := p.In(gpio.PullDown, gpio.NoEdge); err == nil || !strings.Contains(err.Error(), "P4") {
 		t.Errorf("pull-down: %v", err)
 	}
-	if err := p.In(gpio.Float, gpio.RisingEdge); err == nil {
-		t.Error("edge accepted")
-	}
 	if err := p.PWM(gpio.DutyHalf, 0); err == nil {
 		t.Error("PWM accepted")
 	}
 	if p.WaitForEdge(0) {
-		t.Error("WaitForEdge returned true")
+		t.Error("WaitForEdge without an edge set up returned true")
 	}
 	defer func() {
 		if recover() == nil {
@@ -111,6 +109,40 @@ func TestPinErrors(t *testing.T) {
 		}
 	}()
 	d.Pin(8)
+}
+
+// Edges are detected by polling: a WaitForEdge with timeout 0 reads once.
+func TestEdges(t *testing.T) {
+	d := Fake()
+	p := d.Pin(6)
+	must(t, p.In(gpio.PullUp, gpio.FallingEdge))
+	if p.WaitForEdge(0) {
+		t.Error("an edge without a change")
+	}
+	d.Chip.Drive(6, gpio.Low)
+	if !p.WaitForEdge(0) {
+		t.Error("no falling edge")
+	}
+	if p.WaitForEdge(0) {
+		t.Error("the falling edge reported twice")
+	}
+	d.Chip.Drive(6, gpio.High)
+	if p.WaitForEdge(0) {
+		t.Error("a rising edge reported for FallingEdge")
+	}
+	d.Chip.Drive(6, gpio.Low)
+	if !p.WaitForEdge(time.Second) {
+		t.Error("no second falling edge")
+	}
+	must(t, p.In(gpio.PullUp, gpio.BothEdges))
+	d.Chip.Drive(6, gpio.High)
+	d.SetPollInterval(time.Millisecond)
+	if !p.WaitForEdge(-1) {
+		t.Error("no rising edge with BothEdges")
+	}
+	if p.WaitForEdge(3 * time.Millisecond) {
+		t.Error("an edge without a change, with a timeout")
+	}
 }
 
 func TestFake(t *testing.T) {
