@@ -177,8 +177,9 @@ func (d *Dev) command(c byte) error {
 	if c == cmdClear || c == 0x02 {
 		time.Sleep(2 * time.Millisecond) // 1.52 ms
 	}
-	// Other instructions take 37 µs, less than the next transfer's first
-	// byte (90 µs at 100 kHz, 22 µs at 400 kHz, plus its address byte).
+	// Other instructions and data writes take 37 µs (43 µs): the next
+	// nibble is latched two bytes later at the earliest, 180 µs at the
+	// PCF8574's 100 kHz (45 µs even at 400 kHz).
 	return nil
 }
 

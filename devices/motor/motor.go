@@ -84,6 +84,7 @@ const (
 	Brake
 )
 
+// String returns "coast" or "brake".
 func (s StopMode) String() string {
 	if s == Brake {
 		return "brake"

@@ -14,8 +14,8 @@
 // detected; a missing one is (Open fails, naming bus and address).
 //
 // Frequency: periph computes the prescaler as round(25 MHz / (4096 × f))
-// without the datasheet's −1, so the chip runs a little slower than asked
-// (49.6 Hz for 50 Hz); Dev.Frequency returns the frequency the chip really
+// without the datasheet's −1, so the chip runs slower than asked (49.6 Hz
+// for 50 Hz, 1.22 kHz for 1.6 kHz); Dev.Frequency returns the frequency the chip really
 // runs at, and servo pulses are computed from it, so they are exact to one
 // step (about 4.9 µs at 50 Hz) with the nominal 25 MHz oscillator.
 //
