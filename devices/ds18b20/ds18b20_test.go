@@ -192,4 +192,3 @@ func TestFake(t *testing.T) {
 		t.Errorf("fake reading = %v, %v", dst[0], err)
 	}
 }
-
