@@ -9,41 +9,44 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/kervi/kervi-go/devices/bmxx80"
-	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/ipc/ipctest"
 	"github.com/kervi/kervi-go/sensors"
 )
 
-// A module's setup opens a BMP280 on an I²C bus and publishes its
-// readings as the sensor "weather", with the values "weather.temperature"
-// and "weather.pressure". On a Pi the bus comes from periph
-// (i2creg.Open("") after host.Init); here a recording of the datasheet's
-// example stands in for it.
+// A module opens a BMP280 in its setup and publishes its readings as the
+// sensor "weather", with the values "weather.temperature" and
+// "weather.pressure". On a Pi the I²C bus comes from periph
+// (i2creg.Open("") after host.Init); here a script of the datasheet's
+// example stands in for it, and a test hub for the application.
 func Example() {
-	var bus i2c.Bus = &i2ctest.Playback{Ops: bmp280Ops(0x76)}
-	setup := func(ctx context.Context, b *ipc.Bus) error {
-		dev, err := bmxx80.Open(bus, bmxx80.Addr76, bmxx80.Oversampling(1))
-		if err != nil {
-			return err // names the bus and the address
-		}
-		sensors.New(b, "weather", "Weather", dev, sensors.Interval(time.Minute))
-		return nil
-	}
-	_ = setup // run by kervi as a module's setup
-
-	// The driver on its own:
-	dev, err := bmxx80.Open(bus, bmxx80.Addr76, bmxx80.Oversampling(1))
+	h := ipctest.New()
+	defer h.Close()
+	bus, err := h.Connect("weather")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	r := make([]float64, dev.Describe().Len())
-	if err := dev.Read(context.Background(), r); err != nil {
+	var i2cBus i2c.Bus = &i2ctest.Playback{Ops: bmp280Ops(0x76)}
+
+	dev, err := bmxx80.Open(i2cBus, bmxx80.Addr76, bmxx80.Oversampling(1))
+	if err != nil {
+		fmt.Println(err) // names the bus and the address
+		return
+	}
+	s := sensors.New(bus, "weather", "Weather", dev, sensors.Interval(time.Minute))
+	// The sensor polls once the module has started; Poll reads at once.
+	if err := s.Poll(context.Background()); err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Printf("%v: %.2f °C, %.2f hPa\n", dev.Chip(), r[0], r[1])
+	fmt.Println(dev.Chip())
+	for _, v := range s.Values() {
+		fmt.Printf("%s: %.2f %s\n", v.ID(), v.Value(), v.Unit())
+	}
 	// Output:
-	// BMP280: 25.08 °C, 1006.53 hPa
+	// BMP280
+	// weather.temperature: 25.08 °C
+	// weather.pressure: 1006.53 hPa
 }
 
 // Without the chip, a fake with the same description: here a BME280's.
