@@ -117,7 +117,7 @@ func family(f byte) error {
 // bus and the address.
 func Open(b onewire.Bus, addr onewire.Address, opts ...Option) (*Dev, error) {
 	cfg := config{bits: 12}
-	name := fmt.Sprintf("ds18b20 at %s address %#016x", busName(b), uint64(addr))
+	name := fmt.Sprintf("ds18b20 at %s address 0x%016x", busName(b), uint64(addr))
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
