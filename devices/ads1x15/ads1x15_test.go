@@ -109,7 +109,7 @@ func TestFullScale(t *testing.T) {
 
 func TestNoDevice(t *testing.T) {
 	_, err := ads1x15.Open(chiptest.Empty{}, ads1x15.AddrVDD, ads1x15.ADS1115)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "ads1115 at I2C-empty address 0x49") {
+	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "ads1115 on i2c bus \"I2C-empty\" at address 0x49") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }

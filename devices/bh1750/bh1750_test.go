@@ -77,7 +77,7 @@ func TestModes(t *testing.T) {
 
 func TestNoDevice(t *testing.T) {
 	_, err := bh1750.Open(chiptest.Empty{}, bh1750.AddrLow)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "bh1750 at I2C-empty address 0x23: power on") {
+	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "bh1750 on i2c bus \"I2C-empty\" at address 0x23: power on") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/kervi/kervi-go/devices/bmxx80"
+	kbus "github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/chiptest"
 )
 
@@ -186,6 +187,10 @@ func TestNoDevice(t *testing.T) {
 	if !errors.Is(err, chiptest.ErrNACK) {
 		t.Fatalf("Open on an empty bus: %v, want ErrNACK", err)
 	}
+	var be *kbus.Error
+	if !errors.As(err, &be) || be.Chip != "bmxx80" || be.Bus != "I2C-empty" || be.Addr != 0x76 {
+		t.Errorf("Open on an empty bus: %#v, want a *bus.Error naming chip, bus and address", err)
+	}
 	for _, s := range []string{"I2C-empty", "0x76", "chip id"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not name %q", err, s)
@@ -196,7 +201,7 @@ func TestNoDevice(t *testing.T) {
 func TestWrongChipID(t *testing.T) {
 	bus := &i2ctest.Playback{Ops: []i2ctest.IO{{Addr: 0x77, W: []byte{0xD0}, R: []byte{0x61}}}}
 	_, err := bmxx80.Open(bus, bmxx80.Addr77)
-	if err == nil || !strings.Contains(err.Error(), "chip id 0x61") || !strings.Contains(err.Error(), "playback address 0x77") {
+	if err == nil || !strings.Contains(err.Error(), "chip id 0x61") || !strings.Contains(err.Error(), `bus "playback" at address 0x77`) {
 		t.Errorf("Open of a chip with id 0x61: %v, want an error naming the id, bus and address", err)
 	}
 	bus = &i2ctest.Playback{Ops: []i2ctest.IO{{Addr: 0x76, W: []byte{0xD0}, R: []byte{0x58}}}}
@@ -225,7 +230,7 @@ func TestBusErrorMidRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 2))
-	if err == nil || !strings.Contains(err.Error(), chiptest.ErrIO.Error()) || !strings.Contains(err.Error(), "bmp280 at playback address 0x76") {
+	if err == nil || !strings.Contains(err.Error(), chiptest.ErrIO.Error()) || !strings.Contains(err.Error(), "bmp280 on i2c bus \"playback\" at address 0x76") {
 		t.Errorf("Read with a failing bus: %v, want the I/O error naming chip, bus and address", err)
 	}
 }

@@ -32,6 +32,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 	pds18b20 "periph.io/x/devices/v3/ds18b20"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/fake"
 	"github.com/kervi/kervi-go/devices/internal/chip"
 	"github.com/kervi/kervi-go/sensors"
@@ -96,7 +97,8 @@ const DefaultSysfsRoot = "/sys/bus/w1/devices"
 // Dev is an opened thermometer. It implements sensors.Driver; its methods
 // are safe for concurrent use.
 type Dev struct {
-	name  string // for errors: "ds18b20 at <bus> address 0x..." or the sysfs path
+	name  string // "ds18b20 on 1-wire bus ... at address 0x..." or "ds18b20 at <sysfs path>"
+	wrap  func(error) error
 	read  func() (float64, error)
 	run   chip.Runner
 	close func() error
@@ -117,26 +119,26 @@ func family(f byte) error {
 // bus and the address.
 func Open(b onewire.Bus, addr onewire.Address, opts ...Option) (*Dev, error) {
 	cfg := config{bits: 12}
-	name := fmt.Sprintf("ds18b20 at %s address 0x%016x", busName(b), uint64(addr))
+	wrap := func(err error) error { return bus.OneWireError("ds18b20", bus.Name(b), addr, err) }
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, wrap(err)
 		}
 	}
 	if cfg.root != "" {
-		return nil, fmt.Errorf("%s: SysfsRoot is for OpenSysfs", name)
+		return nil, wrap(errors.New("SysfsRoot is for OpenSysfs"))
 	}
 	if err := family(byte(addr)); err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, wrap(err)
 	}
 	if byte(addr) == FamilyDS18S20 {
 		cfg.bits = 12
 	}
 	dev, err := pds18b20.New(b, addr, cfg.bits)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
+		return nil, wrap(err)
 	}
-	d := &Dev{name: name, close: dev.Halt}
+	d := &Dev{name: fmt.Sprintf("ds18b20 on 1-wire bus %q at address 0x%016x", bus.Name(b), uint64(addr)), wrap: wrap, close: dev.Halt}
 	d.read = func() (float64, error) {
 		var e physic.Env
 		if err := dev.Sense(&e); err != nil {
@@ -151,13 +153,6 @@ func Open(b onewire.Bus, addr onewire.Address, opts ...Option) (*Dev, error) {
 		return c, nil
 	}
 	return d, nil
-}
-
-func busName(b onewire.Bus) string {
-	if b == nil {
-		return "nil bus"
-	}
-	return b.String()
 }
 
 // OpenSysfs opens the chip the kernel lists as id (such as
@@ -189,6 +184,7 @@ func OpenSysfs(id string, opts ...Option) (*Dev, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	d := &Dev{name: name, close: func() error { return nil }}
+	d.wrap = func(err error) error { return fmt.Errorf("%s: %w", name, err) }
 	d.read = func() (float64, error) {
 		b, err := os.ReadFile(path)
 		if err != nil {
@@ -240,7 +236,7 @@ func (d *Dev) Describe() sensors.Description { return Description() }
 // finishes in the background and the next Read waits for it.
 func (d *Dev) Read(ctx context.Context, dst []float64) error {
 	if len(dst) != 1 {
-		return fmt.Errorf("%s: read into %d numbers, want 1", d.name, len(dst))
+		return d.wrap(fmt.Errorf("read into %d numbers, want 1", len(dst)))
 	}
 	var c float64
 	err := d.run.Do(ctx, func() (err error) {
@@ -248,7 +244,7 @@ func (d *Dev) Read(ctx context.Context, dst []float64) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("%s: read: %w", d.name, err)
+		return d.wrap(fmt.Errorf("read: %w", err))
 	}
 	dst[0] = c
 	return nil

@@ -84,7 +84,7 @@ func TestNoDevice(t *testing.T) {
 	}
 	bus := &onewiretest.Playback{Ops: []onewiretest.IO{{W: matchROM(addr, 0xbe), R: ff, Pull: onewire.WeakPullup}}}
 	_, err := ds18b20.Open(bus, addr, ds18b20.Resolution(9))
-	if err == nil || !strings.Contains(err.Error(), "did not respond") || !strings.Contains(err.Error(), "ds18b20 at playback address 0x740000070e41ac28") {
+	if err == nil || !strings.Contains(err.Error(), "did not respond") || !strings.Contains(err.Error(), `ds18b20 on 1-wire bus "playback" at address 0x740000070e41ac28`) {
 		t.Errorf("Open of a missing chip: %v, want an error naming bus and address", err)
 	}
 }

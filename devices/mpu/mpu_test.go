@@ -97,7 +97,7 @@ func TestSensitivity(t *testing.T) {
 func TestWrongChipID(t *testing.T) {
 	bus := &i2ctest.Playback{Ops: openOps(0x68, 0x12, 0, 0)[:1]}
 	_, err := mpu.Open(bus, mpu.AddrLow)
-	if err == nil || !strings.Contains(err.Error(), "WHO_AM_I 0x12") || !strings.Contains(err.Error(), "playback address 0x68") {
+	if err == nil || !strings.Contains(err.Error(), "WHO_AM_I 0x12") || !strings.Contains(err.Error(), `bus "playback" at address 0x68`) {
 		t.Errorf("Open of a chip answering 0x12: %v", err)
 	}
 	bus = &i2ctest.Playback{Ops: openOps(0x68, 0x71, 0, 0)[:1]}
@@ -109,7 +109,7 @@ func TestWrongChipID(t *testing.T) {
 
 func TestNoDevice(t *testing.T) {
 	_, err := mpu.Open(chiptest.Empty{}, mpu.AddrLow)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "mpu at I2C-empty address 0x68: read WHO_AM_I") {
+	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "mpu on i2c bus \"I2C-empty\" at address 0x68: read WHO_AM_I") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }
@@ -122,7 +122,7 @@ func TestBusErrorMidRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 6))
-	if !errors.Is(err, chiptest.ErrIO) || !strings.Contains(err.Error(), "mpu6050 at playback address 0x68: read") {
+	if !errors.Is(err, chiptest.ErrIO) || !strings.Contains(err.Error(), "mpu6050 on i2c bus \"playback\" at address 0x68: read") {
 		t.Errorf("Read with a failing bus: %v", err)
 	}
 	// A failure while configuring names the register.

@@ -94,7 +94,7 @@ func TestWrongID(t *testing.T) {
 	for _, id := range []byte{0x30, 0xFF} {
 		bus := &i2ctest.Playback{Ops: ops(id, 0, 0)[:1]}
 		_, err := tsl2561.Open(bus, tsl2561.AddrFloat)
-		if err == nil || !strings.Contains(err.Error(), "is not a TSL2560 or TSL2561") || !strings.Contains(err.Error(), "tsl2561 at playback address 0x39") {
+		if err == nil || !strings.Contains(err.Error(), "is not a TSL2560 or TSL2561") || !strings.Contains(err.Error(), "tsl2561 on i2c bus \"playback\" at address 0x39") {
 			t.Errorf("Open of a chip with id %#x: %v", id, err)
 		}
 	}
@@ -102,7 +102,7 @@ func TestWrongID(t *testing.T) {
 
 func TestNoDevice(t *testing.T) {
 	_, err := tsl2561.Open(chiptest.Empty{}, tsl2561.AddrLow)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "tsl2561 at I2C-empty address 0x29: read id") {
+	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "tsl2561 on i2c bus \"I2C-empty\" at address 0x29: read id") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }

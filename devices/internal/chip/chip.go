@@ -11,25 +11,17 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/fake"
 	"github.com/kervi/kervi-go/sensors"
 )
 
-// Errorf returns an error that names the chip, its bus and its address:
-// "bme280 at I2C1 address 0x76: ...". A %w verb in format wraps as
-// fmt.Errorf does.
-func Errorf(chipName string, bus fmt.Stringer, addr uint16, format string, args ...any) error {
-	return fmt.Errorf("%s at %s address %#x: "+format, append([]any{chipName, busName(bus), addr}, args...)...)
-}
-
-func busName(b fmt.Stringer) string {
-	if b == nil {
-		return "nil bus"
-	}
-	if s := b.String(); s != "" {
-		return s
-	}
-	return "unnamed bus"
+// Errorf returns a *bus.Error that names the chip, its I²C bus and its
+// address: bme280 on i2c bus "I2C1" at address 0x76: .... A %w verb in
+// format wraps as fmt.Errorf does.
+func Errorf(chipName string, b fmt.Stringer, addr uint16, format string, args ...any) error {
+	return &bus.Error{Chip: chipName, Kind: bus.I2C, Bus: bus.Name(b), Addr: uint64(addr), HasAddr: true,
+		Err: fmt.Errorf(format, args...)}
 }
 
 // ErrBusy is returned by Runner.Do when the context ends while an earlier

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	kbus "github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/chip"
 	"github.com/kervi/kervi-go/sensors"
 )
@@ -18,7 +19,8 @@ func (b bus) String() string { return string(b) }
 func TestErrorf(t *testing.T) {
 	inner := errors.New("nack")
 	err := chip.Errorf("bme280", bus("I2C1"), 0x76, "read: %w", inner)
-	if err.Error() != "bme280 at I2C1 address 0x76: read: nack" || !errors.Is(err, inner) {
+	var be *kbus.Error
+	if err.Error() != `bme280 on i2c bus "I2C1" at address 0x76: read: nack` || !errors.Is(err, inner) || !errors.As(err, &be) || be.Addr != 0x76 {
 		t.Errorf("Errorf = %q", err)
 	}
 }
