@@ -199,6 +199,36 @@ func OpenSysfs(id string, opts ...Option) (*Dev, error) {
 // chip holds before its first conversion: a real 85 °C is refused too.
 var errPowerOn = errors.New("85 °C is the power-on value: no conversion took place (insufficient power or pull-up?)")
 
+// SysfsIDs returns the ids of the thermometers the kernel lists (their
+// family codes are 0x28, 0x22 or 0x10), sorted, for OpenSysfs; none if
+// there are none or the kernel has no 1-wire bus. Only the option
+// SysfsRoot applies.
+func SysfsIDs(opts ...Option) ([]string, error) {
+	cfg := config{root: DefaultSysfsRoot}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, fmt.Errorf("ds18b20: %w", err)
+		}
+	}
+	entries, err := os.ReadDir(cfg.root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ds18b20: %w", err)
+	}
+	var ids []string
+	for _, e := range entries {
+		n := e.Name()
+		for _, p := range []string{"28-", "22-", "10-"} {
+			if strings.HasPrefix(n, p) {
+				ids = append(ids, n)
+			}
+		}
+	}
+	return ids, nil // os.ReadDir sorts by name
+}
+
 // parseW1Slave parses the kernel's w1_slave file:
 //
 //	72 01 4b 46 7f ff 0e 10 57 : crc=57 YES

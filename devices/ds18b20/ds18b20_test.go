@@ -192,3 +192,19 @@ func TestFake(t *testing.T) {
 		t.Errorf("fake reading = %v, %v", dst[0], err)
 	}
 }
+
+func TestSysfsIDs(t *testing.T) {
+	root := t.TempDir()
+	for _, id := range []string{"28-0316a2793fff", "w1_bus_master1", "10-000802b4d1ee", "3b-000000000001"} {
+		if err := os.Mkdir(filepath.Join(root, id), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, err := ds18b20.SysfsIDs(ds18b20.SysfsRoot(root))
+	if err != nil || strings.Join(ids, " ") != "10-000802b4d1ee 28-0316a2793fff" {
+		t.Errorf("SysfsIDs = %v, %v", ids, err)
+	}
+	if ids, err := ds18b20.SysfsIDs(ds18b20.SysfsRoot(filepath.Join(root, "none"))); err != nil || len(ids) != 0 {
+		t.Errorf("SysfsIDs without a 1-wire bus = %v, %v; want none", ids, err)
+	}
+}
