@@ -10,6 +10,11 @@
 // Pressure is in hectopascals (hPa, equal to millibars), as Kervi and
 // weather reports give it; multiply by 100 for pascals.
 //
+// The chip measures on demand (forced mode: one measurement per Read,
+// asleep in between), with the oversampling of option Oversampling. The
+// BMP280/BME280's IIR filter is not offered: it needs the chip's normal
+// (free-running) mode; read more often with more oversampling instead.
+//
 // Open reads the chip id (register 0xD0) first, so that a missing chip, a
 // chip of another kind, or one other than the one the application wants
 // (option Want) is an error naming the bus and the address.
