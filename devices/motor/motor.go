@@ -38,8 +38,8 @@
 //
 // PWM frequency: the PCA9685's frequency is shared by all its channels.
 // Adafruit's library runs its motor HAT at 1600 Hz: open the chip with
-// pca9685.Frequency(1600 * physic.Hertz) (the chip then runs at 1.22 kHz:
-// see pca9685.Dev.Frequency) unless servos share it (they need 50 Hz; DC
+// pca9685.Frequency(1600 * physic.Hertz) (the chip then runs at 1526 Hz,
+// its highest, as with Adafruit's library) unless servos share it (they need 50 Hz; DC
 // motors run at 50 Hz too, only louder).
 package motor
 

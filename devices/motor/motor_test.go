@@ -136,7 +136,7 @@ func TestErrors(t *testing.T) {
 
 func TestBusErrorMidWrite(t *testing.T) {
 	chip := pca9685.NewChip(pca9685.DefaultAddr)
-	bus := &i2cfault.Bus{Inner: chip, After: 10 + 2} // Open, then PWM off and IN2 off
+	bus := &i2cfault.Bus{Inner: chip, After: 15 + 2} // Open, then PWM off and IN2 off
 	p, err := pca9685.Open(bus, pca9685.DefaultAddr)
 	if err != nil {
 		t.Fatal(err)

@@ -33,6 +33,6 @@ func Example() {
 		d.Chip.Duty(0), d.Chip.Pulse(15).Seconds()*1000, d.Period().Seconds()*1000)
 	fmt.Println(servo.WriteNumber(ctx, 200))
 	// Output:
-	// LED 25 %, servo pulse 1.50 ms every 20.2 ms
+	// LED 25 %, servo pulse 1.50 ms every 20.0 ms
 	// pca9685 at fake-I2C address 0x40: servo on channel 15: angle 200° out of 0..180°
 }

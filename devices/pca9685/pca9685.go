@@ -13,11 +13,15 @@
 // identification register, so a wrong chip at the address is not
 // detected; a missing one is (Open fails, naming bus and address).
 //
-// Frequency: periph computes the prescaler as round(25 MHz / (4096 × f))
-// without the datasheet's −1, so the chip runs slower than asked (49.6 Hz
-// for 50 Hz, 1.22 kHz for 1.6 kHz); Dev.Frequency returns the frequency the chip really
-// runs at, and servo pulses are computed from it, so they are exact to one
-// step (about 4.9 µs at 50 Hz) with the nominal 25 MHz oscillator.
+// Frequency: the chip runs at 25 MHz / (4096 × (prescale + 1)), with the
+// datasheet's prescale = round(25 MHz / (4096 × f)) − 1 (section 7.3.5):
+// 50.03 Hz for 50 Hz, 1526 Hz (its highest) for 1600 Hz. periph's
+// SetPwmFreq writes round(25 MHz / (4096 × f)), without the −1 (49.6 Hz for
+// 50 Hz, 1.22 kHz for 1.6 kHz), so this package asks it for the frequency
+// that makes it write the datasheet's prescale. Dev.Frequency returns the
+// frequency the chip runs at, and servo pulses are computed from it, so
+// they are exact to one step (about 4.9 µs at 50 Hz) with the nominal
+// 25 MHz oscillator.
 //
 // Datasheet: https://www.nxp.com/docs/en/data-sheet/PCA9685.pdf
 package pca9685
@@ -58,31 +62,32 @@ type Dev struct {
 
 	mu     sync.Mutex
 	chip   chip
-	freq   physic.Frequency // as asked
-	counts [Channels]int    // last off count written per channel (0..4096)
+	pre    int64         // the prescaler written
+	counts [Channels]int // last off count written per channel (0..4096)
 }
 
 // Option configures Open.
 type Option func(*config) error
 
 type config struct {
-	freq physic.Frequency
+	pre int64
 }
 
 // Frequency sets the PWM frequency of every channel; default 50 Hz (servos).
 // DC motors run quieter at 1 kHz or more (Adafruit's motor HAT uses
-// 1600 Hz). The prescaler periph computes for f must lie within the
-// chip's 3..255 (datasheet 7.3.5): f from 24 Hz to 2.4 kHz, which the chip
-// runs at 23.8 Hz to 1526 Hz (see Dev.Frequency).
+// 1600 Hz, which the chip runs at 1526 Hz). The prescaler for f must lie
+// within the chip's 3..255: f from 24 Hz to about 1700 Hz (see the package
+// doc).
 func Frequency(f physic.Frequency) Option {
 	return func(c *config) error {
 		if f <= 0 {
 			return fmt.Errorf("frequency %s is not positive", f)
 		}
-		if p := prescale(f); p < 3 || p > 255 {
-			return fmt.Errorf("frequency %s: prescaler %d out of 3..255 (24 Hz..2.4 kHz)", f, p)
+		p := prescale(f)
+		if p < 3 || p > 255 {
+			return fmt.Errorf("frequency %s: prescaler %d out of 3..255 (24 Hz..1.7 kHz)", f, p)
 		}
-		c.freq = f
+		c.pre = p
 		return nil
 	}
 }
@@ -93,30 +98,34 @@ func Frequency(f physic.Frequency) Option {
 // oscillator).
 func Open(b i2c.Bus, addr uint16, opts ...Option) (*Dev, error) {
 	name := fmt.Sprintf("pca9685 at %s address %#x", b, addr)
-	cfg := config{freq: 50 * physic.Hertz}
+	cfg := config{pre: prescale(50 * physic.Hertz)}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
-	pd, err := pca9685.NewI2C(b, addr) // sets 50 Hz
+	pd, err := pca9685.NewI2C(b, addr) // writes prescaler 122 (49.6 Hz)
 	if err != nil {
 		return nil, fmt.Errorf("%s: no device answers: %w", name, err)
 	}
-	if cfg.freq != 50*physic.Hertz {
-		if err := pd.SetPwmFreq(cfg.freq); err != nil {
-			return nil, fmt.Errorf("%s: setting frequency %s: %w", name, cfg.freq, err)
-		}
+	if err := pd.SetPwmFreq(periphFreq(cfg.pre)); err != nil {
+		return nil, fmt.Errorf("%s: setting prescaler %d: %w", name, cfg.pre, err)
 	}
-	return &Dev{name: name, chip: pd, freq: cfg.freq}, nil
+	return &Dev{name: name, chip: pd, pre: cfg.pre}, nil
 }
 
 // String returns "pca9685 at <bus> address <addr>".
 func (d *Dev) String() string { return d.name }
 
-// prescale returns the prescaler periph writes for f.
+// prescale returns the datasheet's prescaler for f: round(osc / (4096 f)) − 1.
 func prescale(f physic.Frequency) int64 {
-	return int64((osc/4096 + f/2) / f)
+	return int64((osc/4096+f/2)/f) - 1
+}
+
+// periphFreq returns the frequency for which periph's SetPwmFreq writes
+// prescaler p: it writes round(osc / (4096 f)).
+func periphFreq(p int64) physic.Frequency {
+	return osc / physic.Frequency(4096*p)
 }
 
 // Frequency returns the PWM frequency the chip runs at (see the package
@@ -124,29 +133,30 @@ func prescale(f physic.Frequency) int64 {
 func (d *Dev) Frequency() physic.Frequency {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return osc / physic.Frequency(4096*(prescale(d.freq)+1))
+	return osc / physic.Frequency(4096*(d.pre+1))
 }
 
 // Period returns the PWM period the chip runs at.
 func (d *Dev) Period() time.Duration {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return time.Duration((prescale(d.freq) + 1) * 4096 * int64(time.Second) / int64(osc/physic.Hertz))
+	return time.Duration((d.pre + 1) * 4096 * int64(time.Second) / int64(osc/physic.Hertz))
 }
 
 // SetFrequency changes the PWM frequency of every channel (within
 // the chip's range); the chip restarts its outputs, keeping
 // their duty cycles. See Frequency for the range. It takes about 0.1 s.
 func (d *Dev) SetFrequency(f physic.Frequency) error {
-	if err := Frequency(f)(&config{}); err != nil {
+	var c config
+	if err := Frequency(f)(&c); err != nil {
 		return fmt.Errorf("%s: %w", d.name, err)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if err := d.chip.SetPwmFreq(f); err != nil {
-		return fmt.Errorf("%s: setting frequency %s: %w", d.name, f, err)
+	if err := d.chip.SetPwmFreq(periphFreq(c.pre)); err != nil {
+		return fmt.Errorf("%s: setting frequency %s (prescaler %d): %w", d.name, f, c.pre, err)
 	}
-	d.freq = f
+	d.pre = c.pre
 	return nil
 }
 

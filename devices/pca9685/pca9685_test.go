@@ -12,10 +12,11 @@ import (
 	"periph.io/x/conn/v3/physic"
 )
 
-// openOps is periph's initialisation at address a, 50 Hz: every channel
-// off, MODE2 totem pole, MODE1 wake with auto-increment, then the
-// prescaler (122: periph's round(25 MHz / (4096 × 50 Hz)), without the
-// datasheet's −1) written while asleep, and a restart.
+// openOps is the initialisation at address a, 50 Hz: periph's (every
+// channel off, MODE2 totem pole, MODE1 wake with auto-increment, then its
+// prescaler 122 = round(25 MHz / (4096 × 50 Hz)) written while asleep, and
+// a restart), then the datasheet's prescaler for 50 Hz, 121 =
+// round(25 MHz / (4096 × 50 Hz)) − 1 (section 7.3.5), the same way.
 func openOps(a uint16) []i2ctest.IO {
 	return []i2ctest.IO{
 		{Addr: a, W: []byte{0xFA, 0, 0, 0, 0}},
@@ -28,6 +29,11 @@ func openOps(a uint16) []i2ctest.IO {
 		{Addr: a, W: []byte{0xFE, 122}},
 		{Addr: a, W: []byte{0x00, 0x21}},
 		{Addr: a, W: []byte{0x00, 0xA1}},
+		{Addr: a, W: []byte{0x00}, R: []byte{0x21}},
+		{Addr: a, W: []byte{0x00, 0x31}},
+		{Addr: a, W: []byte{0xFE, 121}},
+		{Addr: a, W: []byte{0x00, 0x21}},
+		{Addr: a, W: []byte{0x00, 0xA1}},
 	}
 }
 
@@ -36,7 +42,7 @@ func TestScripted(t *testing.T) {
 		i2ctest.IO{Addr: 0x41, W: []byte{0x06, 0, 0, 0x00, 0x08}}, // ch 0: 50 % = 2048 steps
 		i2ctest.IO{Addr: 0x41, W: []byte{0x0B, 0x10, 0, 0}},       // ch 1: full on
 		i2ctest.IO{Addr: 0x41, W: []byte{0x0D, 0x10}},             // ch 1: full off
-		i2ctest.IO{Addr: 0x41, W: []byte{0x42, 0, 0, 0x31, 0x01}}, // ch 15: 1.5 ms = 305 steps of 20.15 ms / 4096
+		i2ctest.IO{Addr: 0x41, W: []byte{0x42, 0, 0, 0x33, 0x01}}, // ch 15: 1.5 ms = 307 steps of 19.99 ms / 4096
 	)
 	bus := &i2ctest.Playback{Ops: ops}
 	d, err := Open(bus, 0x41)
@@ -58,8 +64,8 @@ func TestScripted(t *testing.T) {
 	if err := bus.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if f := d.Frequency(); f < 49600*physic.MilliHertz || f > 49700*physic.MilliHertz {
-		t.Errorf("frequency = %s, want 49.6 Hz", f)
+	if f := d.Frequency(); f < 50020*physic.MilliHertz || f > 50030*physic.MilliHertz {
+		t.Errorf("frequency = %s, want 50.02 Hz", f)
 	}
 }
 
@@ -179,12 +185,12 @@ func TestFake(t *testing.T) {
 	if d.Chip.Sleeping() {
 		t.Error("oscillator asleep after Open")
 	}
-	// periph: round(25 MHz / (4096 × 1 kHz)) = 6, so 25 MHz / (4096 × 7) = 872 Hz.
-	if p := d.Chip.Prescale(); p != 6 {
-		t.Errorf("prescale = %d, want 6", p)
+	// round(25 MHz / (4096 × 1 kHz)) − 1 = 5, so 25 MHz / (4096 × 6) = 1017 Hz.
+	if p := d.Chip.Prescale(); p != 5 {
+		t.Errorf("prescale = %d, want 5", p)
 	}
-	if f := d.Frequency(); f/physic.Hertz != 871 {
-		t.Errorf("frequency = %s, want 871.9 Hz", f)
+	if f := d.Frequency(); f/physic.Hertz != 1017 {
+		t.Errorf("frequency = %s, want 1017.3 Hz", f)
 	}
 	ctx := context.Background()
 	for ch := range Channels {
@@ -203,8 +209,18 @@ func TestFake(t *testing.T) {
 		}
 	}
 	must(t, d.SetFrequency(50*physic.Hertz))
-	if p := d.Chip.Prescale(); p != 122 {
-		t.Errorf("prescale = %d, want 122", p)
+	if p := d.Chip.Prescale(); p != 121 {
+		t.Errorf("prescale = %d, want 121", p)
+	}
+	// The datasheet's example (7.3.5): 200 Hz is prescale 30 (0x1E).
+	must(t, d.SetFrequency(200*physic.Hertz))
+	if p := d.Chip.Prescale(); p != 0x1E {
+		t.Errorf("prescale for 200 Hz = %d, want 30", p)
+	}
+	// Adafruit's motor HAT frequency, 1600 Hz, is the chip's highest.
+	must(t, d.SetFrequency(1600*physic.Hertz))
+	if p, f := d.Chip.Prescale(), d.Frequency(); p != 3 || f/physic.Hertz != 1525 {
+		t.Errorf("1600 Hz: prescale %d, frequency %s; want 3, 1525.9 Hz", p, f)
 	}
 }
 

@@ -16,8 +16,8 @@ import (
 // cut. Graphics go through the Dev's Draw; a line written afterwards is
 // drawn over them.
 //
-// The lines are drawn when the application runs (Start) and then after
-// each change; a failed write is logged on the module's logger (with the
+// The lines that have text are drawn when the application runs (Start),
+// and each line after each change (an empty line darkens its band); a failed write is logged on the module's logger (with the
 // display's id and the error) and retried at the next change. When the
 // module stops, Exit clears the display and switches it off.
 type Display struct {
@@ -40,10 +40,13 @@ func NewDisplay(bus *ipc.Bus, id, name string, d *Dev, opts ...controllers.Optio
 // Lines returns the display's line inputs, top first.
 func (c *Display) Lines() []*values.String { return append([]*values.String(nil), c.lines...) }
 
-// Start draws every line.
+// Start draws every line that has text; empty lines leave what the
+// display shows (graphics drawn in the module's setup stay).
 func (c *Display) Start(ctx context.Context) error {
 	for r, l := range c.lines {
-		c.show(c.dev.WriteLine(r, l.Value()))
+		if l.Value() != "" {
+			c.show(c.dev.WriteLine(r, l.Value()))
+		}
 	}
 	return nil
 }

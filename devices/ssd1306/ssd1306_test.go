@@ -165,7 +165,9 @@ func TestDisplayController(t *testing.T) {
 	var disp *Display
 	if _, err := h.Module("oled", func(ctx context.Context, bus *ipc.Bus) error {
 		disp = NewDisplay(bus, "oled", "OLED", d.Dev)
-		return nil
+		logo := image.NewGray(d.Bounds())
+		logo.SetGray(127, 0, color.Gray{Y: 255})
+		return d.Draw(logo) // stays: the lines are empty at Start
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -179,6 +181,9 @@ func TestDisplayController(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	must(t, h.Start(ctx))
+	if !d.Chip.Pixel(127, 0) {
+		t.Error("the setup's graphics erased at Start")
+	}
 	must(t, ui.Set(ctx, "oled.line3", "I"))
 	band := image.Rect(0, 16, 6, 24)
 	want := "" +
