@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +32,12 @@ const envAddr = "KERVI_DASH_ADDR"
 func TestMain(m *testing.M) {
 	if kervi.IsModuleProcess() {
 		app, err := newApp(os.Getenv(envAddr))
+		if base := os.Getenv(envBenchBase); base != "" { // bench_test.go
+			var ns int64
+			if ns, err = strconv.ParseInt(base, 10, 64); err == nil {
+				app, err = benchApp(os.Getenv(envAddr), ns)
+			}
+		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)
@@ -114,7 +121,7 @@ func newApp(addr string, opts ...kervi.Option) (*kervi.Application, error) {
 }
 
 // freeAddr returns a loopback address with a port that was free.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

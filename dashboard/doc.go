@@ -45,7 +45,8 @@
 // The WebSocket /api/live sends the catalogue and the latest value of every
 // id, then catalogue changes and value updates as they happen, coalesced per
 // value per client: each client has a set of the ids that changed, holding the
-// latest event of each, which its own writer flushes in batches. A slow
+// latest event of each, which its own writer flushes in batches, at most one
+// a FlushInterval (default 20 ms). A slow
 // browser never slows the application or the other clients, and always ends
 // on the latest value; one that does not take a message within WriteTimeout is
 // disconnected. Browsers set values and call actions over it too. The protocol

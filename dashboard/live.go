@@ -218,7 +218,8 @@ func (s *Server) live(ec echo.Context) error {
 }
 
 // write is a client's writer: it sends results and what is pending until
-// the client ends or a write fails.
+// the client ends or a write fails. It flushes at most once per flush
+// interval; results go out meanwhile.
 func (s *Server) write(c *client, conn *websocket.Conn) {
 	defer c.cancel()
 	var ended <-chan struct{} // the session's end: logout, eviction
@@ -229,7 +230,15 @@ func (s *Server) write(c *client, conn *websocket.Conn) {
 		defer t.Stop()
 		expiry = t.C
 	}
+	hold := time.NewTimer(time.Hour)
+	hold.Stop()
+	var last time.Time // of the last flush
+	held := false      // a flush waits for hold
 	for {
+		wake := c.wake
+		if held {
+			wake = nil // what is pending waits for hold
+		}
 		select {
 		case <-c.ctx.Done():
 			conn.Close(websocket.StatusGoingAway, "dashboard stopping")
@@ -244,10 +253,19 @@ func (s *Server) write(c *client, conn *websocket.Conn) {
 			if !s.send(c, conn, b) {
 				return
 			}
-		case <-c.wake:
-			if !s.flush(c, conn) {
-				return
+			continue
+		case <-wake:
+			if d := s.opts.flushEvery - time.Since(last); d > 0 {
+				held = true
+				hold.Reset(d)
+				continue
 			}
+		case <-hold.C:
+			held = false
+		}
+		last = time.Now()
+		if !s.flush(c, conn) {
+			return
 		}
 	}
 }

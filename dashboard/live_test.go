@@ -303,6 +303,52 @@ func TestLiveSlowClient(t *testing.T) {
 		bursts, rounds*(len(loadIDs)+1), worst, fast.nmsg, slow.nmsg)
 }
 
+// TestLiveFlushInterval: values that change faster than the flush interval
+// reach a client in at most one message per interval, and it ends on the
+// latest of each; a call's result is not held.
+func TestLiveFlushInterval(t *testing.T) {
+	const every = 200 * time.Millisecond
+	_, bus, url := liveServer(t, dashboard.FlushInterval(every))
+	c := dial(t, url)
+	c.until(5*time.Second, "initial values", func(msg) bool { return c.values["load.v9"] == 0.0 })
+
+	const rounds = 300
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	errc := burst(ctx, bus, rounds, 0)
+	msgs := 0
+	c.until(10*time.Second, "the latest of every value", func(m msg) bool {
+		if m.T == "values" {
+			msgs++
+		}
+		for _, id := range loadIDs {
+			if c.values[id] != float64(rounds) {
+				return false
+			}
+		}
+		return true
+	})
+	span := time.Since(start)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if most := int(span/every) + 1; msgs > most {
+		t.Fatalf("%d values messages in %v, want at most %d (one per %v)", msgs, span, most, every)
+	}
+
+	// Right after a flush, a call's result comes before the next one.
+	c.send(`{"t":"call","ref":1,"id":"fan.activate","args":[true]}`)
+	t0 := time.Now()
+	if m := c.result(1); m.Error != "" {
+		t.Fatalf("call: %+v", m)
+	}
+	if d := time.Since(t0); d >= every {
+		t.Errorf("the result took %v, the flush interval is %v", d, every)
+	}
+	t.Logf("%d rounds of %d values: %d values messages in %v", rounds, len(loadIDs), msgs, span)
+}
+
 // TestLiveStalledClient: a client that takes nothing for longer than the
 // write timeout is disconnected, and the other one is not.
 func TestLiveStalledClient(t *testing.T) {

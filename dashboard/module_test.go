@@ -98,7 +98,7 @@ func TestOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, opt := range []dashboard.Option{dashboard.Addr("nope"), dashboard.CallTimeout(0), dashboard.WriteTimeout(-1), dashboard.MaxMessage(0)} {
+	for _, opt := range []dashboard.Option{dashboard.Addr("nope"), dashboard.CallTimeout(0), dashboard.WriteTimeout(-1), dashboard.MaxMessage(0), dashboard.FlushInterval(-time.Millisecond)} {
 		if s, err := dashboard.New(bus, opt); err == nil {
 			s.Close()
 			t.Error("bad option accepted")

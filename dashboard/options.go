@@ -19,6 +19,9 @@ const (
 	// DefaultWriteTimeout bounds how long a WebSocket client may take to
 	// accept one message before it is disconnected.
 	DefaultWriteTimeout = 10 * time.Second
+	// DefaultFlushInterval is the least time between two flushes of a
+	// WebSocket client's changed values.
+	DefaultFlushInterval = 20 * time.Millisecond
 	// DefaultMaxMessage bounds a message from the browser (a WebSocket
 	// message or a POST body), in bytes.
 	DefaultMaxMessage = 64 << 10
@@ -32,6 +35,7 @@ type options struct {
 	history      []history.Option
 	callTimeout  time.Duration
 	writeTimeout time.Duration
+	flushEvery   time.Duration
 	maxMessage   int
 
 	users           []User
@@ -48,6 +52,7 @@ func defaultOptions() options {
 		addr:         DefaultAddr,
 		callTimeout:  DefaultCallTimeout,
 		writeTimeout: DefaultWriteTimeout,
+		flushEvery:   DefaultFlushInterval,
 		maxMessage:   DefaultMaxMessage,
 
 		sessionLifetime: DefaultSessionLifetime,
@@ -117,6 +122,24 @@ func MaxMessage(n int) Option {
 			return fmt.Errorf("%w: MaxMessage(%d) must be positive", ErrInvalidOption, n)
 		}
 		o.maxMessage = n
+		return nil
+	}
+}
+
+// FlushInterval sets the least time between two "values" messages to one
+// WebSocket client: the values that change meanwhile wait, coalesced to the
+// latest of each, and go in one message. This bounds the messages a client
+// gets (50 a second at the default) however fast values change, which saves
+// the server a JSON encoding, a write and a wake-up of the client's writer
+// per value; a value waits at most d more. Results of sets and calls are
+// not held. 0 sends each change as soon as the client's writer runs.
+// Defaults to DefaultFlushInterval (20 ms).
+func FlushInterval(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 {
+			return fmt.Errorf("%w: FlushInterval(%v) must not be negative", ErrInvalidOption, d)
+		}
+		o.flushEvery = d
 		return nil
 	}
 }

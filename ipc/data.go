@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"encoding"
 	"fmt"
 	"math"
 	"reflect"
@@ -24,13 +25,22 @@ import (
 // omitempty and omitzero leave it out when empty or zero), and the fields
 // of embedded structs are promoted. A struct decodes by field name;
 // entries no field takes are ignored, fields no entry names keep their
-// zero value. The json package's Marshaler and Unmarshaler interfaces
-// play no part.
+// zero value.
+//
+// A type that implements encoding.TextMarshaler (other than time.Time)
+// crosses as the string its MarshalText returns, as encoding/json sends
+// it: a named state such as kervi.ModuleState arrives as "ready", not as a
+// number. It decodes from a string with its UnmarshalText (on the
+// pointer), and from what its underlying kind takes otherwise. The json
+// package's Marshaler and Unmarshaler interfaces play no part.
 
 var (
 	timeType     = reflect.TypeFor[time.Time]()
 	durationType = reflect.TypeFor[time.Duration]()
 	anyType      = reflect.TypeFor[any]()
+
+	textMarshalerType   = reflect.TypeFor[encoding.TextMarshaler]()
+	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
 // maxDepth bounds how deep data may nest: a value that refers to itself
@@ -93,6 +103,9 @@ func encodeValue(v reflect.Value, depth int) (*kervipb.Data, error) {
 		return encodeTime(v.Interface().(time.Time))
 	case durationType:
 		return &kervipb.Data{Kind: &kervipb.Data_Duration{Duration: v.Int()}}, nil
+	}
+	if isText(t) {
+		return encodeText(v)
 	}
 	switch t.Kind() {
 	case reflect.Bool:
@@ -225,6 +238,23 @@ func decodeTo(d *kervipb.Data, t reflect.Type) (reflect.Value, error) {
 	return out, nil
 }
 
+// isText reports whether values of t cross as the text of their
+// MarshalText: t implements encoding.TextMarshaler and is not a pointer or
+// an interface (those cross as what they hold).
+func isText(t reflect.Type) bool {
+	return t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface && t.Implements(textMarshalerType)
+}
+
+// encodeText converts v, whose type implements encoding.TextMarshaler,
+// to the string of its MarshalText.
+func encodeText(v reflect.Value) (*kervipb.Data, error) {
+	b, err := v.Interface().(encoding.TextMarshaler).MarshalText()
+	if err != nil {
+		return nil, &dataError{msg: fmt.Sprintf("%s: MarshalText: %v", v.Type(), err)}
+	}
+	return encodeString(string(b))
+}
+
 // decodeInto decodes d into out, a settable value.
 func decodeInto(d *kervipb.Data, out reflect.Value) error {
 	t := out.Type()
@@ -262,6 +292,12 @@ func decodeInto(d *kervipb.Data, out reflect.Value) error {
 			return nil
 		}
 		return bad()
+	}
+	if k, ok := d.Kind.(*kervipb.Data_String_); ok && reflect.PointerTo(t).Implements(textUnmarshalerType) {
+		if err := out.Addr().Interface().(encoding.TextUnmarshaler).UnmarshalText([]byte(k.String_)); err != nil {
+			return &dataError{msg: fmt.Sprintf("want %s: %v", wantName(t), err)}
+		}
+		return nil
 	}
 	switch t.Kind() {
 	case reflect.Bool:

@@ -371,6 +371,9 @@ func describeData(t reflect.Type, outer []reflect.Type) (DataType, error) {
 	case durationType:
 		return DataType{Kind: DataDuration}, nil
 	}
+	if isText(t) {
+		return DataType{Kind: DataString, Name: t.Name()}, nil
+	}
 	if slices.Contains(outer, t) {
 		return DataType{}, &dataError{msg: fmt.Sprintf("type %s contains itself; recursive types cannot cross processes", t)}
 	}

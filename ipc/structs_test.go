@@ -272,3 +272,65 @@ func TestNullDecodesToZero(t *testing.T) {
 		t.Errorf("null as int: %v", err)
 	}
 }
+
+// level is a named state with a text form, as kervi.ModuleState.
+type level int
+
+func (l level) MarshalText() ([]byte, error) {
+	switch l {
+	case 0:
+		return []byte("low"), nil
+	case 1:
+		return []byte("high"), nil
+	}
+	return nil, errors.New("no such level")
+}
+
+func (l *level) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "low":
+		*l = 0
+	case "high":
+		*l = 1
+	default:
+		return errors.New("unknown level " + string(b))
+	}
+	return nil
+}
+
+func TestTextMarshalersCrossAsText(t *testing.T) {
+	type status struct {
+		Name  string `json:"name"`
+		Level level  `json:"level"`
+	}
+	d, err := encode(status{Name: "pump", Level: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := decode(d); !reflect.DeepEqual(got, map[string]any{"name": "pump", "level": "high"}) {
+		t.Errorf("seen by a reader without the type: %#v; want the level as its text", got)
+	}
+	if got := roundTrip(t, status{Name: "pump", Level: 1}); got.Level != 1 {
+		t.Errorf("round trip: %+v", got)
+	}
+	// A number still decodes, by the underlying kind.
+	n, _ := encode(map[string]any{"level": 1})
+	if v, err := decodeTo(n, reflect.TypeFor[status]()); err != nil || v.Interface().(status).Level != 1 {
+		t.Errorf("from a number: %v, %v", v, err)
+	}
+	bad, _ := encode(map[string]any{"level": "medium"})
+	if _, err := decodeTo(bad, reflect.TypeFor[status]()); !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), `field "level"`) || !strings.Contains(err.Error(), "unknown level medium") {
+		t.Errorf("unknown text: %v", err)
+	}
+	if _, err := encode(level(7)); !errors.Is(err, ErrBadArgs) || !strings.Contains(err.Error(), "no such level") {
+		t.Errorf("MarshalText failing: %v", err)
+	}
+	dt, err := DescribeData(reflect.TypeFor[level]())
+	if err != nil || dt.Kind != DataString || dt.Name != "level" {
+		t.Errorf("DescribeData: %+v, %v", dt, err)
+	}
+	// time.Time keeps its own form.
+	if d, _ := encode(time.Unix(5, 0)); d.GetTime() != 5e9 {
+		t.Errorf("time: %v", d)
+	}
+}

@@ -96,3 +96,49 @@ func ExampleSensor_Fault() {
 	// true
 	// sensors: sensor "humidity": reading: kervi: "humidity": 140 is outside the range [0, 100] (module "demo")
 }
+
+// doorbell is a driver whose device pushes readings: each press arrives
+// on a channel (in a real driver, a GPIO edge).
+type doorbell struct{ presses chan float64 }
+
+func (d doorbell) Describe() sensors.Description { return sensors.Description{Unit: "presses"} }
+
+func (d doorbell) Read(ctx context.Context, dst []float64) error {
+	return fmt.Errorf("doorbell: not polled")
+}
+
+func (d doorbell) Watch(ctx context.Context, emit func([]float64)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case n := <-d.presses:
+			emit([]float64{n})
+		}
+	}
+}
+
+// A sensor driven by its device's events alone: Interval(0), and a driver
+// that implements Watcher.
+func ExampleWatcher() {
+	h := ipctest.New()
+	defer h.Close()
+	bell := doorbell{presses: make(chan float64)}
+	seen := make(chan float64, 10)
+	_, err := h.Module("door", func(ctx context.Context, bus *ipc.Bus) error {
+		s := sensors.New(bus, "door.bell", "Doorbell", bell, sensors.Interval(0))
+		s.Value().OnChange(func(_ context.Context, n float64) { seen <- n })
+		return s.Err()
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, n := range []float64{1, 2} {
+		bell.presses <- n
+		fmt.Println("pressed", <-seen, "times")
+	}
+	// Output:
+	// pressed 1 times
+	// pressed 2 times
+}

@@ -33,6 +33,20 @@
 // interval, so a driver that honours its context cannot stall the sensor.
 // Reads of one sensor never run concurrently.
 //
+// # Events
+//
+// A driver whose device pushes readings (a GPIO edge, a counter, a serial
+// line) implements Watcher as well as Driver. The sensor then runs its
+// Watch from the module's start until it stops, and publishes each reading
+// Watch emits, checked as a polled reading is: a reading that fails the
+// checks is not published and makes the sensor faulty until one passes.
+// Such a sensor is also polled at its interval, unless the interval is 0
+// (Interval(0)): then it is driven by events alone, and Read serves only
+// Poll. A Watch that returns before the module stops (with an error or
+// not) is a fault: it is logged and Watch is run again after a backoff as
+// for a failed read (the interval, or DefaultInterval for a sensor that is
+// not polled, doubling up to MaxBackoff).
+//
 // # Faults
 //
 // A read fails when the driver returns an error or panics, leaves a
@@ -79,6 +93,17 @@ type Driver interface {
 	// Read fills dst with one reading, one number per dimension (len(dst)
 	// is Description.Len()). It should return when ctx ends.
 	Read(ctx context.Context, dst []float64) error
+}
+
+// Watcher is implemented by a Driver whose device pushes readings (a GPIO
+// edge, a counter, a serial line); see the package doc.
+type Watcher interface {
+	// Watch runs until ctx ends, calling emit with each new reading, one
+	// number per dimension (len = Description.Len()). emit copies the
+	// reading, so the caller may reuse it; it is safe for concurrent use
+	// and does nothing once ctx has ended. Watch should return when ctx
+	// ends; what it returns then is ignored.
+	Watch(ctx context.Context, emit func(reading []float64)) error
 }
 
 // Description says what a driver measures.
@@ -191,12 +216,14 @@ const (
 	DefaultMaxBackoff = time.Minute
 )
 
-// Interval sets how often the sensor reads its driver; it must be
-// positive. Default: DefaultInterval.
+// Interval sets how often the sensor reads its driver; it must not be
+// negative. 0 means never: the sensor is driven by the events of its
+// driver alone, which must then implement Watcher (see the package doc).
+// Default: DefaultInterval.
 func Interval(d time.Duration) Option {
 	return func(c *config) error {
-		if d <= 0 {
-			return fmt.Errorf("interval %v is not positive", d)
+		if d < 0 {
+			return fmt.Errorf("interval %v is negative", d)
 		}
 		c.interval = d
 		return nil
@@ -308,6 +335,10 @@ func (s *Sensor) create(opts []Option) (recorded bool, err error) {
 			return fail("%w", err)
 		}
 	}
+	watcher, isWatcher := s.drv.(Watcher)
+	if c.interval == 0 && !isWatcher {
+		return fail("interval 0 (not polled) needs a driver that implements sensors.Watcher; %T does not", s.drv)
+	}
 	desc := s.drv.Describe().Clone()
 	s.desc, s.interval, s.maxBackoff = desc, c.interval, max(c.maxBackoff, c.interval)
 	s.buf = make([]float64, desc.Len())
@@ -378,7 +409,12 @@ func (s *Sensor) create(opts []Option) (recorded bool, err error) {
 		s.vals = append(s.vals, v)
 	}
 	bus.OnStart(func(context.Context) error {
-		bus.Go(s.run)
+		if s.interval > 0 {
+			bus.Go(s.run)
+		}
+		if isWatcher {
+			bus.Go(func(ctx context.Context) { s.watch(ctx, watcher) })
+		}
 		return nil
 	})
 	return false, nil
@@ -401,7 +437,8 @@ func (s *Sensor) ID() string { return s.id }
 // Name returns the sensor's name.
 func (s *Sensor) Name() string { return s.name }
 
-// Interval returns how often the sensor reads its driver while healthy.
+// Interval returns how often the sensor reads its driver while healthy; 0
+// for a sensor driven by events alone.
 func (s *Sensor) Interval() time.Duration { return s.interval }
 
 // Value returns the value of a one-dimension sensor, and nil for a sensor
@@ -462,7 +499,7 @@ func (s *Sensor) setFault(err error) {
 
 // Poll reads the driver once and publishes the reading, as the polling
 // loop does; use it for readings on demand. The read's context is ctx,
-// bounded by the sensor's interval. A failed read makes the sensor faulty
+// bounded by the sensor's interval (if it has one). A failed read makes the sensor faulty
 // and a successful one healthy, except that a read cut short because ctx
 // ended leaves the sensor's state as it was.
 func (s *Sensor) Poll(ctx context.Context) error {
@@ -471,7 +508,10 @@ func (s *Sensor) Poll(ctx context.Context) error {
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	rctx, cancel := context.WithTimeout(ctx, s.interval)
+	rctx, cancel := ctx, context.CancelFunc(func() {})
+	if s.interval > 0 {
+		rctx, cancel = context.WithTimeout(ctx, s.interval)
+	}
 	defer cancel()
 	err := s.read(rctx)
 	if err != nil {
@@ -480,6 +520,12 @@ func (s *Sensor) Poll(ctx context.Context) error {
 		}
 		return err
 	}
+	return s.publish()
+}
+
+// publish publishes the checked reading in s.buf and makes the sensor
+// healthy, or faulty if the bus refuses it; s.pollMu is held.
+func (s *Sensor) publish() error {
 	s.setFault(nil)
 	for i, v := range s.vals {
 		if err := v.Set(s.buf[i]); err != nil {
@@ -504,6 +550,11 @@ func (s *Sensor) read(ctx context.Context) (err error) {
 	if err := s.drv.Read(ctx, s.buf); err != nil {
 		return fmt.Errorf("sensors: sensor %q: read: %w", s.id, err)
 	}
+	return s.check()
+}
+
+// check checks the reading in s.buf; s.pollMu is held.
+func (s *Sensor) check() error {
 	for i, x := range s.buf {
 		vid := s.vals[i].ID()
 		switch {
@@ -557,6 +608,87 @@ func (s *Sensor) run(ctx context.Context) {
 		}
 		timer.Reset(max(next, 0))
 	}
+}
+
+// emit checks and publishes a reading a Watcher emitted; a reading that
+// fails the checks is not published and makes the sensor faulty.
+func (s *Sensor) emit(reading []float64) error {
+	s.pollMu.Lock()
+	defer s.pollMu.Unlock()
+	if len(reading) != len(s.buf) {
+		err := fmt.Errorf("sensors: sensor %q: watch emitted %d numbers, want %d", s.id, len(reading), len(s.buf))
+		s.setFault(err)
+		return err
+	}
+	copy(s.buf, reading)
+	if err := s.check(); err != nil {
+		s.setFault(err)
+		return err
+	}
+	return s.publish()
+}
+
+// watch runs the driver's Watch until ctx ends, again after a backoff
+// each time it returns early.
+func (s *Sensor) watch(ctx context.Context, w Watcher) {
+	log := s.bus.Logger()
+	base := s.interval
+	if base == 0 {
+		base = DefaultInterval
+	}
+	failures := 0
+	lastMsg := ""
+	for {
+		var mu sync.Mutex // serialises emit's logging
+		err := s.runWatch(ctx, w, func(reading []float64) {
+			if ctx.Err() != nil {
+				return
+			}
+			err := s.emit(reading)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				if msg := err.Error(); msg != lastMsg {
+					lastMsg = msg
+					log.Warn("sensor reading refused", "sensor", s.id, "error", err)
+				}
+			case lastMsg != "":
+				lastMsg = ""
+				log.Info("sensor recovered", "sensor", s.id)
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = fmt.Errorf("sensors: sensor %q: watch returned before the module stopped", s.id)
+		}
+		failures++
+		next := backoff(base, max(s.maxBackoff, base), failures)
+		s.setFault(err)
+		log.Warn("sensor watch failed", "sensor", s.id, "error", err, "retry_in", next)
+		timer := time.NewTimer(next)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+	}
+}
+
+// runWatch runs w.Watch, turning a panic into an error.
+func (s *Sensor) runWatch(ctx context.Context, w Watcher, emit func([]float64)) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sensors: sensor %q: watch panicked: %v", s.id, r)
+		}
+	}()
+	if err := w.Watch(ctx, emit); err != nil {
+		return fmt.Errorf("sensors: sensor %q: watch: %w", s.id, err)
+	}
+	return nil
 }
 
 // backoff returns the delay before retry number failures (1 for the first

@@ -559,7 +559,7 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{name: "nil bus", id: "s", drv: drv, subs: []string{`"s"`, "nil bus"}},
 		{name: "nil driver", bus: e.a, id: "s", subs: []string{`"s"`, "nil driver"}},
-		{name: "zero interval", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Interval(0)}, subs: []string{`"s"`, "interval"}},
+		{name: "zero interval", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Interval(0)}, subs: []string{`"s"`, "interval 0", "Watcher"}},
 		{name: "negative interval", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Interval(-time.Second)}, subs: []string{`"s"`, "interval"}},
 		{name: "zero backoff", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.MaxBackoff(0)}, subs: []string{`"s"`, "backoff"}},
 		{name: "negative delta", bus: e.a, id: "s", drv: drv, opts: []sensors.Option{sensors.Delta(-1)}, subs: []string{`"s"`, "delta"}},

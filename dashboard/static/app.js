@@ -980,9 +980,8 @@ function modulesFromCatalogue() {
   return [...names];
 }
 
-// The module states of kervi.modules, which may come as numbers.
-const moduleStates = ['', 'starting', 'ready', 'restarting', 'failed', 'stopping', 'stopped', 'unresponsive', 'disconnected'];
-const stateName = s => (typeof s === 'number' ? moduleStates[s] || String(s) : s || '');
+// The state of a module in kervi.modules: its name, such as "ready".
+const stateName = s => (s == null ? '' : String(s));
 
 function systemView() {
   const rows = el('tbody');

@@ -1,6 +1,9 @@
-// Package fake provides a programmable sensor driver for tests and demos:
-// it plays back scripted readings, computes them from the time, or fails on
-// command, and counts its reads so that tests can wait for them.
+// Package fake provides a programmable sensor driver for tests, demos and
+// the fake devices of chip packages: it plays back scripted readings,
+// computes them from the time (Sine, Step, Replay of a recorded series) or
+// from a seeded random walk (RandomWalk), or fails on command, and counts
+// its reads so that tests can wait for them. Its clock can be replaced
+// (SetClock), so that tests of time-driven readings need no sleeps.
 package fake
 
 import (
@@ -29,6 +32,7 @@ type Driver struct {
 	err      error                     // makes reads fail, if not nil
 	reads    int                       // Read calls
 	changed  chan struct{}             // closed and replaced at each read
+	now      func() time.Time          // the clock
 }
 
 var _ sensors.Driver = (*Driver)(nil)
@@ -72,7 +76,7 @@ func Sine(desc sensors.Description, period time.Duration, lo, hi float64) *Drive
 }
 
 func newDriver(desc sensors.Description) *Driver {
-	return &Driver{desc: desc.Clone(), changed: make(chan struct{})}
+	return &Driver{desc: desc.Clone(), changed: make(chan struct{}), now: time.Now}
 }
 
 // Describe returns (a copy of) the description the driver was created
@@ -88,7 +92,7 @@ func (d *Driver) Read(ctx context.Context, dst []float64) error {
 	d.reads++
 	close(d.changed)
 	d.changed = make(chan struct{})
-	err, fn := d.err, d.fn
+	err, fn, now := d.err, d.fn, d.now
 	var r []float64
 	if err == nil && fn == nil && len(d.readings) > 0 {
 		r = d.readings[d.pos]
@@ -104,7 +108,7 @@ func (d *Driver) Read(ctx context.Context, dst []float64) error {
 		return err
 	}
 	if fn != nil {
-		r = fn(time.Now())
+		r = fn(now())
 	}
 	if r == nil {
 		return ErrNoReading
@@ -114,6 +118,16 @@ func (d *Driver) Read(ctx context.Context, dst []float64) error {
 	}
 	copy(dst, r)
 	return nil
+}
+
+// SetClock makes the driver read the time from now instead of time.Now,
+// for the readings computed from the time (Func, Sine, Step, Replay); tests
+// pass a fake clock. It returns d.
+func (d *Driver) SetClock(now func() time.Time) *Driver {
+	d.mu.Lock()
+	d.now = now
+	d.mu.Unlock()
+	return d
 }
 
 // Set makes reading the driver's reading from now on, replacing the rest

@@ -1,5 +1,10 @@
 // Package system provides sensor drivers for the machine the module runs
-// on: CPU load, memory use and disk use, all in percent, read with gopsutil.
+// on, read with gopsutil and the kernel's files: CPU load in total
+// (CPULoad) and per core (CPUCores), CPU temperature (CPUTemperature, where
+// the board has a thermal zone), memory use (MemoryUse) and disk use of a
+// path (DiskUse) in percent, network throughput of an interface
+// (NetThroughput), load averages (LoadAverage) and uptime (Uptime). Each
+// describes its unit and range.
 //
 // Importing this package imports gopsutil's cpu package, whose init reads
 // /proc/stat twice (on Linux) to prime gopsutil's own CPU percent state;

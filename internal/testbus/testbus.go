@@ -4,6 +4,11 @@ package testbus
 
 import (
 	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -160,3 +165,24 @@ func Eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// SkipIfCannotExecSelf skips a test that starts module processes (the
+// test binary itself) when the binary cannot be executed by the kernel:
+// under user-mode emulation (qemu-arm-static through go test -exec) with no
+// binfmt_misc registration, a child process is an "exec format error".
+// Such tests run natively in CI; the rest of their package runs emulated.
+func SkipIfCannotExecSelf(t testing.TB) {
+	t.Helper()
+	selfExec.Do(func() {
+		err := exec.Command(os.Args[0], "-test.run=^$", "-test.count=1").Run()
+		selfExecErr = err
+	})
+	if errors.Is(selfExecErr, syscall.ENOEXEC) {
+		t.Skipf("the test binary cannot start itself (%v): module processes need the kernel to run it, as under emulation without binfmt_misc", selfExecErr)
+	}
+}
+
+var (
+	selfExec    sync.Once
+	selfExecErr error
+)
