@@ -10,7 +10,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/kervi/kervi-go/devices/ads1x15"
-	"github.com/kervi/kervi-go/devices/internal/chiptest"
+	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 )
 
 // probe is Open's read of the configuration register (its reset value).
@@ -108,21 +108,21 @@ func TestFullScale(t *testing.T) {
 }
 
 func TestNoDevice(t *testing.T) {
-	_, err := ads1x15.Open(chiptest.Empty{}, ads1x15.AddrVDD, ads1x15.ADS1115)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "ads1115 on i2c bus \"I2C-empty\" at address 0x49") {
+	_, err := ads1x15.Open(&i2cfault.Bus{}, ads1x15.AddrVDD, ads1x15.ADS1115)
+	if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "ads1115 on i2c bus \"I2C-fault\" at address 0x49") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }
 
 func TestBusErrorMidRead(t *testing.T) {
 	ops := append([]i2ctest.IO{probe}, conv(0xC383, 0x1000)...)
-	bus := &chiptest.FailAt{Bus: &i2ctest.Playback{Ops: ops}, N: 3} // a1's conversion fails
+	bus := &i2cfault.Bus{Err: i2cfault.ErrIO, Inner: &i2ctest.Playback{Ops: ops}, After: 3} // a1's conversion fails
 	d, err := ads1x15.Open(bus, ads1x15.AddrGND, ads1x15.ADS1115, ads1x15.Inputs(ads1x15.A0, ads1x15.A1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 2))
-	if err == nil || !strings.Contains(err.Error(), "input a1") || !strings.Contains(err.Error(), chiptest.ErrIO.Error()) ||
+	if err == nil || !strings.Contains(err.Error(), "input a1") || !strings.Contains(err.Error(), i2cfault.ErrIO.Error()) ||
 		!strings.Contains(err.Error(), "address 0x48") {
 		t.Errorf("Read with a bus failing mid-read: %v", err)
 	}
@@ -131,11 +131,11 @@ func TestBusErrorMidRead(t *testing.T) {
 func TestBadOptions(t *testing.T) {
 	for _, o := range []ads1x15.Option{ads1x15.FullScale(5), ads1x15.Inputs(), ads1x15.Inputs(ads1x15.A0, ads1x15.A0),
 		ads1x15.Inputs(8), ads1x15.DataRate(0)} {
-		if _, err := ads1x15.Open(chiptest.Empty{}, ads1x15.AddrGND, ads1x15.ADS1115, o); err == nil || errors.Is(err, chiptest.ErrNACK) {
+		if _, err := ads1x15.Open(&i2cfault.Bus{}, ads1x15.AddrGND, ads1x15.ADS1115, o); err == nil || errors.Is(err, i2cfault.ErrNACK) {
 			t.Errorf("Open with a bad option: %v", err)
 		}
 	}
-	if _, err := ads1x15.Open(chiptest.Empty{}, 0x50, ads1x15.ADS1115); err == nil || !strings.Contains(err.Error(), "0x50") {
+	if _, err := ads1x15.Open(&i2cfault.Bus{}, 0x50, ads1x15.ADS1115); err == nil || !strings.Contains(err.Error(), "0x50") {
 		t.Errorf("Open at 0x50: %v", err)
 	}
 	// A rate faster than the chip's fastest is periph's error, naming the input.

@@ -10,7 +10,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/kervi/kervi-go/devices/bh1750"
-	"github.com/kervi/kervi-go/devices/internal/chiptest"
+	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 )
 
 // TestDatasheetExample checks the datasheet's example of the measurement
@@ -76,34 +76,34 @@ func TestModes(t *testing.T) {
 }
 
 func TestNoDevice(t *testing.T) {
-	_, err := bh1750.Open(chiptest.Empty{}, bh1750.AddrLow)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "bh1750 on i2c bus \"I2C-empty\" at address 0x23: power on") {
+	_, err := bh1750.Open(&i2cfault.Bus{}, bh1750.AddrLow)
+	if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "bh1750 on i2c bus \"I2C-fault\" at address 0x23: power on") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }
 
 func TestBusErrorMidRead(t *testing.T) {
-	bus := &chiptest.FailAt{Bus: &i2ctest.Playback{Ops: []i2ctest.IO{
+	bus := &i2cfault.Bus{Err: i2cfault.ErrIO, Inner: &i2ctest.Playback{Ops: []i2ctest.IO{
 		{Addr: 0x23, W: []byte{0x01}},
 		{Addr: 0x23, W: []byte{0x23}},
-	}}, N: 2}
+	}}, After: 2}
 	d, err := bh1750.Open(bus, bh1750.AddrLow, bh1750.Resolution(bh1750.LowRes))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 1))
-	if !errors.Is(err, chiptest.ErrIO) || !strings.Contains(err.Error(), "address 0x23") {
+	if !errors.Is(err, i2cfault.ErrIO) || !strings.Contains(err.Error(), "address 0x23") {
 		t.Errorf("Read with a bus failing mid-read: %v", err)
 	}
 }
 
 func TestBadOptions(t *testing.T) {
 	for _, o := range []bh1750.Option{bh1750.Resolution(0x10), bh1750.MeasurementTime(30), bh1750.MeasurementTime(255)} {
-		if _, err := bh1750.Open(chiptest.Empty{}, bh1750.AddrLow, o); err == nil || errors.Is(err, chiptest.ErrNACK) {
+		if _, err := bh1750.Open(&i2cfault.Bus{}, bh1750.AddrLow, o); err == nil || errors.Is(err, i2cfault.ErrNACK) {
 			t.Errorf("Open with a bad option: %v", err)
 		}
 	}
-	if _, err := bh1750.Open(chiptest.Empty{}, 0x29); err == nil || !strings.Contains(err.Error(), "0x29") {
+	if _, err := bh1750.Open(&i2cfault.Bus{}, 0x29); err == nil || !strings.Contains(err.Error(), "0x29") {
 		t.Errorf("Open at 0x29: %v", err)
 	}
 }

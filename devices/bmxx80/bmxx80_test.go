@@ -12,7 +12,7 @@ import (
 
 	"github.com/kervi/kervi-go/devices/bmxx80"
 	kbus "github.com/kervi/kervi-go/devices/bus"
-	"github.com/kervi/kervi-go/devices/internal/chiptest"
+	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 )
 
 // cal280 is the BMP280 datasheet's worked example (section 3.12 and 8.2):
@@ -183,15 +183,15 @@ func TestBMP180DatasheetExample(t *testing.T) {
 }
 
 func TestNoDevice(t *testing.T) {
-	_, err := bmxx80.Open(chiptest.Empty{}, bmxx80.Addr76)
-	if !errors.Is(err, chiptest.ErrNACK) {
+	_, err := bmxx80.Open(&i2cfault.Bus{}, bmxx80.Addr76)
+	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("Open on an empty bus: %v, want ErrNACK", err)
 	}
 	var be *kbus.Error
-	if !errors.As(err, &be) || be.Chip != "bmxx80" || be.Bus != "I2C-empty" || be.Addr != 0x76 {
+	if !errors.As(err, &be) || be.Chip != "bmxx80" || be.Bus != "I2C-fault" || be.Addr != 0x76 {
 		t.Errorf("Open on an empty bus: %#v, want a *bus.Error naming chip, bus and address", err)
 	}
-	for _, s := range []string{"I2C-empty", "0x76", "chip id"} {
+	for _, s := range []string{"I2C-fault", "0x76", "chip id"} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not name %q", err, s)
 		}
@@ -213,24 +213,24 @@ func TestWrongChipID(t *testing.T) {
 
 func TestBadOptions(t *testing.T) {
 	for _, o := range []bmxx80.Option{bmxx80.Oversampling(3), bmxx80.Want(0x61)} {
-		if _, err := bmxx80.Open(chiptest.Empty{}, 0x76, o); err == nil || errors.Is(err, chiptest.ErrNACK) {
+		if _, err := bmxx80.Open(&i2cfault.Bus{}, 0x76, o); err == nil || errors.Is(err, i2cfault.ErrNACK) {
 			t.Errorf("Open with a bad option: %v, want the option's error before any bus traffic", err)
 		}
 	}
-	if _, err := bmxx80.Open(chiptest.Empty{}, 0x40); err == nil || !strings.Contains(err.Error(), "0x40") {
+	if _, err := bmxx80.Open(&i2cfault.Bus{}, 0x40); err == nil || !strings.Contains(err.Error(), "0x40") {
 		t.Errorf("Open at 0x40: %v", err)
 	}
 }
 
 func TestBusErrorMidRead(t *testing.T) {
 	ops := bmp280Ops(0x76)
-	bus := &chiptest.FailAt{Bus: &i2ctest.Playback{Ops: ops}, N: len(ops) - 1} // the data read fails
+	bus := &i2cfault.Bus{Err: i2cfault.ErrIO, Inner: &i2ctest.Playback{Ops: ops}, After: len(ops) - 1} // the data read fails
 	d, err := bmxx80.Open(bus, bmxx80.Addr76, bmxx80.Oversampling(1))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 2))
-	if err == nil || !strings.Contains(err.Error(), chiptest.ErrIO.Error()) || !strings.Contains(err.Error(), "bmp280 on i2c bus \"playback\" at address 0x76") {
+	if err == nil || !strings.Contains(err.Error(), i2cfault.ErrIO.Error()) || !strings.Contains(err.Error(), "bmp280 on i2c bus \"playback\" at address 0x76") {
 		t.Errorf("Read with a failing bus: %v, want the I/O error naming chip, bus and address", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
-	"github.com/kervi/kervi-go/devices/internal/chiptest"
+	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"github.com/kervi/kervi-go/devices/mpu"
 )
 
@@ -108,37 +108,37 @@ func TestWrongChipID(t *testing.T) {
 }
 
 func TestNoDevice(t *testing.T) {
-	_, err := mpu.Open(chiptest.Empty{}, mpu.AddrLow)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "mpu on i2c bus \"I2C-empty\" at address 0x68: read WHO_AM_I") {
+	_, err := mpu.Open(&i2cfault.Bus{}, mpu.AddrLow)
+	if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "mpu on i2c bus \"I2C-fault\" at address 0x68: read WHO_AM_I") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }
 
 func TestBusErrorMidRead(t *testing.T) {
 	ops := openOps(0x68, 0x68, 0, 0)
-	bus := &chiptest.FailAt{Bus: &i2ctest.Playback{Ops: ops}, N: len(ops)}
+	bus := &i2cfault.Bus{Err: i2cfault.ErrIO, Inner: &i2ctest.Playback{Ops: ops}, After: len(ops)}
 	d, err := mpu.Open(bus, mpu.AddrLow)
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 6))
-	if !errors.Is(err, chiptest.ErrIO) || !strings.Contains(err.Error(), "mpu6050 on i2c bus \"playback\" at address 0x68: read") {
+	if !errors.Is(err, i2cfault.ErrIO) || !strings.Contains(err.Error(), "mpu6050 on i2c bus \"playback\" at address 0x68: read") {
 		t.Errorf("Read with a failing bus: %v", err)
 	}
 	// A failure while configuring names the register.
-	bus = &chiptest.FailAt{Bus: &i2ctest.Playback{Ops: ops}, N: 2}
-	if _, err := mpu.Open(bus, mpu.AddrLow); !errors.Is(err, chiptest.ErrIO) || !strings.Contains(err.Error(), "register 0x1a") {
+	bus = &i2cfault.Bus{Err: i2cfault.ErrIO, Inner: &i2ctest.Playback{Ops: ops}, After: 2}
+	if _, err := mpu.Open(bus, mpu.AddrLow); !errors.Is(err, i2cfault.ErrIO) || !strings.Contains(err.Error(), "register 0x1a") {
 		t.Errorf("Open with a bus failing mid-configuration: %v", err)
 	}
 }
 
 func TestBadOptions(t *testing.T) {
 	for _, o := range []mpu.Option{mpu.AccelRange(3), mpu.GyroRange(300), mpu.Want(0x12)} {
-		if _, err := mpu.Open(chiptest.Empty{}, mpu.AddrLow, o); err == nil || errors.Is(err, chiptest.ErrNACK) {
+		if _, err := mpu.Open(&i2cfault.Bus{}, mpu.AddrLow, o); err == nil || errors.Is(err, i2cfault.ErrNACK) {
 			t.Errorf("Open with a bad option: %v", err)
 		}
 	}
-	if _, err := mpu.Open(chiptest.Empty{}, 0x70); err == nil || !strings.Contains(err.Error(), "0x70") {
+	if _, err := mpu.Open(&i2cfault.Bus{}, 0x70); err == nil || !strings.Contains(err.Error(), "0x70") {
 		t.Errorf("Open at 0x70: %v", err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
-	"github.com/kervi/kervi-go/devices/internal/chiptest"
+	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"github.com/kervi/kervi-go/devices/tsl2561"
 )
 
@@ -101,32 +101,32 @@ func TestWrongID(t *testing.T) {
 }
 
 func TestNoDevice(t *testing.T) {
-	_, err := tsl2561.Open(chiptest.Empty{}, tsl2561.AddrLow)
-	if !errors.Is(err, chiptest.ErrNACK) || !strings.Contains(err.Error(), "tsl2561 on i2c bus \"I2C-empty\" at address 0x29: read id") {
+	_, err := tsl2561.Open(&i2cfault.Bus{}, tsl2561.AddrLow)
+	if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "tsl2561 on i2c bus \"I2C-fault\" at address 0x29: read id") {
 		t.Errorf("Open on an empty bus: %v", err)
 	}
 }
 
 func TestBusErrorMidRead(t *testing.T) {
 	o := ops(0x50, 1000, 250)
-	bus := &chiptest.FailAt{Bus: &i2ctest.Playback{Ops: o[:4]}, N: 4} // channel 1 fails
+	bus := &i2cfault.Bus{Err: i2cfault.ErrIO, Inner: &i2ctest.Playback{Ops: o[:4]}, After: 4} // channel 1 fails
 	d, err := tsl2561.Open(bus, tsl2561.AddrFloat, tsl2561.WithIntegration(tsl2561.Integrate13ms))
 	if err != nil {
 		t.Fatal(err)
 	}
 	err = d.Read(context.Background(), make([]float64, 1))
-	if !errors.Is(err, chiptest.ErrIO) || !strings.Contains(err.Error(), "read channel 1") {
+	if !errors.Is(err, i2cfault.ErrIO) || !strings.Contains(err.Error(), "read channel 1") {
 		t.Errorf("Read with a bus failing mid-read: %v", err)
 	}
 }
 
 func TestOptions(t *testing.T) {
 	for _, o := range []tsl2561.Option{tsl2561.WithGain(4), tsl2561.WithIntegration(3)} {
-		if _, err := tsl2561.Open(chiptest.Empty{}, tsl2561.AddrLow, o); err == nil || errors.Is(err, chiptest.ErrNACK) {
+		if _, err := tsl2561.Open(&i2cfault.Bus{}, tsl2561.AddrLow, o); err == nil || errors.Is(err, i2cfault.ErrNACK) {
 			t.Errorf("Open with a bad option: %v", err)
 		}
 	}
-	if _, err := tsl2561.Open(chiptest.Empty{}, 0x23); err == nil || !strings.Contains(err.Error(), "0x23") {
+	if _, err := tsl2561.Open(&i2cfault.Bus{}, 0x23); err == nil || !strings.Contains(err.Error(), "0x23") {
 		t.Errorf("Open at 0x23: %v", err)
 	}
 	// Gain 16 at 402 ms: timing register 0x12; counts unscaled.

@@ -16,6 +16,10 @@ import (
 // of a Linux I2C adapter when no device acknowledges its address.
 var ErrNACK = errors.New("i2cfault: no acknowledge (remote I/O error)")
 
+// ErrIO is an error for Bus.Err: a transfer that broke off, as a loose
+// wire causes.
+var ErrIO = errors.New("i2cfault: input/output error")
+
 // Bus passes the first After transfers to Inner, then fails every later one
 // with Err (ErrNACK if nil). With After = 0 every transfer fails: no device
 // at any address.
@@ -28,8 +32,14 @@ type Bus struct {
 	n  int
 }
 
-// String implements conn.Resource.
-func (b *Bus) String() string { return "I2C-fault" }
+// String implements conn.Resource: Inner's name, or "I2C-fault" without
+// one.
+func (b *Bus) String() string {
+	if b.Inner != nil {
+		return b.Inner.String()
+	}
+	return "I2C-fault"
+}
 
 // Tx implements i2c.Bus.
 func (b *Bus) Tx(addr uint16, w, r []byte) error {
