@@ -69,7 +69,7 @@ var (
 	relayLow   = flag.Bool("relay-active-low", false, "the relay switches on a low input")
 	pcaAddr    = flag.String("pca9685", "0x40", "I2C address of the PCA9685")
 	servoCh    = flag.Int("servo", 0, "PCA9685 channel of the vane's servo")
-	listenAddr = flag.String("dashboard", dashboard.DefaultAddr, "address of the dashboard")
+	listenAddr = flag.String("addr", dashboard.DefaultAddr, "address of the dashboard (port 0: any free port)")
 	interval   = flag.Duration("interval", 2*time.Second, "how often the sensors are read")
 )
 

@@ -23,7 +23,7 @@ func TestWeather(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "-dashboard", "127.0.0.1:0", "-interval", "200ms")
+	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-interval", "200ms")
 	cmd.Env = append(os.Environ(), "KERVI_DEVICES=fake")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -6,6 +6,7 @@ package logx
 import (
 	"bytes"
 	"context"
+	"encoding"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -226,10 +227,32 @@ func NewModuleHandler(w io.Writer, level slog.Leveler) slog.Handler {
 }
 
 func moduleAttr(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
+	switch a.Value.Kind() {
+	case slog.KindDuration:
 		return slog.Group(a.Key, slog.String(durationKey, a.Value.Duration().String()))
+	case slog.KindAny:
+		// A fmt.Stringer (a named state, a mode) is written as its String,
+		// as the console writes it, not as the JSON of its underlying
+		// number. Errors and types with a JSON or text form keep theirs.
+		switch v := a.Value.Any().(type) {
+		case error, json.Marshaler, encoding.TextMarshaler:
+		case fmt.Stringer:
+			if s, ok := stringOf(v); ok {
+				return slog.String(a.Key, s)
+			}
+		}
 	}
 	return a
+}
+
+// stringOf returns v.String(), or false if it panics (a nil pointer).
+func stringOf(v fmt.Stringer) (s string, ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	return v.String(), true
 }
 
 // Replay re-emits a line a module process's handler (NewModuleHandler)

@@ -2,6 +2,7 @@ package logx
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"log/slog"
@@ -200,5 +201,26 @@ func TestParseLevel(t *testing.T) {
 	}
 	if _, err := ParseLevel("loud"); err == nil {
 		t.Error("ParseLevel(loud) accepted")
+	}
+}
+
+// mode is a named number with a String, as devices/host.Mode.
+type mode int
+
+func (m mode) String() string { return [...]string{"auto", "real", "fake"}[m] }
+
+// A module process logs a fmt.Stringer as its String, as the console
+// does, not as the number underneath; a nil pointer's panicking String
+// does not break the record.
+func TestModuleLogsStringersByName(t *testing.T) {
+	var child bytes.Buffer
+	var nilStringer *strings.Builder
+	slog.New(NewModuleHandler(&child, nil)).Warn("devices are fakes", "mode", mode(2), "err", errors.New("no board"), "nil", nilStringer)
+	var parent bytes.Buffer
+	if _, ok := Replay(NewConsole(&parent, slog.LevelInfo), child.Bytes()); !ok {
+		t.Fatalf("not replayed: %s", child.String())
+	}
+	if got := parent.String(); !strings.Contains(got, `devices are fakes mode=fake err="no board"`) {
+		t.Fatalf("replayed as %q", got)
 	}
 }
