@@ -2,8 +2,8 @@ package logx
 
 import (
 	"bytes"
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"runtime/debug"
