@@ -554,6 +554,8 @@ function gaugeWidget(ctx) {
     bar.setAttribute('stroke-dasharray', `${(f * 100).toFixed(2)} 100`);
     const text = display(d, v);
     txt.textContent = text;
+    // The text fits inside the arc: about 70 units at 0.6 em a character.
+    txt.style.fontSize = Math.min(17, 70 / (0.6 * Math.max(text.length, 1))).toFixed(1) + 'px';
     out.textContent = text;
     s.setAttribute('aria-label', `${d.name || d.id}: ${text}`);
   });
