@@ -372,8 +372,13 @@ func (c *core[T]) submit() {
 	if c.stopped || !c.started || !ok {
 		return
 	}
-	if c.pending == nil && (c.inFlight != nil && *c.inFlight == x || c.inFlight == nil && c.wrote != nil && *c.wrote == x) {
-		return // the hardware has it, or is getting it
+	has := c.wrote
+	if c.inFlight != nil {
+		has = c.inFlight
+	}
+	if has != nil && *has == x {
+		c.pending = nil // the hardware has it, or is getting it: anything that piled up is superseded
+		return
 	}
 	c.pending = &x
 	c.signal()

@@ -229,6 +229,36 @@ func TestNumberInitialRangeAndLatestWins(t *testing.T) {
 	testbus.Wait(t, stopped, "the stop")
 }
 
+// Changes that pile up during a write and end on the content being
+// written are not written again once it returns.
+func TestChangesBackToTheWriteInFlightAreNotWritten(t *testing.T) {
+	e := newEnv(t)
+	drv := newHW[float64]()
+	drv.gate = make(chan struct{})
+	pwm := actuators.NewNumber(e.a, "pwm", "PWM", drv, actuators.Initial(50), actuators.Values(values.Range(0, 100)))
+	if err := pwm.Err(); err != nil {
+		t.Fatal(err)
+	}
+	seen := make(chan float64, 100)
+	pwm.Value().OnChange(func(_ context.Context, v float64) { seen <- v })
+	e.start(t)
+	if v := drv.next(t); v != 50 {
+		t.Fatalf("starting state %v, want Initial", v)
+	}
+	for _, v := range []float64{10, 20, 50} {
+		e.set(t, "pwm", v)
+		for testbus.Wait(t, seen, "the actuator to see the change") != v {
+		}
+	}
+	drv.gate <- struct{}{} // the start's write returns
+	// The next change is the next write: 50 was not written again.
+	e.set(t, "pwm", 70)
+	if v := drv.next(t); v != 70 {
+		t.Fatalf("wrote %v after a change back to the content in flight, want the next change (70)", v)
+	}
+	drv.gate <- struct{}{}
+}
+
 func TestFailedWritesAreReported(t *testing.T) {
 	e := newEnv(t)
 	drv := newHW[bool]()
