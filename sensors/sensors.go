@@ -45,7 +45,8 @@
 // Poll. A Watch that returns before the module stops (with an error or
 // not) is a fault: it is logged and Watch is run again after a backoff as
 // for a failed read (the interval, or DefaultInterval for a sensor that is
-// not polled, doubling up to MaxBackoff).
+// not polled, doubling with each failure up to MaxBackoff, and back to
+// the start once a reading is published).
 //
 // # Faults
 //
@@ -636,36 +637,43 @@ func (s *Sensor) watch(ctx context.Context, w Watcher) {
 	if base == 0 {
 		base = DefaultInterval
 	}
+	// failures counts the Watch runs that failed since a reading was last
+	// published; lastMsg is the last refused reading's error. mu guards
+	// both: emit may be called from any goroutine, even one a Watch that
+	// returned left behind.
+	var mu sync.Mutex
 	failures := 0
 	lastMsg := ""
+	emit := func(reading []float64) {
+		if ctx.Err() != nil {
+			return
+		}
+		err := s.emit(reading)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			if msg := err.Error(); msg != lastMsg {
+				lastMsg = msg
+				log.Warn("sensor reading refused", "sensor", s.id, "error", err)
+			}
+		case failures > 0 || lastMsg != "":
+			failures, lastMsg = 0, ""
+			log.Info("sensor recovered", "sensor", s.id)
+		}
+	}
 	for {
-		var mu sync.Mutex // serialises emit's logging
-		err := s.runWatch(ctx, w, func(reading []float64) {
-			if ctx.Err() != nil {
-				return
-			}
-			err := s.emit(reading)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				if msg := err.Error(); msg != lastMsg {
-					lastMsg = msg
-					log.Warn("sensor reading refused", "sensor", s.id, "error", err)
-				}
-			case lastMsg != "":
-				lastMsg = ""
-				log.Info("sensor recovered", "sensor", s.id)
-			}
-		})
+		err := s.runWatch(ctx, w, emit)
 		if ctx.Err() != nil {
 			return
 		}
 		if err == nil {
 			err = fmt.Errorf("sensors: sensor %q: watch returned before the module stopped", s.id)
 		}
+		mu.Lock()
 		failures++
 		next := backoff(base, max(s.maxBackoff, base), failures)
+		mu.Unlock()
 		s.setFault(err)
 		log.Warn("sensor watch failed", "sensor", s.id, "error", err, "retry_in", next)
 		timer := time.NewTimer(next)

@@ -151,6 +151,33 @@ func TestWatcherRestartsAfterFailure(t *testing.T) {
 	}
 }
 
+// The backoff before a Watch runs again doubles with each failure, and
+// starts again from the interval once a reading is published.
+func TestWatcherBackoffResetsAfterAReading(t *testing.T) {
+	e := newEnv(t)
+	events := e.watch(t, "count")
+	p := newPusher(sensors.Description{Unit: "pulses"})
+	s := sensors.New(e.a, "count", "Count", p, sensors.Interval(time.Millisecond), sensors.MaxBackoff(time.Hour))
+	must(t, s.Err())
+	e.start(t)
+	fail := func(want time.Duration) {
+		t.Helper()
+		p.fail <- errors.New("serial line closed")
+		r := e.nextLog(t, "sensor watch failed")
+		if got, _ := r.attrs["retry_in"].(time.Duration); got != want {
+			t.Fatalf("retry_in %v, want %v", r.attrs["retry_in"], want)
+		}
+		wait(t, p.started, "Watch to run again")
+	}
+	wait(t, p.started, "Watch to start")
+	fail(time.Millisecond)
+	fail(2 * time.Millisecond)
+	p.send(t, 7)
+	wait(t, events, "the reading")
+	e.nextLog(t, "sensor recovered")
+	fail(time.Millisecond)
+}
+
 // A sensor whose driver is a Watcher and has an interval is polled too.
 func TestWatcherAndPolling(t *testing.T) {
 	e := newEnv(t)
