@@ -67,10 +67,6 @@ func (c *CPUCores) Read(ctx context.Context, dst []float64) error {
 	if len(dst) != c.n+1 {
 		return fmt.Errorf("system: %d numbers asked of a driver of %d cores and their total", len(dst), c.n)
 	}
-	total, err := cpu.TimesWithContext(ctx, false)
-	if err != nil || len(total) == 0 {
-		return fmt.Errorf("system: cpu times: %w", errors.Join(err, errIfEmpty(len(total))))
-	}
 	per, err := cpu.TimesWithContext(ctx, true)
 	if err != nil {
 		return fmt.Errorf("system: cpu times per core: %w", err)
@@ -78,7 +74,9 @@ func (c *CPUCores) Read(ctx context.Context, dst []float64) error {
 	if len(per) != c.n {
 		return fmt.Errorf("system: %d cores now, %d when the driver was made (a core went offline?)", len(per), c.n)
 	}
-	cur := append([]cpu.TimesStat{total[0]}, per...)
+	// The total is the sum of the cores, from the same read: one read of
+	// the kernel's counters, and a total consistent with its cores.
+	cur := append([]cpu.TimesStat{sum(per)}, per...)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range cur {
@@ -91,11 +89,22 @@ func (c *CPUCores) Read(ctx context.Context, dst []float64) error {
 	return nil
 }
 
-func errIfEmpty(n int) error {
-	if n == 0 {
-		return errors.New("none reported")
+// sum returns the times of all of ts together.
+func sum(ts []cpu.TimesStat) cpu.TimesStat {
+	s := cpu.TimesStat{CPU: "cpu-total"}
+	for _, t := range ts {
+		s.User += t.User
+		s.System += t.System
+		s.Idle += t.Idle
+		s.Nice += t.Nice
+		s.Iowait += t.Iowait
+		s.Irq += t.Irq
+		s.Softirq += t.Softirq
+		s.Steal += t.Steal
+		s.Guest += t.Guest
+		s.GuestNice += t.GuestNice
 	}
-	return nil
+	return s
 }
 
 // CPUTemperature is a driver reading the CPU's temperature in °C from the
