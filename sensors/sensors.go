@@ -500,19 +500,17 @@ func (s *Sensor) setFault(err error) {
 
 // Poll reads the driver once and publishes the reading, as the polling
 // loop does; use it for readings on demand. The read's context is ctx,
-// bounded by the sensor's interval (if it has one). A failed read makes the sensor faulty
-// and a successful one healthy, except that a read cut short because ctx
-// ended leaves the sensor's state as it was.
+// bounded by the sensor's interval (DefaultInterval for a sensor driven
+// by events alone: a read that hangs would hold up its events). A failed
+// read makes the sensor faulty and a successful one healthy, except that
+// a read cut short because ctx ended leaves the sensor's state as it was.
 func (s *Sensor) Poll(ctx context.Context) error {
 	if s.err != nil {
 		return s.err
 	}
 	s.pollMu.Lock()
 	defer s.pollMu.Unlock()
-	rctx, cancel := ctx, context.CancelFunc(func() {})
-	if s.interval > 0 {
-		rctx, cancel = context.WithTimeout(ctx, s.interval)
-	}
+	rctx, cancel := context.WithTimeout(ctx, s.period())
 	defer cancel()
 	err := s.read(rctx)
 	if err != nil {
@@ -629,14 +627,20 @@ func (s *Sensor) emit(reading []float64) error {
 	return s.publish()
 }
 
+// period is the sensor's interval, or DefaultInterval for a sensor that
+// is not polled: it bounds a read and starts a backoff.
+func (s *Sensor) period() time.Duration {
+	if s.interval == 0 {
+		return DefaultInterval
+	}
+	return s.interval
+}
+
 // watch runs the driver's Watch until ctx ends, again after a backoff
 // each time it returns early.
 func (s *Sensor) watch(ctx context.Context, w Watcher) {
 	log := s.bus.Logger()
-	base := s.interval
-	if base == 0 {
-		base = DefaultInterval
-	}
+	base := s.period()
 	// failures counts the Watch runs that failed since a reading was last
 	// published; lastMsg is the last refused reading's error. mu guards
 	// both: emit may be called from any goroutine, even one a Watch that

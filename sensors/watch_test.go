@@ -178,6 +178,31 @@ func TestWatcherBackoffResetsAfterAReading(t *testing.T) {
 	fail(time.Millisecond)
 }
 
+// hanger is a pusher whose Read hangs until its context ends.
+type hanger struct{ *pusher }
+
+func (h hanger) Read(ctx context.Context, dst []float64) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// A Poll of a sensor driven by events alone is bounded too: a hung read
+// would hold up the sensor's events.
+func TestWatcherPollHasADeadline(t *testing.T) {
+	e := newEnv(t)
+	s := sensors.New(e.a, "door", "Door", hanger{newPusher(sensors.Description{})}, sensors.Interval(0))
+	must(t, s.Err())
+	e.start(t)
+	done := make(chan error, 1)
+	go func() { done <- s.Poll(context.Background()) }()
+	if err := wait(t, done, "Poll to end at its deadline"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Poll: %v, want a deadline exceeded", err)
+	}
+	if !s.Faulty() {
+		t.Fatal("a hung read left the sensor healthy")
+	}
+}
+
 // A sensor whose driver is a Watcher and has an interval is polled too.
 func TestWatcherAndPolling(t *testing.T) {
 	e := newEnv(t)
