@@ -281,9 +281,10 @@ func TestFake(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, x := range dst {
-			dim := desc.Dimension(i)
-			if dim != want.Dimension(i) && (dim.Label != want.Dimension(i).Label || *dim.Min != *want.Dimension(i).Min) {
-				t.Errorf("%v: fake dimension %d = %+v, want %+v", c, i, dim, want.Dimension(i))
+			dim, w := desc.Dimension(i), want.Dimension(i)
+			if dim.Label != w.Label || dim.Unit != w.Unit || *dim.Min != *w.Min || *dim.Max != *w.Max {
+				t.Errorf("%v: fake dimension %d = %s in %s [%v, %v], want %s in %s [%v, %v]",
+					c, i, dim.Label, dim.Unit, *dim.Min, *dim.Max, w.Label, w.Unit, *w.Min, *w.Max)
 			}
 			if x < *dim.Min || x > *dim.Max {
 				t.Errorf("%v: fake %s = %v, outside [%v, %v]", c, dim.Label, x, *dim.Min, *dim.Max)
