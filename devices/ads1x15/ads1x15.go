@@ -45,6 +45,14 @@ func (c Chip) String() string {
 	return "ADS1115"
 }
 
+// id is the model's name in errors: "ads1115" or "ads1015".
+func (c Chip) id() string {
+	if c == ADS1015 {
+		return "ads1015"
+	}
+	return "ads1115"
+}
+
 // The chip's I²C addresses, chosen by wiring its ADDR pin to GND (0x48,
 // most modules' default), VDD (0x49), SDA (0x4A) or SCL (0x4B).
 const (
@@ -178,12 +186,10 @@ var _ sensors.Driver = (*Dev)(nil)
 // conversions of its inputs. It reads the chip's configuration register
 // to check that a device answers. Errors name the bus and the address.
 func Open(b i2c.Bus, addr uint16, c Chip, opts ...Option) (*Dev, error) {
-	name := "ads1115"
-	if c == ADS1015 {
-		name = "ads1015"
-	} else if c != ADS1115 {
+	if c != ADS1115 && c != ADS1015 {
 		return nil, chip.Errorf("ads1x15", b, addr, "chip %d is neither ADS1115 nor ADS1015", c)
 	}
+	name := c.id()
 	cfg := config{inputs: []Input{A0, A1, A2, A3}, fs: 4.096, rate: 128}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -221,11 +227,7 @@ func Open(b i2c.Bus, addr uint16, c Chip, opts ...Option) (*Dev, error) {
 }
 
 func (d *Dev) errorf(format string, args ...any) error {
-	name := "ads1115"
-	if d.chip == ADS1015 {
-		name = "ads1015"
-	}
-	return chip.Errorf(name, d.bus, d.addr, format, args...)
+	return chip.Errorf(d.chip.id(), d.bus, d.addr, format, args...)
 }
 
 // Chip returns the model opened.

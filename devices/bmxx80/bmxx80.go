@@ -204,7 +204,7 @@ func (d *Dev) Describe() sensors.Description { return d.desc.Clone() }
 // finishes in the background and the next Read waits for it.
 func (d *Dev) Read(ctx context.Context, dst []float64) error {
 	if len(dst) != d.desc.Len() {
-		return fmt.Errorf("%v: read into %d numbers, want %d", d, len(dst), d.desc.Len())
+		return chip.Errorf(lower(d.chip), d.bus, d.addr, "read into %d numbers, want %d", len(dst), d.desc.Len())
 	}
 	var e physic.Env
 	if err := d.run.Do(ctx, func() error { return d.dev.Sense(&e) }); err != nil {
@@ -231,5 +231,6 @@ func (d *Dev) Close() error {
 // for running without hardware: temperature 15..25 °C, pressure
 // 1000..1025 hPa, humidity 40..60 %, drifting over 10 minutes.
 func Fake(c Chip) *fake.Driver {
-	return chip.Waves(Describe(c), 10*time.Minute, []chip.Range{{Lo: 15, Hi: 25}, {Lo: 1000, Hi: 1025}, {Lo: 40, Hi: 60}}[:Describe(c).Len()]...)
+	desc := Describe(c)
+	return chip.Waves(desc, 10*time.Minute, []chip.Range{{Lo: 15, Hi: 25}, {Lo: 1000, Hi: 1025}, {Lo: 40, Hi: 60}}[:desc.Len()]...)
 }

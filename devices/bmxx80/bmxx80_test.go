@@ -252,6 +252,22 @@ func TestReadHonoursContext(t *testing.T) {
 	}
 }
 
+func TestReadWrongLength(t *testing.T) {
+	bus := &i2ctest.Playback{Ops: bmp280Ops(0x76)[:4]} // no traffic allowed after Open
+	d, err := bmxx80.Open(bus, bmxx80.Addr76, bmxx80.Oversampling(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var be *kbus.Error
+	err = d.Read(context.Background(), make([]float64, 3))
+	if !errors.As(err, &be) || !strings.Contains(err.Error(), "bmp280 on i2c bus \"playback\" at address 0x76: read into 3 numbers, want 2") {
+		t.Errorf("Read into 3 numbers on a BMP280: %v, want a *bus.Error naming chip, bus and address", err)
+	}
+	if err := bus.Close(); err != nil {
+		t.Error(err)
+	}
+}
+
 func TestFake(t *testing.T) {
 	for _, c := range []bmxx80.Chip{bmxx80.BMP180, bmxx80.BMP280, bmxx80.BME280} {
 		f := bmxx80.Fake(c)
@@ -265,9 +281,10 @@ func TestFake(t *testing.T) {
 			t.Fatal(err)
 		}
 		for i, x := range dst {
-			dim := desc.Dimension(i)
-			if dim != want.Dimension(i) && (dim.Label != want.Dimension(i).Label || *dim.Min != *want.Dimension(i).Min) {
-				t.Errorf("%v: fake dimension %d = %+v, want %+v", c, i, dim, want.Dimension(i))
+			dim, w := desc.Dimension(i), want.Dimension(i)
+			if dim.Label != w.Label || dim.Unit != w.Unit || *dim.Min != *w.Min || *dim.Max != *w.Max {
+				t.Errorf("%v: fake dimension %d = %s in %s [%v, %v], want %s in %s [%v, %v]",
+					c, i, dim.Label, dim.Unit, *dim.Min, *dim.Max, w.Label, w.Unit, *w.Min, *w.Max)
 			}
 			if x < *dim.Min || x > *dim.Max {
 				t.Errorf("%v: fake %s = %v, outside [%v, %v]", c, dim.Label, x, *dim.Min, *dim.Max)

@@ -210,7 +210,7 @@ func (m *DC) set(dir int, duty float64) error {
 		}
 		return p.SetDuty(m.w.IN2, 0)
 	}
-	if dir != m.dir || m.speed == 0 {
+	if dir != m.dir { // m.dir is 0 after a stop or a failed write, so the inputs are set again
 		on, off := m.w.IN1, m.w.IN2
 		if dir < 0 {
 			on, off = off, on

@@ -164,8 +164,10 @@ var _ sensors.Driver = (*Dev)(nil)
 
 // Open opens the chip at addr (AddrLow or AddrHigh) on b: it checks
 // WHO_AM_I, wakes the chip (clock from the X gyroscope's PLL), sets the
-// digital low-pass filter to 44 Hz and the full-scale ranges. Errors name
-// the bus and the address.
+// digital low-pass filter (DLPF_CFG 3: about 42 Hz; on the MPU-6500
+// family it filters the gyroscope only, the accelerometer keeps its reset
+// filter, ACCEL_CONFIG2) and the full-scale ranges. Errors name the bus
+// and the address.
 func Open(b i2c.Bus, addr uint16, opts ...Option) (*Dev, error) {
 	var cfg config
 	for _, o := range opts {
@@ -191,7 +193,7 @@ func Open(b i2c.Bus, addr uint16, opts ...Option) (*Dev, error) {
 	d.chip = c
 	for _, w := range [][]byte{
 		{regPwrMgmt1, 0x01}, // out of sleep; clock: PLL with the X gyroscope
-		{regConfig, 0x03},   // DLPF_CFG 3: 44 Hz accelerometer, 42 Hz gyroscope
+		{regConfig, 0x03},   // DLPF_CFG 3: MPU-6050 44 Hz accelerometer, 42 Hz gyroscope; MPU-6500 family 41 Hz gyroscope
 		{regGyroConfig, byte(cfg.fs) << 3},
 		{regAccelConfig, byte(cfg.afs) << 3},
 	} {

@@ -136,8 +136,9 @@ func (d *Dev) send() error {
 
 // Draw shows img: the display's rectangle of img (from img's origin,
 // img.Bounds().Min) replaces the frame, each pixel lit if its colour is
-// lighter than mid-grey; parts of the display outside img go dark. The
-// text lines are drawn over.
+// lighter than mid-grey; parts of the display outside img go dark. Text
+// lines written before are gone with the old frame; a line written after
+// blanks its band of 8 pixel rows and is drawn over the image.
 func (d *Dev) Draw(img image.Image) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
