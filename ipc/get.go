@@ -224,16 +224,17 @@ func (h *hubCore) describeLocked(r *router, p *hubPort, m *kervipb.Msg) {
 
 // ask sends a call, set, read or description request, as request does,
 // and waits for the application to be ready if the hub answers that no
-// module owns the id yet and this process can wait: it is neither in its
-// setup (where the hub answers ErrNotReady) nor in its app-start hooks,
-// and the application is not ready. Then it asks once more.
+// module owns the id yet and the request can wait: it is made neither in
+// the process's setup (where the hub answers ErrNotReady) nor by one of its
+// app-start hooks, and the application is not ready. Then it asks once
+// more.
 func (b *Bus) ask(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error) {
 	for first := true; ; first = false {
 		if !first {
 			m = shallowCopy(m) // the hub had the first; this is a new request
 		}
 		r, err := b.request(ctx, m)
-		if err == nil || !b.mayWaitFor(err) {
+		if err == nil || !b.mayWaitFor(ctx, err) {
 			return r, err
 		}
 		select {
@@ -248,18 +249,29 @@ func (b *Bus) ask(ctx context.Context, m *kervipb.Msg) (*kervipb.Msg, error) {
 	}
 }
 
-// mayWaitFor reports whether a request that failed with err should wait
-// for the application to be ready, then be asked again: the hub found no
-// owner of the id (ErrNotReady too: the hub had not yet seen the end of
-// this process's setup, which travels behind its value events).
-func (b *Bus) mayWaitFor(err error) bool {
+// mayWaitFor reports whether a request made with ctx that failed with err
+// should wait for the application to be ready, then be asked again: the
+// hub found no owner of the id (ErrNotReady too: the hub had not yet seen
+// the end of this process's setup, which travels behind its value
+// events). While the process runs its app-start hooks, only requests of
+// other goroutines wait: the application's readiness waits for the hooks,
+// so a hook's request fails at once.
+func (b *Bus) mayWaitFor(ctx context.Context, err error) bool {
 	var e *Error
 	if !errors.As(err, &e) || e.Code != CodeUnknownID && e.Code != CodeNotReady || e.Module != "" || b.appReady.Load() {
 		return false // an answer from an owner names its module
 	}
-	ph := b.phase.Load()
-	return ph == phaseReady || ph == phaseStarted
+	switch b.phase.Load() {
+	case phaseReady, phaseStarted:
+		return true
+	case phaseStarting:
+		return ctx.Value(startHookKey{}) == nil
+	}
+	return false
 }
+
+// startHookKey marks the context of an app-start hook.
+type startHookKey struct{}
 
 // Set writes v to the input value id with the bus ctx carries, as
 // Bus.Set does: the counterpart of Get for code that has a context from

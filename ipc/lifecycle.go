@@ -109,9 +109,12 @@ func (b *Bus) startApp(ctx context.Context) {
 	hooks := b.onApp
 	b.onApp = nil
 	b.mu.Unlock()
+	// A hook's requests cannot wait for the application to be ready: it
+	// waits for them (see mayWaitFor).
+	hctx := context.WithValue(ctx, startHookKey{}, true)
 	var wg sync.WaitGroup
 	for _, fn := range hooks {
-		wg.Go(func() { b.runAppStart(ctx, fn) })
+		wg.Go(func() { b.runAppStart(hctx, fn) })
 	}
 	wg.Wait()
 	b.mu.Lock()
