@@ -503,8 +503,8 @@ func (s *Server) postValue(c echo.Context) error {
 	if b.Value == nil {
 		return fmt.Errorf("%w: body needs a \"value\"", ErrBadRequest)
 	}
-	if u := userOf(c); !s.canWrite(u, id) {
-		return errWriteRefused(u, id)
+	if err := s.checkWrite(userOf(c), id); err != nil {
+		return err
 	}
 	if err := s.set(c.Request().Context(), id, b.Value); err != nil {
 		return err
@@ -525,8 +525,8 @@ func (s *Server) postAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if u := userOf(c); !s.canWrite(u, id) {
-		return errWriteRefused(u, id)
+	if err := s.checkWrite(userOf(c), id); err != nil {
+		return err
 	}
 	var b callBody
 	if c.Request().ContentLength != 0 {
