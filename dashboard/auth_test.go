@@ -667,6 +667,10 @@ func TestGroupsLive(t *testing.T) {
 	if m := root.result(3); m.Error != "" {
 		t.Fatalf("root's set: %+v", m)
 	}
+	root.send(`{"t":"call","ref":4,"id":"no.such"}`)
+	if m := root.result(4); m.Status != 404 || !strings.Contains(m.Error, "no.such: no such component") {
+		t.Fatalf("root's call of an id the catalogue does not hold: %+v", m)
+	}
 
 	// The module that declared the panel restarts without it: home.lamp
 	// comes back to bob, entry and value.
