@@ -250,9 +250,9 @@ func (s *Server) canRead(u *user, id string) bool {
 }
 
 // canWrite reports whether u may set or call id: always without users;
-// with users, never for no user, nor for kervi.* ids; an id the catalogue
-// does not hold is left to its owner (who answers that it does not know
-// it), as is one without placements.
+// with users, never for no user, for kervi.* ids, nor for an id the
+// catalogue does not hold (yet: its placements, and so who may write it,
+// are unknown until it is announced).
 func (s *Server) canWrite(u *user, id string) bool {
 	if s.auth == nil {
 		return true
@@ -262,9 +262,7 @@ func (s *Server) canWrite(u *user, id string) bool {
 	}
 	r := s.ruleOf(id)
 	switch {
-	case r == nil:
-		return !strings.HasPrefix(id, systemPrefix)
-	case r.system:
+	case r == nil, r.system:
 		return false
 	case r.open:
 		return true
@@ -316,6 +314,19 @@ func errReadRefused(u *user, id string) error {
 
 func errWriteRefused(u *user, id string) error {
 	return fmt.Errorf("%w: user %q may not write %q", ErrForbidden, userName(u), id)
+}
+
+// checkWrite returns the error of a refused write (set or call) of id by
+// u: a 404 for an id the catalogue does not hold (with users only; a 403
+// for a kervi.* one), a 403 for a component u may not write.
+func (s *Server) checkWrite(u *user, id string) error {
+	if s.canWrite(u, id) {
+		return nil
+	}
+	if u != nil && s.ruleOf(id) == nil && !strings.HasPrefix(id, systemPrefix) {
+		return ipc.Errorf(ipc.CodeUnknownID, "%s: no such component", id)
+	}
+	return errWriteRefused(u, id)
 }
 
 func userName(u *user) string {

@@ -548,6 +548,15 @@ func TestGroupsREST(t *testing.T) {
 	if a := request(t, nil, "POST", base+"/api/values/home.temp", `{"value": 22}`, bob); a.status != 403 {
 		t.Errorf("bob sets home.temp: %v", a)
 	}
+	// An id the catalogue does not hold: who may write it is unknown, so
+	// nobody may; the dashboard answers 404 without asking the bus.
+	for _, path := range []string{"/api/values/no.such", "/api/actions/no.such"} {
+		a := request(t, nil, "POST", base+path, `{"value": 1}`, root)
+		var eb errorBody
+		if a.json(t, &eb); a.status != 404 || !strings.Contains(eb.Error, "no.such: no such component") {
+			t.Errorf("root POST %s: %v", path, a)
+		}
+	}
 	// Open components: everyone.
 	if a := request(t, nil, "POST", base+"/api/actions/fan.activate", `{"args":[true]}`, bob); a.status != 200 {
 		t.Errorf("bob calls fan.activate: %v", a)
@@ -657,6 +666,10 @@ func TestGroupsLive(t *testing.T) {
 	root.send(`{"t":"set","ref":3,"id":"home.heat","value":21}`)
 	if m := root.result(3); m.Error != "" {
 		t.Fatalf("root's set: %+v", m)
+	}
+	root.send(`{"t":"call","ref":4,"id":"no.such"}`)
+	if m := root.result(4); m.Status != 404 || !strings.Contains(m.Error, "no.such: no such component") {
+		t.Fatalf("root's call of an id the catalogue does not hold: %+v", m)
 	}
 
 	// The module that declared the panel restarts without it: home.lamp

@@ -397,8 +397,8 @@ func (s *Server) handle(c *client, b []byte) {
 		s.reply(c, m.Ref, nil, fmt.Errorf("%w: set needs a \"value\"", ErrBadRequest))
 		return
 	}
-	if !s.canWrite(c.user, m.ID) {
-		s.reply(c, m.Ref, nil, errWriteRefused(c.user, m.ID))
+	if err := s.checkWrite(c.user, m.ID); err != nil {
+		s.reply(c, m.Ref, nil, err)
 		return
 	}
 	select {

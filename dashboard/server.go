@@ -375,13 +375,7 @@ func idParam(c echo.Context) (string, error) {
 	return id, nil
 }
 
-// catalogue returns the entries, sorted by id.
-func (s *Server) catalogue() []ipc.Description {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.catalogueLocked()
-}
-
+// catalogueLocked returns the entries, sorted by id.
 func (s *Server) catalogueLocked() []ipc.Description {
 	out := make([]ipc.Description, 0, len(s.entries))
 	for _, d := range s.entries {
@@ -393,9 +387,6 @@ func (s *Server) catalogueLocked() []ipc.Description {
 
 // catalogueFor returns the entries u may read, sorted by id.
 func (s *Server) catalogueFor(u *user) []ipc.Description {
-	if s.auth == nil {
-		return s.catalogue()
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.catalogueForLocked(u)
@@ -406,13 +397,7 @@ func (s *Server) catalogueForLocked(u *user) []ipc.Description {
 	if s.auth == nil {
 		return all
 	}
-	out := all[:0]
-	for _, d := range all {
-		if s.canRead(u, d.ID) {
-			out = append(out, d)
-		}
-	}
-	return out
+	return slices.DeleteFunc(all, func(d ipc.Description) bool { return !s.canRead(u, d.ID) })
 }
 
 func (s *Server) getCatalogue(c echo.Context) error {
@@ -503,8 +488,8 @@ func (s *Server) postValue(c echo.Context) error {
 	if b.Value == nil {
 		return fmt.Errorf("%w: body needs a \"value\"", ErrBadRequest)
 	}
-	if u := userOf(c); !s.canWrite(u, id) {
-		return errWriteRefused(u, id)
+	if err := s.checkWrite(userOf(c), id); err != nil {
+		return err
 	}
 	if err := s.set(c.Request().Context(), id, b.Value); err != nil {
 		return err
@@ -525,8 +510,8 @@ func (s *Server) postAction(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if u := userOf(c); !s.canWrite(u, id) {
-		return errWriteRefused(u, id)
+	if err := s.checkWrite(userOf(c), id); err != nil {
+		return err
 	}
 	var b callBody
 	if c.Request().ContentLength != 0 {

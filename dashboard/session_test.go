@@ -176,7 +176,7 @@ func TestAccessRules(t *testing.T) {
 		{"broken", root, false, false, "main", "", false, false},
 		{"nowhere", bob, true, true, "main", "", true, true},
 		{"kervi.log", bob, true, false, "main", "", true, true},
-		{"unknown", root, false, true, "main", "", false, false},
+		{"unknown", root, false, false, "main", "", false, false},
 		{"kervi.unknown", root, false, false, "main", "", false, false},
 	} {
 		if got := s.canRead(tc.u, tc.id); got != tc.read {

@@ -249,13 +249,9 @@ func filterLayout(l *viewLayout, ok func(dash, panel, id string) bool) *viewLayo
 
 // getLayout serves GET /api/layout.
 func (s *Server) getLayout(c echo.Context) error {
-	_, b := s.layoutFor(s.requestUser(c))
+	_, b := s.layoutFor(userOf(c))
 	return c.JSONBlob(http.StatusOK, b)
 }
-
-// requestUser returns who the request acts for; nil when there are no
-// users.
-func (s *Server) requestUser(c echo.Context) *user { return userOf(c) }
 
 // layoutMessage returns the "layout" message for c if its layout changed
 // since the last one it was sent, and nil otherwise.
