@@ -88,6 +88,7 @@ func ParseLogRecord(text string) (LogRecord, error) {
 type logFeed struct {
 	level    slog.Level
 	rate     float64                     // records per second, also the burst
+	now      func() time.Time            // the clock of the rate; time.Now
 	fallback atomic.Pointer[slog.Logger] // the feed's own problems; never the feed
 
 	mu      sync.Mutex
@@ -102,7 +103,7 @@ type logFeed struct {
 }
 
 func newLogFeed(level slog.Level) *logFeed {
-	return &logFeed{level: level, rate: LogFeedRate, tokens: LogFeedRate, refill: time.Now(),
+	return &logFeed{level: level, rate: LogFeedRate, now: time.Now, tokens: LogFeedRate, refill: time.Now(),
 		out: make(chan LogRecord, 2*LogFeedRate)}
 }
 
@@ -128,7 +129,7 @@ func (f *logFeed) add(r LogRecord) {
 }
 
 func (f *logFeed) refillLocked() {
-	now := time.Now()
+	now := f.now()
 	f.tokens = min(f.rate, f.tokens+now.Sub(f.refill).Seconds()*f.rate)
 	f.refill = now
 }

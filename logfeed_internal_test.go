@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -57,11 +59,18 @@ func TestLogFeedRecord(t *testing.T) {
 // allows; the history keeps what was fed.
 func TestLogFeedRate(t *testing.T) {
 	f := newLogFeed(slog.LevelWarn)
+	// The rate's clock stands still during the flood, however slow the
+	// machine, then moves on a second for the retry timer.
+	var clock atomic.Int64
+	clock.Store(time.Now().UnixNano())
+	f.now = func() time.Time { return time.Unix(0, clock.Load()) }
+	f.refill = f.now()
 	h := &feedHandler{inner: slog.DiscardHandler, feed: f}
 	log := slog.New(h)
 	for range LogFeedRate + 50 {
 		log.Warn("flood")
 	}
+	clock.Add(int64(time.Second))
 	n := 0
 	for n < LogFeedRate {
 		if r := <-f.out; r.Msg == "flood" {
