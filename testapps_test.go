@@ -214,7 +214,7 @@ func consumerModule(delay time.Duration) kervi.Module {
 		}
 		in := values.NewNumber(b, "consumer.in", "In")
 		var mu sync.Mutex
-		var count, gaps int
+		var count, gaps, back int
 		last := -2.0
 		changed := make(chan struct{}, 1)
 		in.OnChange(func(ctx context.Context, v float64) {
@@ -224,6 +224,9 @@ func consumerModule(delay time.Duration) kervi.Module {
 			// restarted producer publishes its last value again.
 			if v != last+1 && v != 0 && v != -1 && v != last {
 				gaps++
+				if v < last {
+					back++ // out of order
+				}
 			}
 			last = v
 			mu.Unlock()
@@ -238,13 +241,13 @@ func consumerModule(delay time.Duration) kervi.Module {
 		stats := func() map[string]any {
 			mu.Lock()
 			defer mu.Unlock()
-			return map[string]any{"count": count, "gaps": gaps, "last": last}
+			return map[string]any{"count": count, "gaps": gaps, "back": back, "last": last}
 		}
 		reg := func(id string, fn any) { actions.Register(b, id, fn, actions.WithMode(actions.Concurrent)) }
 		reg("consumer.stats", stats)
 		reg("consumer.reset", func() {
 			mu.Lock()
-			count, gaps, last = 0, 0, -2
+			count, gaps, back, last = 0, 0, 0, -2
 			mu.Unlock()
 		})
 		// until waits until cond holds for the input's history.
