@@ -31,6 +31,7 @@ import (
 	"periph.io/x/conn/v3/pin/pinreg"
 
 	"github.com/kervi/kervi-go/actuators"
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/host"
 	"github.com/kervi/kervi-go/internal/failed"
 	"github.com/kervi/kervi-go/ipc"
@@ -40,8 +41,10 @@ import (
 // ErrNoPin matches the error of a pin the host does not have.
 var ErrNoPin = errors.New("no such pin on this host")
 
-// ErrPermission matches the error of a pin the process may not use.
-var ErrPermission = errors.New("permission denied (add the user to group gpio)")
+// ErrPermission matches the error of a pin the process may not use. It is
+// bus.ErrPermission, so one errors.Is finds a permission problem with a
+// pin or a bus.
+var ErrPermission = bus.ErrPermission
 
 // PinError is an error of a pin; it names the pin.
 type PinError struct {
@@ -61,7 +64,7 @@ func pinErr(name, op string, err error) error {
 		return nil
 	}
 	if msg := err.Error(); strings.Contains(msg, "permission denied") || strings.Contains(msg, "operation not permitted") {
-		err = fmt.Errorf("%s: %w: %v", op, ErrPermission, err)
+		err = fmt.Errorf("%s: %w (add the user to group gpio): %v", op, ErrPermission, err)
 	} else {
 		err = fmt.Errorf("%s: %w", op, err)
 	}

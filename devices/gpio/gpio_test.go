@@ -14,6 +14,7 @@ import (
 	"periph.io/x/conn/v3/physic"
 
 	"github.com/kervi/kervi-go/actuators"
+	"github.com/kervi/kervi-go/devices/bus"
 	kgpio "github.com/kervi/kervi-go/devices/gpio"
 	"github.com/kervi/kervi-go/devices/host"
 	"github.com/kervi/kervi-go/internal/plumb"
@@ -231,8 +232,8 @@ func TestOutputAndPWM(t *testing.T) {
 	})
 	testbus.Eventually(t, "the denied write's fault", func() bool { return denied.Fault() != nil })
 	err := denied.Fault()
-	if !errors.Is(err, kgpio.ErrPermission) {
-		t.Fatalf("fault %v", err)
+	if !errors.Is(err, kgpio.ErrPermission) || !errors.Is(err, bus.ErrPermission) {
+		t.Fatalf("fault %v: want it to match gpio.ErrPermission and bus.ErrPermission", err)
 	}
 	mustContain(t, err, `pin "GPIO22"`, "group gpio")
 	e.h.Stop("io")
