@@ -1,18 +1,15 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"maps"
 	"net/http"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/exampletest"
 	"github.com/kervi/kervi-go/ipc"
 )
 
@@ -23,48 +20,8 @@ import (
 // with Ctrl-C, which shuts the HTTP server down although Main ends the
 // process with os.Exit.
 func TestGreenhouse(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "greenhouse")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-listen", "127.0.0.1:0")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var logged []string
-	// waitLine returns the next line of the program's log that contains s.
-	waitLine := func(s string, timeout time.Duration) string {
-		t.Helper()
-		deadline := time.After(timeout)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the program exited while waiting for %q:\n%s", s, strings.Join(logged, "\n"))
-				}
-				logged = append(logged, l)
-				if strings.Contains(l, s) {
-					return l
-				}
-			case <-deadline:
-				t.Fatalf("no %q in the program's log:\n%s", s, strings.Join(logged, "\n"))
-			}
-		}
-	}
-	_, addr, _ := strings.Cut(waitLine("HTTP API on http://", 30*time.Second), "HTTP API on http://")
+	p := exampletest.Start(t, nil, "-listen", "127.0.0.1:0")
+	_, addr, _ := strings.Cut(p.WaitLine("HTTP API on http://", 30*time.Second), "HTTP API on http://")
 	c := &client{t: t, base: addr}
 
 	// The server runs before the application is ready: a read waits for it.
@@ -88,7 +45,7 @@ func TestGreenhouse(t *testing.T) {
 	// A watering the controller began before it was switched off may end
 	// first.
 	for c.value("irrigation.pump") != false {
-		waitLine("[irrigation] watering done", 60*time.Second)
+		p.WaitLine("[irrigation] watering done", 60*time.Second)
 	}
 	if code, body := c.do(http.MethodPost, "/actions/irrigation.water", `["long"]`); code != http.StatusBadRequest {
 		t.Fatalf("irrigation.water with a string: %d %s", code, body)
@@ -113,24 +70,9 @@ func TestGreenhouse(t *testing.T) {
 		t.Fatalf("the climate's values and units in the catalogue:\n%v\nwant\n%v", units, want)
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	waitLine("HTTP API stopped", 30*time.Second)
-	for deadline := time.After(30 * time.Second); lines != nil; {
-		select {
-		case l, ok := <-lines:
-			if !ok {
-				lines = nil
-			}
-			logged = append(logged, l)
-		case <-deadline:
-			t.Fatalf("the program did not exit after Ctrl-C:\n%s", strings.Join(logged, "\n"))
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("exit after Ctrl-C: %v\n%s", err, strings.Join(logged, "\n"))
-	}
+	p.Interrupt()
+	p.WaitLine("HTTP API stopped", 30*time.Second)
+	p.Exit(30 * time.Second)
 }
 
 // client is a client of the example's HTTP API.

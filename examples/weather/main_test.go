@@ -1,16 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kervi/kervi-go/internal/exampletest"
 )
 
 // TestWeather builds the example and runs it with fake devices, as on a
@@ -19,50 +16,10 @@ import (
 // heater's relay and the vane's servo, the layout reaches the catalogue,
 // and Ctrl-C stops the program.
 func TestWeather(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "weather")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	cmd := exec.Command(bin, "-addr", "127.0.0.1:0", "-interval", "200ms")
-	cmd.Env = append(os.Environ(), "KERVI_DEVICES=fake")
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	lines := make(chan string, 1000)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			lines <- sc.Text()
-		}
-		close(lines)
-	}()
-	var logged []string
-	waitLine := func(s string, timeout time.Duration) string {
-		t.Helper()
-		deadline := time.After(timeout)
-		for {
-			select {
-			case l, ok := <-lines:
-				if !ok {
-					t.Fatalf("the program exited while waiting for %q:\n%s", s, strings.Join(logged, "\n"))
-				}
-				logged = append(logged, l)
-				if strings.Contains(l, s) {
-					return l
-				}
-			case <-deadline:
-				t.Fatalf("no %q in the program's log:\n%s", s, strings.Join(logged, "\n"))
-			}
-		}
-	}
-	_, rest, _ := strings.Cut(waitLine("dashboard: open http://", 60*time.Second), "dashboard: open ")
+	p := exampletest.Start(t, []string{"KERVI_DEVICES=fake"}, "-addr", "127.0.0.1:0", "-interval", "200ms")
+	_, rest, _ := strings.Cut(p.WaitLine("dashboard: open http://", 60*time.Second), "dashboard: open ")
 	base := strings.TrimSuffix(strings.Fields(rest)[0], "/")
-	waitLine("application ready", 60*time.Second)
+	p.WaitLine("application ready", 60*time.Second)
 
 	get := func(path string, v any) int {
 		t.Helper()
@@ -143,11 +100,7 @@ func TestWeather(t *testing.T) {
 		}
 	}
 
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
-		t.Fatal(err)
-	}
-	waitLine("application stopped", 30*time.Second)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after Ctrl-C: %v", err)
-	}
+	p.Interrupt()
+	p.WaitLine("application stopped", 30*time.Second)
+	p.Exit(30 * time.Second)
 }
