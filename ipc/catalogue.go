@@ -291,7 +291,7 @@ func (b *Bus) deliverChange(s *Subscription, ch CatalogueChange) {
 func (h *hubCore) Retire(module string) {
 	r := &router{}
 	h.mu.Lock()
-	h.retireLocked(r, func(o *owner) bool { return o.module == module })
+	h.retireLocked(r, func(o *owner) bool { return o.module == module && o.node == h.node })
 	r.queue()
 	h.mu.Unlock()
 }
@@ -306,6 +306,11 @@ func (h *hubCore) retireLocked(r *router, is func(o *owner) bool) {
 		}
 	}
 	sort.Slice(gone, func(i, j int) bool { return gone[i].id < gone[j].id })
+	h.retireEntriesLocked(r, gone)
+}
+
+// retireEntriesLocked retires the entries, in order.
+func (h *hubCore) retireEntriesLocked(r *router, gone []*entry) {
 	for _, e := range gone {
 		o := e.owner
 		if o.port != nil && !o.port.closed {
@@ -358,17 +363,18 @@ func catalogueMsg(e *entry) *kervipb.Msg {
 	return &kervipb.Msg{Kind: kervipb.Kind_KIND_CATALOGUE, Id: e.id, Component: e.owner.comp}
 }
 
-// ownLocked makes p's module the owner of e as d (c is its wire form),
+// ownLocked makes o the owner of e as d (c is its wire form),
 // and tells the followers of the catalogue if the entry is new or its
 // description changed.
-func (h *hubCore) ownLocked(r *router, p *hubPort, e *entry, d Description, c *kervipb.Component) {
-	d.Module = p.module
-	if c.GetModule() != p.module {
+func (h *hubCore) ownLocked(r *router, o *owner, e *entry, d Description, c *kervipb.Component) {
+	d.Module, d.Node = o.module, o.node
+	if c.GetModule() != o.module || c.GetNode() != o.node {
 		c = proto.CloneOf(c)
-		c.Module = p.module
+		c.Module, c.Node = o.module, o.node
 	}
 	changed := e.owner == nil || !proto.Equal(e.owner.comp, c)
-	e.owner = &owner{module: p.module, port: p, comp: c, desc: d}
+	o.comp, o.desc = c, d
+	e.owner = o
 	if !changed {
 		return
 	}

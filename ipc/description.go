@@ -67,6 +67,10 @@ type Description struct {
 	Kind Kind `json:"kind"`
 	// Module is the module that owns the component; set by the hub.
 	Module string `json:"module,omitempty"`
+	// Node is the machine whose module owns the component, in an
+	// application of several nodes (kervi.WithNodes); empty on one
+	// machine. Set by the hub.
+	Node string `json:"node,omitempty"`
 	// Name is the component's name for people, such as "Fan speed".
 	Name string `json:"name,omitempty"`
 	// Parent is the id of the sensor or controller the component belongs

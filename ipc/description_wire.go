@@ -24,7 +24,7 @@ const maxDataDepth = 32
 // component returns the wire form of d. d's id travels in the message.
 func (d *Description) component() *kervipb.Component {
 	c := &kervipb.Component{
-		Kind: kervipb.ComponentKind(d.Kind), Module: d.Module, Name: d.Name, Parent: d.Parent,
+		Kind: kervipb.ComponentKind(d.Kind), Module: d.Module, Node: d.Node, Name: d.Name, Parent: d.Parent,
 		Type: kervipb.ValueType(d.Type), Input: d.Input, Unit: d.Unit, Min: d.Min, Max: d.Max,
 	}
 	for _, ch := range d.Choices {
@@ -60,7 +60,7 @@ func describe(id string, c *kervipb.Component) (Description, error) {
 		return Description{ID: id}, errors.New("no description")
 	}
 	d := Description{
-		ID: id, Kind: Kind(c.GetKind()), Module: c.GetModule(), Name: c.GetName(), Parent: c.GetParent(),
+		ID: id, Kind: Kind(c.GetKind()), Module: c.GetModule(), Node: c.GetNode(), Name: c.GetName(), Parent: c.GetParent(),
 		Type: Type(c.GetType()), Input: c.GetInput(), Unit: c.GetUnit(), Min: c.Min, Max: c.Max,
 	}
 	for _, ch := range c.Choices {
@@ -130,7 +130,7 @@ func (d *Description) check() error {
 	if d.Min != nil && math.IsNaN(*d.Min) || d.Max != nil && math.IsNaN(*d.Max) {
 		return errors.New("range bound is NaN")
 	}
-	texts := []struct{ what, s string }{{"module", d.Module}, {"name", d.Name}, {"unit", d.Unit}}
+	texts := []struct{ what, s string }{{"module", d.Module}, {"node", d.Node}, {"name", d.Name}, {"unit", d.Unit}}
 	for _, t := range texts {
 		if err := checkText(t.what, t.s); err != nil {
 			return err

@@ -37,6 +37,7 @@ type hubCore struct {
 	log    *slog.Logger
 	notify func(plumb.Notice)
 	lim    Limits
+	node   string // this machine's node name, in an application of several nodes
 
 	mu       sync.Mutex
 	ports    map[string]*hubPort
@@ -69,7 +70,8 @@ type latestSub struct {
 
 type owner struct {
 	module string
-	port   *hubPort           // nil while the module is not running
+	node   string             // the owner's node; the hub's own or, for an imported id, another
+	port   *hubPort           // nil while the module (or, imported, its node) is not running
 	comp   *kervipb.Component // as followers of the catalogue get it
 	desc   Description
 }
@@ -96,6 +98,7 @@ func newHub(opts plumb.HubOptions) *hubCore {
 		log:    log,
 		notify: notify,
 		lim:    limitsOf(opts.Limits).WithDefaults(),
+		node:   opts.Node,
 		ports:  make(map[string]*hubPort),
 		ids:    make(map[string]*entry),
 		calls:  make(map[uint64]*hubCall),
@@ -107,6 +110,11 @@ type hubPort struct {
 	hub    *hubCore
 	module string
 	out    *mailbox
+	// proxy marks a port of the bridge to other nodes (AttachNode): it
+	// owns the ids of node, on behalf of that node's modules, and calls
+	// and subscribes on behalf of other nodes' modules.
+	proxy bool
+	node  string
 
 	// Under hub.mu:
 	subs      map[string]int    // id → subscription count
@@ -140,6 +148,49 @@ type hubPort struct {
 func (h *hubCore) Attach(module string, send, events plumb.SendFunc) (*hubPort, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	p, err := h.attachLocked(module, send, events)
+	if err != nil {
+		return nil, err
+	}
+	// A module back from a crash gets the last values of its ids first.
+	for _, e := range h.ids {
+		if o := e.owner; o != nil && o.module == module && o.node == h.node && e.last != nil && o.desc.Kind == KindValue {
+			r := shallowCopy(e.last)
+			r.Kind = kervipb.Kind_KIND_RESTORE
+			p.out.push(r, false)
+		}
+	}
+	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME}, true)
+	return p, nil
+}
+
+// AttachNode connects the bridge to other nodes to the hub, as a port of
+// its own for each remote node: it announces (KIND_ANNOUNCE, the
+// component naming its module) the ids node owns, publishes their events,
+// retires them (KIND_RETIRE), and receives the calls, sets and reads of
+// them and KIND_INTEREST when the hub's processes follow them, latest-only
+// subscriptions included. With node "", the port is the bridge's own: it
+// subscribes to and calls local ids on behalf of remote modules (a call
+// names its module in Module). A proxy port is started at once: it gets
+// no KIND_WELCOME, KIND_RESTORE or life-cycle messages.
+func (h *hubCore) AttachNode(node string, send plumb.SendFunc) (*hubPort, error) {
+	name := "@" + node
+	if node == "" {
+		name = "@bridge"
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	p, err := h.attachLocked(name, send, nil)
+	if err != nil {
+		return nil, err
+	}
+	p.proxy, p.node, p.phase = true, node, phaseStarted
+	p.startOnce.Do(func() { close(p.started) })
+	return p, nil
+}
+
+// attachLocked makes and registers a port.
+func (h *hubCore) attachLocked(module string, send, events plumb.SendFunc) (*hubPort, error) {
 	if old := h.ports[module]; old != nil && !old.closed {
 		return nil, fmt.Errorf("kervi: module %q is already attached to the hub", module)
 	}
@@ -180,15 +231,6 @@ func (h *hubCore) Attach(module string, send, events plumb.SendFunc) (*hubPort, 
 	}
 	p.out = newMailbox(deliver(send), deliver(events), h.lim.box(), p.episode)
 	h.ports[module] = p
-	// A module back from a crash gets the last values of its ids first.
-	for _, e := range h.ids {
-		if o := e.owner; o != nil && o.module == module && e.last != nil && o.desc.Kind == KindValue {
-			r := shallowCopy(e.last)
-			r.Kind = kervipb.Kind_KIND_RESTORE
-			p.out.push(r, false)
-		}
-	}
-	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME}, true)
 	return p, nil
 }
 
@@ -362,12 +404,17 @@ func (p *hubPort) Receive(msgs []*kervipb.Msg) {
 			}
 		case kervipb.Kind_KIND_FOLLOW_CATALOGUE:
 			h.followLocked(r, p)
+		case kervipb.Kind_KIND_RETIRE:
+			if ex := h.ids[m.Id]; p.proxy && ex != nil && ex.owner != nil && ex.owner.port == p {
+				h.retireEntriesLocked(r, []*entry{ex})
+			}
+			e = nil
 		case kervipb.Kind_KIND_ANNOUNCE:
 			e = h.announceLocked(r, p, m, &notices)
 		case kervipb.Kind_KIND_READY:
 			if p.phase == phaseSetup {
 				// A restarted module retires what it no longer declares.
-				h.retireLocked(r, func(o *owner) bool { return o.module == p.module && o.port != p })
+				h.retireLocked(r, func(o *owner) bool { return o.module == p.module && o.node == h.node && o.port != p })
 				e = nil
 				p.phase = phaseReady
 				if h.starting {
@@ -422,6 +469,28 @@ func (p *hubPort) Receive(msgs []*kervipb.Msg) {
 	r.wait()
 }
 
+// where names the owner for people: its module, and its node if it is
+// on a node.
+func (o *owner) where() string {
+	if o.node == "" {
+		return fmt.Sprintf("module %q", o.module)
+	}
+	return fmt.Sprintf("module %q on node %q", o.module, o.node)
+}
+
+// validModule reports whether name can be a module's name.
+func validModule(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("module name %q: 1 to 64 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("module name %q: %q is not allowed", name, r)
+		}
+	}
+	return nil
+}
+
 // checkEvent checks an event from p: only the owner of an id publishes
 // it, with the type it announced and content that can cross processes.
 func (p *hubPort) checkEvent(e *entry, m *kervipb.Msg) error {
@@ -429,7 +498,7 @@ func (p *hubPort) checkEvent(e *entry, m *kervipb.Msg) error {
 	case e == nil || e.owner == nil:
 		return errors.New("no module owns the id")
 	case e.owner.port != p:
-		return fmt.Errorf("the id is owned by module %q", e.owner.module)
+		return fmt.Errorf("the id is owned by %s", e.owner.where())
 	case e.owner.desc.Kind != KindValue:
 		return fmt.Errorf("the id is a %s, not a value", e.owner.desc.Kind)
 	case m.Type != kervipb.ValueType(e.owner.desc.Type):
@@ -472,12 +541,39 @@ func (h *hubCore) announceLocked(r *router, p *hubPort, m *kervipb.Msg, notices 
 		reject(newError(CodeMalformed, m.Id, p.module, "announcement: %v", err))
 		return nil
 	}
+	claim := &owner{module: p.module, node: h.node, port: p}
+	if p.proxy {
+		claim.module = d.Module
+		claim.node = p.node
+		if p.node == "" || validModule(d.Module) != nil {
+			reject(newError(CodeMalformed, m.Id, p.module, "announcement from node %q: module %q", p.node, d.Module))
+			return nil
+		}
+	}
 	e := h.ids[m.Id]
-	if e != nil && e.owner != nil && e.owner.module != p.module {
-		err := newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", e.owner.module, p.module)
-		reject(err)
-		*notices = append(*notices, plumb.Notice{Kind: plumb.NoticeDuplicate, Module: p.module, ID: m.Id, Other: e.owner.module, Err: err})
-		return e
+	if e != nil && e.owner != nil && (e.owner.module != claim.module || e.owner.node != claim.node) {
+		var err *Error
+		if claim.node == h.node && e.owner.node == h.node {
+			err = newError(CodeDuplicateID, m.Id, "", "claimed by modules %q and %q", e.owner.module, claim.module)
+		} else {
+			err = newError(CodeDuplicateID, m.Id, "", "claimed by %s and %s", e.owner.where(), claim.where())
+		}
+		n := plumb.Notice{Kind: plumb.NoticeDuplicate, Module: claim.module, Node: claim.node, ID: m.Id,
+			Other: e.owner.module, OtherNode: e.owner.node, Err: err}
+		if claim.node == h.node && e.owner.node != h.node {
+			// A module of this node wins over an id imported from another:
+			// the import is refused, and the module takes the id.
+			if op := e.owner.port; op != nil {
+				r.send(op, &kervipb.Msg{Kind: kervipb.Kind_KIND_REJECTED, Id: m.Id, Error: toWire("", err)})
+			}
+			*notices = append(*notices, n)
+			h.retireEntriesLocked(r, []*entry{e})
+			e = nil
+		} else {
+			reject(err)
+			*notices = append(*notices, n)
+			return e
+		}
 	}
 	if (e == nil || e.owner == nil) && p.owned >= h.lim.MaxIDs {
 		reject(newError(CodeBusy, m.Id, p.module, "module %q already owns %d ids, the limit", p.module, h.lim.MaxIDs))
@@ -489,7 +585,7 @@ func (h *hubCore) announceLocked(r *router, p *hubPort, m *kervipb.Msg, notices 
 	if e.owner == nil || e.owner.port != p {
 		p.owned++
 	}
-	h.ownLocked(r, p, e, d, m.Component)
+	h.ownLocked(r, claim, e, d, m.Component)
 	if e.interested() {
 		r.send(p, &kervipb.Msg{Kind: kervipb.Kind_KIND_INTEREST, Id: m.Id, Flag: true})
 	}
@@ -651,8 +747,12 @@ func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 		fail(newError(CodeUnknownID, m.Id, "", "no module owns %q", m.Id))
 	case o.desc.Kind != wantKind:
 		fail(newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.desc.Kind, wantKind))
+	case o.port == nil && o.node != h.node:
+		fail(newError(CodeOwnerGone, m.Id, o.module, "node %q is offline (module %q owns %q)", o.node, o.module, m.Id))
 	case o.port == nil:
 		fail(newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module))
+	case p.proxy && o.port.proxy:
+		fail(newError(CodeUnknownID, m.Id, o.module, "%q is not on node %q: %s owns it", m.Id, h.node, o.where()))
 	case o.port != p && o.port.phase < phaseStarted && p.phase == phaseSetup && m.Kind != kervipb.Kind_KIND_GET:
 		// (A read needs no started owner: the owner answers it below user
 		// code.)
@@ -669,7 +769,9 @@ func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 		o.port.inBytes += size
 		f := shallowCopy(m)
 		f.Seq = hs
-		f.Module = p.module
+		if !p.proxy || m.Module == "" {
+			f.Module = p.module
+		}
 		r.send(o.port, f)
 	}
 }
@@ -692,6 +794,15 @@ func (e *entry) interested() bool {
 	for _, q := range e.subs {
 		if q != ownerPort {
 			return true
+		}
+	}
+	if ownerPort != nil && ownerPort.proxy {
+		// The bridge brings an imported id's events only while someone
+		// follows it: latest-only subscribers are interest too.
+		for _, ls := range e.latest {
+			if ls.port != ownerPort {
+				return true
+			}
 		}
 	}
 	return false
@@ -779,6 +890,9 @@ func (p *hubPort) Detach() {
 		switch {
 		case c.to == p:
 			err := newError(CodeOwnerGone, c.id, p.module, "module %q stopped during the call", p.module)
+			if p.proxy {
+				err = newError(CodeOwnerGone, c.id, "", "node %q went offline during the call", p.node)
+			}
 			r.send(c.from, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire(p.module, err)})
 			h.endCallLocked(hs, c)
 		case c.from == p:

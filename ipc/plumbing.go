@@ -35,6 +35,14 @@ func (h hubHandle) Attach(module string, send, events plumb.SendFunc) (plumb.Por
 	return p, nil
 }
 
+func (h hubHandle) AttachNode(node string, send plumb.SendFunc) (plumb.Port, error) {
+	p, err := h.hubCore.AttachNode(node, send)
+	if err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
 func (h hubHandle) Connect(module string, opts plumb.BusOptions) (plumb.Bus, plumb.Port, error) {
 	b, p, err := h.hubCore.Connect(module, opts)
 	if err != nil {

@@ -499,7 +499,11 @@ type Msg struct {
 	// KIND_PONG: value events coalesced so far (see docs/protocol.md).
 	Coalesced uint64 `protobuf:"varint,16,opt,name=coalesced,proto3" json:"coalesced,omitempty"`
 	// KIND_SUBSCRIBE, KIND_UNSUBSCRIBE: the latest content only.
-	Latest        bool `protobuf:"varint,17,opt,name=latest,proto3" json:"latest,omitempty"`
+	Latest bool `protobuf:"varint,17,opt,name=latest,proto3" json:"latest,omitempty"`
+	// Between nodes (docs/protocol.md, "Nodes"): the run of the owner node's
+	// bridge that numbered a KIND_EVENT; seq is then the event's number among
+	// the events of its id in that run.
+	Epoch         uint64 `protobuf:"varint,18,opt,name=epoch,proto3" json:"epoch,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -653,13 +657,23 @@ func (x *Msg) GetLatest() bool {
 	return false
 }
 
+func (x *Msg) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
 // Component describes an announced id: an entry of the catalogue.
 type Component struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Kind  ComponentKind          `protobuf:"varint,10,opt,name=kind,proto3,enum=kervi.v1.ComponentKind" json:"kind,omitempty"`
 	// The module that owns the id; the hub fills it in.
 	Module string `protobuf:"bytes,13,opt,name=module,proto3" json:"module,omitempty"`
-	Name   string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The node (machine) whose module owns the id, in an application of
+	// several nodes; empty on one machine. The hub fills it in.
+	Node string `protobuf:"bytes,14,opt,name=node,proto3" json:"node,omitempty"`
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The id of the component this one belongs to (a controller, a sensor).
 	Parent string `protobuf:"bytes,9,opt,name=parent,proto3" json:"parent,omitempty"`
 	// A value's type, whether it is an input (settable), its unit, range and
@@ -719,6 +733,13 @@ func (x *Component) GetKind() ComponentKind {
 func (x *Component) GetModule() string {
 	if x != nil {
 		return x.Module
+	}
+	return ""
+}
+
+func (x *Component) GetNode() string {
+	if x != nil {
+		return x.Node
 	}
 	return ""
 }
@@ -1416,7 +1437,7 @@ const file_kervi_proto_rawDesc = "" +
 	"\n" +
 	"\vkervi.proto\x12\bkervi.v1\"*\n" +
 	"\x05Frame\x12!\n" +
-	"\x04msgs\x18\x01 \x03(\v2\r.kervi.v1.MsgR\x04msgs\"\xee\x03\n" +
+	"\x04msgs\x18\x01 \x03(\v2\r.kervi.v1.MsgR\x04msgs\"\x84\x04\n" +
 	"\x03Msg\x12\"\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x0e.kervi.v1.KindR\x04kind\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12\x10\n" +
@@ -1435,11 +1456,13 @@ const file_kervi_proto_rawDesc = "" +
 	"\tcomponent\x18\x0e \x01(\v2\x13.kervi.v1.ComponentR\tcomponent\x12\x16\n" +
 	"\x06module\x18\x0f \x01(\tR\x06module\x12\x1c\n" +
 	"\tcoalesced\x18\x10 \x01(\x04R\tcoalesced\x12\x16\n" +
-	"\x06latest\x18\x11 \x01(\bR\x06latest\"\x8f\x04\n" +
+	"\x06latest\x18\x11 \x01(\bR\x06latest\x12\x14\n" +
+	"\x05epoch\x18\x12 \x01(\x04R\x05epoch\"\xa3\x04\n" +
 	"\tComponent\x12+\n" +
 	"\x04kind\x18\n" +
 	" \x01(\x0e2\x17.kervi.v1.ComponentKindR\x04kind\x12\x16\n" +
 	"\x06module\x18\r \x01(\tR\x06module\x12\x12\n" +
+	"\x04node\x18\x0e \x01(\tR\x04node\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
 	"\x06parent\x18\t \x01(\tR\x06parent\x12'\n" +
 	"\x04type\x18\x03 \x01(\x0e2\x13.kervi.v1.ValueTypeR\x04type\x12\x14\n" +

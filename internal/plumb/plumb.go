@@ -47,7 +47,10 @@ type Notice struct {
 	Module string
 	ID     string
 	Other  string
-	Err    error
+	// Node and OtherNode are the nodes of Module and Other
+	// (NoticeDuplicate), in an application of several nodes.
+	Node, OtherNode string
+	Err             error
 	// Coalesced counts the events coalesced in an episode (NoticeCaughtUp).
 	Coalesced uint64
 	// Since is when the module fell behind (NoticeCaughtUp).
@@ -65,6 +68,9 @@ type HubOptions struct {
 	// their defaults. (ipc's types cannot be named here: ipc imports this
 	// package.)
 	Limits any
+	// Node is this machine's node name, in an application of several
+	// nodes; empty on one machine.
+	Node string
 }
 
 // BusOptions configures NewBus.
@@ -89,6 +95,11 @@ type Hub interface {
 	// messages to the module's bus, events (if not nil) its value events
 	// and the messages that stay in order with them.
 	Attach(module string, send, events SendFunc) (Port, error)
+	// AttachNode connects the bridge to other nodes: a port that owns the
+	// ids of node, or with node "", the bridge's own port, which
+	// subscribes and calls on behalf of remote modules (see ipc's
+	// hubCore.AttachNode).
+	AttachNode(node string, send SendFunc) (Port, error)
 	// Connect connects a module whose bus lives in this process.
 	Connect(module string, opts BusOptions) (Bus, Port, error)
 	// Start starts the modules once every one is ready: each runs its

@@ -29,9 +29,13 @@ type Hub struct {
 }
 
 // New returns an empty hub; its buses are killed when the test ends.
-func New(t testing.TB) *Hub {
+func New(t testing.TB) *Hub { return NewNode(t, "") }
+
+// NewNode returns the empty hub of node, in an application of several
+// nodes.
+func NewNode(t testing.TB, node string) *Hub {
 	h := &Hub{t: t, Notices: make(chan plumb.Notice, 1000), ports: map[string]plumb.Port{}, rts: map[string]plumb.Bus{}, buses: map[string]*ipc.Bus{}, setup: map[string]bool{}}
-	h.Hub = plumb.NewHub(plumb.HubOptions{Notify: func(n plumb.Notice) {
+	h.Hub = plumb.NewHub(plumb.HubOptions{Node: node, Notify: func(n plumb.Notice) {
 		select {
 		case h.Notices <- n:
 		default:
