@@ -78,6 +78,9 @@ type Application struct {
 	dups      chan error
 	onStop    []func(context.Context) error
 	stopBegun bool // the OnStop hooks ran
+
+	nodes    nodeSetup              // the nodes, if the application has several (nodes.go)
+	nodeVals map[string]*nodeValues // on the main node: each node's state values
 }
 
 // ModuleStatus is the state of a module and its process.
@@ -135,7 +138,16 @@ func NewApplication(modules []Module, opts ...Option) (*Application, error) {
 		seen[m.Name] = true
 		a.status[m.Name] = &ModuleStatus{Name: m.Name, State: StateStarting}
 	}
-	a.modules = append([]Module(nil), modules...)
+	mine, err := a.setupNodes(modules)
+	if err != nil {
+		return nil, fmt.Errorf("kervi: %w", err)
+	}
+	for _, m := range modules {
+		if !slices.ContainsFunc(mine, func(x Module) bool { return x.Name == m.Name }) {
+			delete(a.status, m.Name)
+		}
+	}
+	a.modules = mine
 	a.startedCh = make(chan string, 4*len(modules)+4)
 	if !IsModuleProcess() && !a.opts.logFeedOff {
 		a.feed = newLogFeed(a.opts.logFeedLevel)
@@ -162,7 +174,11 @@ func (a *Application) handle() error {
 			runs[m.Name] = &moduleRun{m: m, notices: make(chan plumb.Notice, 64), stop: make(chan struct{}), done: make(chan struct{})}
 		}
 		log := slog.New(logx.Forward(&a.logp))
-		hub := plumb.NewHub(plumb.HubOptions{Logger: log, Limits: a.opts.limits, Notify: a.notice(runs)})
+		var node string
+		if a.nodes.on {
+			node = a.nodes.name
+		}
+		hub := plumb.NewHub(plumb.HubOptions{Logger: log, Limits: a.opts.limits, Notify: a.notice(runs), Node: node})
 		rt, port, err := hub.Connect(appModule, plumb.BusOptions{Logger: log, OnError: a.opts.onError})
 		if err != nil {
 			a.handleErr = err
@@ -458,6 +474,12 @@ func (a *Application) notice(runs map[string]*moduleRun) func(plumb.Notice) {
 	return func(n plumb.Notice) {
 		switch n.Kind {
 		case plumb.NoticeDuplicate:
+			if n.Node != n.OtherNode {
+				// Claimed on two nodes: this node's module keeps the id
+				// here and the other node's claim is refused, which the
+				// bridge logs once, naming both; the application runs on.
+				return
+			}
 			select {
 			case a.dups <- n.Err:
 			default:
@@ -571,7 +593,17 @@ func (a *Application) run(ctx context.Context) error {
 			return err
 		}
 	}
-	a.log.Info("starting application", "app", a.opts.name, "modules", len(a.modules), "in_process", a.opts.inProcess)
+	cl, err := a.startCluster(ctx)
+	if err != nil {
+		a.beginStop()
+		return fmt.Errorf("kervi: %w", err)
+	}
+	defer cl.stop()
+	if a.nodes.on {
+		a.log.Info("starting application", "app", a.opts.name, "node", a.nodes.name, "modules", len(a.modules), "in_process", a.opts.inProcess)
+	} else {
+		a.log.Info("starting application", "app", a.opts.name, "modules", len(a.modules), "in_process", a.opts.inProcess)
+	}
 
 	first := make(chan error, len(a.modules))
 	for _, r := range runs {
@@ -628,7 +660,7 @@ func (a *Application) run(ctx context.Context) error {
 	mainDone := make(chan struct{})
 	go func() {
 		defer close(mainDone)
-		if a.opts.appMain == nil {
+		if a.opts.appMain == nil || !a.isMain() {
 			return
 		}
 		if _, err := bus.Call(mainCtx, AppMainID); err != nil && mainCtx.Err() == nil {
@@ -643,7 +675,7 @@ func (a *Application) run(ctx context.Context) error {
 	a.log.Info("stopping application", "app", a.opts.name)
 	a.beginStop()
 	cancelMain()
-	if a.opts.appExit != nil {
+	if a.opts.appExit != nil && a.isMain() {
 		exitCtx, cancel := context.WithTimeout(ipc.NewContext(context.Background(), bus), a.opts.exitTimeout)
 		if _, err := bus.Call(exitCtx, AppExitID); err != nil {
 			a.log.Error("app_exit failed", "error", err)
@@ -715,12 +747,16 @@ func (a *Application) reportLateDuplicates(ctx context.Context) {
 // parent's bus.
 func (a *Application) setupAppBus(rt plumb.Bus, b *ipc.Bus) error {
 	return rt.RunSetup(func(ctx context.Context) error {
-		if fn := a.opts.appMain; fn != nil {
+		if fn := a.opts.appMain; fn != nil && a.isMain() {
 			actions.Register(b, AppMainID, fn, actions.Name("App main"))
 		}
-		if fn := a.opts.appExit; fn != nil {
+		if fn := a.opts.appExit; fn != nil && a.isMain() {
 			actions.Register(b, AppExitID, fn, actions.Name("App exit"))
 		}
+		nv := a.registerNodeValues(b)
+		a.mu.Lock()
+		a.nodeVals = nv
+		a.mu.Unlock()
 		health := make(map[string]*moduleHealth, len(a.modules))
 		for _, m := range a.modules {
 			health[m.Name] = newModuleHealth(b, m.Name)

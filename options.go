@@ -36,6 +36,16 @@ type options struct {
 	// heartbeatTimeout is how long a module process may leave heartbeats
 	// unanswered.
 	heartbeatTimeout time.Duration
+
+	// Nodes (nodes.go).
+	nodes                 map[string][]string
+	node, joinFile        string
+	nodeDir, natsLeaf     string
+	natsListen            *string
+	natsURLs              []string
+	natsCreds             string
+	nodeBeat, nodeOffline time.Duration
+	nodeClock             func() time.Time
 }
 
 func defaultOptions() options {

@@ -31,6 +31,13 @@ func Start(t testing.TB, env []string, args ...string) *Program {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	return StartBinary(t, bin, env, args...)
+}
+
+// StartBinary starts the program bin as Start does, without building it:
+// a test binary running one of its roles, say.
+func StartBinary(t testing.TB, bin string, env []string, args ...string) *Program {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	stderr, err := cmd.StderrPipe()
@@ -104,4 +111,17 @@ func (p *Program) Exit(timeout time.Duration) {
 	if err := p.cmd.Wait(); err != nil {
 		p.t.Fatalf("exit: %v\n%s", err, p.Log())
 	}
+}
+
+// Kill kills the program at once, as a power cut would, and waits for it.
+func (p *Program) Kill() {
+	p.t.Helper()
+	_ = p.cmd.Process.Kill()
+	if p.lines != nil {
+		for l := range p.lines {
+			p.logged = append(p.logged, l)
+		}
+		p.lines = nil
+	}
+	_ = p.cmd.Wait()
 }

@@ -1,0 +1,510 @@
+package kervi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/kervi/kervi-go/internal/bridge"
+	"github.com/kervi/kervi-go/internal/natsnode"
+	"github.com/kervi/kervi-go/ipc"
+	"github.com/kervi/kervi-go/nodes"
+	"github.com/kervi/kervi-go/values"
+)
+
+// An application can run on several machines, its nodes: every machine
+// runs the same program, with its node name, and runs the modules
+// WithNodes maps to it. Each node's parent process keeps its own hub and
+// supervises its own modules; the nodes join over NATS, which the main
+// node embeds (or an existing NATS, WithNATS). Links, calls, sets, reads,
+// pattern subscriptions and the catalogue work across nodes by id, with
+// the same errors and the same order per id as on one machine. See
+// docs/nodes.md for the setup and docs/protocol.md ("Nodes") for the
+// wire.
+
+// MainNode is the name of the main node: the one that runs the modules no
+// other node is given, the application's main and exit hooks, and (by
+// default) the NATS server the other nodes join.
+const MainNode = "main"
+
+// Environment variables that configure a node, where options do not.
+const (
+	// EnvNode names this machine's node (WithNode).
+	EnvNode = "KERVI_NODE"
+	// EnvJoin is the path of this node's join file (WithJoinFile).
+	EnvJoin = "KERVI_JOIN"
+	// EnvNodeDir is the main node's pairing directory (WithNodeDir).
+	EnvNodeDir = "KERVI_NODE_DIR"
+	// EnvNATSListen is where the main node's NATS server listens
+	// (WithNATSListen).
+	EnvNATSListen = "KERVI_NATS_LISTEN"
+)
+
+// DefaultNATSListen is where the main node's embedded NATS server listens
+// for the other nodes by default.
+const DefaultNATSListen = "0.0.0.0:4222"
+
+// NodeStateID returns the id of the sensor the main node announces for a
+// node, whose values (NodeValueID) tell its state.
+func NodeStateID(node string) string { return "kervi.node." + node }
+
+// The values of a node's state (NodeValueID).
+const (
+	// NodeOnline is a bool: the main node hears from the node.
+	NodeOnline = "online"
+	// NodeClockOffset is a number, in seconds: the node's clock minus the
+	// main node's, as the node measured it. Beyond a second it is warned
+	// about.
+	NodeClockOffset = "clock_offset"
+	// NodeVersion is a string: the node's program version.
+	NodeVersion = "version"
+)
+
+// NodeValueID returns the id of one value of a node's state, such as
+// NodeValueID("pi1", NodeOnline), "kervi.node.pi1.online".
+func NodeValueID(node, value string) string { return NodeStateID(node) + "." + value }
+
+// WithNodes spreads the application over several machines: nodes maps a
+// node's name to the modules it runs. Modules no node is given run on the
+// main node (MainNode). Names are 1 to 64 letters, digits, _ and -; the
+// application's name (WithName) must be one too.
+func WithNodes(nodes map[string][]string) Option {
+	return func(o *options) error {
+		if len(nodes) == 0 {
+			return errors.New("WithNodes: no node")
+		}
+		m := make(map[string][]string, len(nodes))
+		for n, mods := range nodes {
+			m[n] = slices.Clone(mods)
+		}
+		o.nodes = m
+		return nil
+	}
+}
+
+// WithNode names this machine's node. Default: $KERVI_NODE, else the node
+// of the join file, else MainNode.
+func WithNode(name string) Option {
+	return func(o *options) error { o.node = name; return nil }
+}
+
+// WithJoinFile gives a node (not the main one) the join file the main
+// node's pairing made for it (go run github.com/kervi/kervi-go/nodes/cmd/kervi-node
+// add): the URLs of the main node, the node's key and the main node's CA.
+// Default: $KERVI_JOIN.
+func WithJoinFile(path string) Option {
+	return func(o *options) error { o.joinFile = path; return nil }
+}
+
+// WithNodeDir sets the main node's pairing directory, which holds its CA,
+// its key and the public keys of the nodes it lets in. Default:
+// $KERVI_NODE_DIR, else "kervi-nodes" in the working directory.
+func WithNodeDir(path string) Option {
+	return func(o *options) error { o.nodeDir = path; return nil }
+}
+
+// WithNATSListen sets where the main node's embedded NATS server listens
+// for the other nodes (default $KERVI_NATS_LISTEN, else
+// DefaultNATSListen). Beyond loopback it speaks TLS only, with a
+// certificate of the pairing directory's CA. An empty address listens
+// nowhere (every node then joins through a leaf or an external NATS).
+func WithNATSListen(addr string) Option {
+	return func(o *options) error { o.natsListen = &addr; return nil }
+}
+
+// WithNATSLeafListen makes the main node's NATS server accept leaf nodes
+// at addr: a NATS server at a site with several machines, which joins with
+// a node's key and carries the site's traffic over one link.
+func WithNATSLeafListen(addr string) Option {
+	return func(o *options) error { o.natsLeaf = addr; return nil }
+}
+
+// WithNATS joins an existing NATS instead of embedding one in the main
+// node: urls are its addresses and creds, if not empty, a .creds file
+// (operator mode). Every node of the application then uses it.
+func WithNATS(urls []string, creds string) Option {
+	return func(o *options) error {
+		if len(urls) == 0 {
+			return errors.New("WithNATS: no URL")
+		}
+		o.natsURLs, o.natsCreds = slices.Clone(urls), creds
+		return nil
+	}
+}
+
+// WithNodeHeartbeat sets how often a node tells the others it is alive
+// (default 1 s), and after how long without a word one is taken offline:
+// its values are stale and calls to it fail with ErrOwnerGone (default
+// 5 s). NATS's own pings notice a dead link within 15 s.
+func WithNodeHeartbeat(interval, offlineAfter time.Duration) Option {
+	return func(o *options) error {
+		if interval <= 0 || offlineAfter <= interval {
+			return fmt.Errorf("WithNodeHeartbeat: interval %v must be positive and below offlineAfter %v", interval, offlineAfter)
+		}
+		o.nodeBeat, o.nodeOffline = interval, offlineAfter
+		return nil
+	}
+}
+
+// WithNodeClock replaces the clock the node's bridge tells the others
+// (default time.Now), for tests and simulations of a node whose clock is
+// off.
+func WithNodeClock(now func() time.Time) Option {
+	return func(o *options) error { o.nodeClock = now; return nil }
+}
+
+// nodeSetup is what NewApplication worked out about nodes.
+type nodeSetup struct {
+	on       bool
+	name     string            // this node
+	of       map[string]string // module → node
+	all      []string          // every node, sorted, main first
+	join     *nodes.Join
+	joinPath string
+}
+
+// isMain reports whether this process belongs to the main node.
+func (a *Application) isMain() bool { return !a.nodes.on || a.nodes.name == MainNode }
+
+// Node returns this machine's node name: MainNode in an application on
+// one machine.
+func (a *Application) Node() string {
+	if !a.nodes.on {
+		return MainNode
+	}
+	return a.nodes.name
+}
+
+// setupNodes works out this machine's node and its modules.
+func (a *Application) setupNodes(modules []Module) ([]Module, error) {
+	o := &a.opts
+	ns := nodeSetup{name: o.node, joinPath: o.joinFile}
+	if ns.name == "" {
+		ns.name = os.Getenv(EnvNode)
+	}
+	if ns.joinPath == "" {
+		ns.joinPath = os.Getenv(EnvJoin)
+	}
+	if o.nodes == nil {
+		if ns.name != "" && ns.name != MainNode || ns.joinPath != "" {
+			return nil, fmt.Errorf("node %q: the application has no nodes (kervi.WithNodes)", ns.name)
+		}
+		a.nodes = ns
+		return modules, nil
+	}
+	ns.on = true
+	if !IsModuleProcess() && ns.joinPath != "" {
+		j, err := nodes.LoadJoin(ns.joinPath)
+		if err != nil {
+			return nil, err
+		}
+		ns.join = j
+		if ns.name == "" {
+			ns.name = j.Node
+		}
+	}
+	if ns.name == "" {
+		ns.name = MainNode
+	}
+	if err := nodes.ValidName(o.name); err != nil {
+		return nil, fmt.Errorf("application name (WithName) on nodes: %w", err)
+	}
+	known := map[string]bool{}
+	for _, m := range modules {
+		known[m.Name] = true
+	}
+	ns.of = map[string]string{}
+	set := map[string]bool{MainNode: true}
+	for n, mods := range o.nodes {
+		if err := nodes.ValidName(n); err != nil {
+			return nil, fmt.Errorf("WithNodes: node: %w", err)
+		}
+		set[n] = true
+		for _, m := range mods {
+			if !known[m] {
+				return nil, fmt.Errorf("WithNodes: node %q runs module %q, which is not in the application's modules", n, m)
+			}
+			if other, ok := ns.of[m]; ok && other != n {
+				return nil, fmt.Errorf("WithNodes: module %q is given to nodes %q and %q", m, other, n)
+			}
+			ns.of[m] = n
+		}
+	}
+	if !set[ns.name] {
+		names := make([]string, 0, len(set))
+		for n := range set {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("node %q is not one of the application's nodes (%s)", ns.name, strings.Join(names, ", "))
+	}
+	if ns.join != nil {
+		if ns.join.App != o.name {
+			return nil, fmt.Errorf("join file %s: it is for application %q, this is %q", ns.joinPath, ns.join.App, o.name)
+		}
+		if ns.join.Node != ns.name {
+			return nil, fmt.Errorf("join file %s: it is for node %q, this is node %q", ns.joinPath, ns.join.Node, ns.name)
+		}
+	}
+	for n := range set {
+		if n != MainNode {
+			ns.all = append(ns.all, n)
+		}
+	}
+	sort.Strings(ns.all)
+	ns.all = append([]string{MainNode}, ns.all...)
+	var mine []Module
+	for _, m := range modules {
+		n := ns.of[m.Name]
+		if n == "" {
+			n = MainNode
+			ns.of[m.Name] = n
+		}
+		if n == ns.name {
+			mine = append(mine, m)
+		}
+	}
+	a.nodes = ns
+	return mine, nil
+}
+
+// localOnly reports the ids of a node's parent that stay on its node: each
+// node has its own.
+func localOnly(id string) bool {
+	switch id {
+	case ModulesID, LogFeedID, LogsID:
+		return true
+	}
+	return false
+}
+
+// version is this program's version, as nodes show it.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+			v += " " + s.Value[:12]
+		}
+	}
+	return v
+}
+
+// cluster is a running node's link to the others.
+type cluster struct {
+	srv *server.Server
+	nc  *nats.Conn
+	br  *bridge.Bridge
+	mu  sync.Mutex
+	st  map[string]*nodeValues
+}
+
+// nodeValues are the values of a node's state, on the main node.
+type nodeValues struct {
+	online  *values.Bool
+	offset  *values.Number
+	version *values.String
+}
+
+// registerNodeValues announces, on the main node, the state of every node.
+func (a *Application) registerNodeValues(b *ipc.Bus) map[string]*nodeValues {
+	if !a.nodes.on || !a.isMain() {
+		return nil
+	}
+	out := map[string]*nodeValues{}
+	for _, n := range a.nodes.all {
+		parent := NodeStateID(n)
+		if err := b.Announce(ipc.Description{ID: parent, Kind: ipc.KindSensor, Name: "Node " + n}); err != nil {
+			continue
+		}
+		p := values.Parent(parent)
+		nv := &nodeValues{
+			online: values.NewBool(b, NodeValueID(n, NodeOnline), n+" online", values.Output(), p, values.Initial(n == MainNode)),
+			offset: values.NewNumber(b, NodeValueID(n, NodeClockOffset), n+" clock offset", values.Output(), p,
+				values.Unit("s"), values.Initial(0.0)),
+			version: values.NewString(b, NodeValueID(n, NodeVersion), n+" version", values.Output(), p, values.Initial("")),
+		}
+		if n == MainNode {
+			_ = nv.version.Set(version())
+		}
+		out[n] = nv
+	}
+	return out
+}
+
+// nodeState publishes a node's state on its values (main only).
+func (a *Application) nodeState(st bridge.NodeState) {
+	a.mu.Lock()
+	nv := a.nodeVals[st.Name]
+	a.mu.Unlock()
+	if nv == nil {
+		if st.Name != a.nodes.name {
+			a.log.Warn("a node that is not one of the application's joined", "node", st.Name)
+		}
+		return
+	}
+	if nv.online.Value() != st.Online {
+		_ = nv.online.Set(st.Online)
+	}
+	if off := st.Offset.Seconds(); nv.offset.Value() != off {
+		_ = nv.offset.Set(off)
+	}
+	if st.Version != "" && nv.version.Value() != st.Version {
+		_ = nv.version.Set(st.Version)
+	}
+}
+
+// startCluster joins this node to the others: the main node starts the
+// NATS server (unless WithNATS), every node dials it and starts its
+// bridge. A node other than main that cannot reach NATS yet runs its
+// modules anyway; its connection keeps trying.
+func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
+	if !a.nodes.on {
+		return nil, nil
+	}
+	o := a.opts
+	c := &cluster{}
+	var br *bridge.Bridge
+	var brMu sync.Mutex
+	withBridge := func(fn func(*bridge.Bridge)) {
+		brMu.Lock()
+		b := br
+		brMu.Unlock()
+		if b != nil {
+			fn(b)
+		}
+	}
+	dc := natsnode.DialConfig{
+		App: o.name, Node: a.nodes.name,
+		OnDisconnect: func(err error) { withBridge(func(b *bridge.Bridge) { b.LinkDown(err) }) },
+		OnReconnect:  func() { withBridge(func(b *bridge.Bridge) { b.LinkUp() }) },
+		OnError:      func(err error) { a.log.Warn("nodes: NATS", "error", err) },
+	}
+	switch {
+	case len(o.natsURLs) > 0:
+		dc.URLs, dc.Creds = o.natsURLs, o.natsCreds
+		if a.nodes.join != nil {
+			dc.Seed = []byte(a.nodes.join.Seed)
+		}
+	case a.isMain():
+		dir := o.nodeDir
+		if dir == "" {
+			dir = os.Getenv(EnvNodeDir)
+		}
+		if dir == "" {
+			dir = "kervi-nodes"
+		}
+		d, err := nodes.OpenDir(dir, o.name)
+		if err != nil {
+			return nil, err
+		}
+		listen := os.Getenv(EnvNATSListen)
+		if o.natsListen != nil {
+			listen = *o.natsListen
+		} else if listen == "" {
+			listen = DefaultNATSListen
+		}
+		sc := natsnode.ServerConfig{App: o.name, Listen: listen, LeafListen: o.natsLeaf,
+			Logger: a.log.With("part", "nats-server")}
+		mainJoin := d.MainJoin()
+		pub, err := mainJoin.PublicKey()
+		if err != nil {
+			return nil, err
+		}
+		sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: MainNode, PublicKey: pub})
+		for _, n := range d.Nodes() {
+			sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: n.Name, PublicKey: n.PublicKey})
+		}
+		if !loopbackOnly(listen, o.natsLeaf) {
+			if sc.TLS, err = d.ServerTLS(); err != nil {
+				return nil, err
+			}
+		}
+		if c.srv, err = natsnode.StartServer(sc); err != nil {
+			return nil, err
+		}
+		a.log.Info("nodes: NATS server ready", "url", sc.URL(c.srv), "nodes", len(sc.Nodes)-1, "pairing", d.Path())
+		dc.Server, dc.Seed = c.srv, []byte(mainJoin.Seed)
+	default:
+		j := a.nodes.join
+		if j == nil {
+			return nil, fmt.Errorf("node %q needs a join file (%s=path or kervi.WithJoinFile): make one on the main node "+
+				"with go run github.com/kervi/kervi-go/nodes/cmd/kervi-node -app %s add %s -url tls://MAIN:4222",
+				a.nodes.name, EnvJoin, o.name, a.nodes.name)
+		}
+		pool, err := j.CAPool()
+		if err != nil {
+			return nil, err
+		}
+		dc.URLs, dc.Seed, dc.RootCAs = j.URLs, []byte(j.Seed), pool
+	}
+	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	nc, err := natsnode.Dial(dctx, dc)
+	cancel()
+	if err != nil && (nc == nil || natsnode.IsAuthError(err)) {
+		c.stop()
+		return nil, fmt.Errorf("node %q: %w", a.nodes.name, err)
+	}
+	if err != nil {
+		a.log.Warn("nodes: NATS not reachable yet; this node runs its modules and keeps trying", "error", err)
+	}
+	c.nc = nc
+	b, err := bridge.Start(bridge.Config{
+		App: o.name, Node: a.nodes.name, Main: MainNode, Conn: nc, Hub: a.hub, Logger: a.log,
+		Heartbeat: o.nodeBeat, OfflineAfter: o.nodeOffline, Version: version(), LocalOnly: localOnly,
+		OnNode: a.nodeState, Now: o.nodeClock,
+	})
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	brMu.Lock()
+	br = b
+	brMu.Unlock()
+	c.br = b
+	return c, nil
+}
+
+func (c *cluster) stop() {
+	if c == nil {
+		return
+	}
+	if c.br != nil {
+		c.br.Close()
+	}
+	if c.nc != nil {
+		c.nc.Close()
+	}
+	if c.srv != nil {
+		c.srv.Shutdown()
+		c.srv.WaitForShutdown()
+	}
+}
+
+// loopbackOnly reports whether every address listens on loopback only.
+func loopbackOnly(addrs ...string) bool {
+	for _, a := range addrs {
+		if a == "" {
+			continue
+		}
+		host, _, err := net.SplitHostPort(a)
+		if err != nil || !nodes.IsLoopback(host) {
+			return false
+		}
+	}
+	return true
+}
