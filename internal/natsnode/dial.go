@@ -76,13 +76,19 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 		lastErr   error
 		connected = make(chan struct{})
 		closed    = make(chan struct{})
+		refused   = make(chan struct{})
 		once      sync.Once
+		onceAuth  sync.Once
 	)
 	setErr := func(err error) {
-		if err != nil {
-			mu.Lock()
-			lastErr = err
-			mu.Unlock()
+		if err == nil {
+			return
+		}
+		mu.Lock()
+		lastErr = err
+		mu.Unlock()
+		if IsAuthError(err) {
+			onceAuth.Do(func() { close(refused) })
 		}
 	}
 	opts = append(opts,
@@ -102,6 +108,11 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 		return nc, nil
 	case <-closed:
 		err = nc.LastError()
+	case <-refused:
+		nc.Close()
+		mu.Lock()
+		err = lastErr
+		mu.Unlock()
 	case <-ctx.Done():
 		nc.Close()
 		mu.Lock()
