@@ -96,8 +96,8 @@ func TestLeafNodeAuthenticatesAsANode(t *testing.T) {
 		if err := local.Publish(EventSubject(testApp, "a", "v"), []byte("1")); err != nil {
 			t.Fatal(err)
 		}
-		got, err = evB.NextMsgWithContext(withTimeout(ctx, 50*time.Millisecond))
-		if ctx.Err() != nil {
+		got, _ = evB.NextMsg(50 * time.Millisecond) // nil until the leaf is up
+		if got == nil && ctx.Err() != nil {
 			t.Fatalf("node b got no event of a through the leaf within 5 s (leaf connections: site %d, main %d)",
 				site.NumLeafNodes(), hub.NumLeafNodes())
 		}
@@ -124,10 +124,4 @@ func TestLeafNodeAuthenticatesAsANode(t *testing.T) {
 	if m.Subject != EventSubject(testApp, "a", "w") {
 		t.Fatalf("node b got %s %q through the leaf, want only a's events", m.Subject, m.Data)
 	}
-}
-
-func withTimeout(ctx context.Context, d time.Duration) context.Context {
-	c, cancel := context.WithTimeout(ctx, d)
-	context.AfterFunc(c, cancel)
-	return c
 }
