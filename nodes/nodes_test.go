@@ -1,9 +1,14 @@
 package nodes
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
 	"net"
 	"os"
 	"path/filepath"
@@ -312,5 +317,46 @@ func TestServerTLS(t *testing.T) {
 	stranger, _ := openTestDir(t)
 	if err := check(stranger.CAPool()); err == nil {
 		t.Error("handshake with another CA pinned succeeded")
+	}
+}
+
+func TestServerTLSRenewsNearExpiry(t *testing.T) {
+	d, path := openTestDir(t)
+	first, err := d.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Replace the certificate on disk by one that expires in 10 days.
+	names, ips, err := serverNames(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(10 * 24 * time.Hour),
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, DNSNames: names, IPAddresses: ips}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, d.caCert, &key.PublicKey, d.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, _ := marshalKeyPEM(key)
+	os.WriteFile(filepath.Join(path, serverKeyFile), keyPEM, 0o600)
+	os.WriteFile(filepath.Join(path, serverFile), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+
+	renewed, err := d.ServerTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(renewed.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if time.Until(leaf.NotAfter) < 365*24*time.Hour {
+		t.Errorf("certificate expiring %v was reused", leaf.NotAfter)
+	}
+	if string(renewed.Certificates[0].Certificate[0]) == string(first.Certificates[0].Certificate[0]) {
+		t.Error("renewed certificate is the first one")
 	}
 }

@@ -494,3 +494,43 @@ func FuzzEscapeID(f *testing.F) {
 		}
 	})
 }
+
+func TestInProcessOnlyServer(t *testing.T) {
+	kp, _ := nkeys.CreateUser()
+	pub, _ := kp.PublicKey()
+	seed, _ := kp.Seed()
+	cfg := ServerConfig{App: testApp, Nodes: []NodeKey{{Name: nodes.MainNode, PublicKey: pub}}}
+	s, err := StartServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { s.Shutdown(); s.WaitForShutdown() }()
+	if u := cfg.URL(s); u != "" {
+		t.Errorf("URL of a server without listener: %q", u)
+	}
+	m, err := dialTest(t, DialConfig{App: testApp, Node: nodes.MainNode, Server: s, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.nc.Publish(HBSubject(testApp, nodes.MainNode), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	o := m.nc.Opts
+	if o.Name != "kervi/app/main" || o.MaxReconnect != -1 || o.ReconnectBufSize != -1 || !o.IgnoreDiscoveredServers ||
+		!o.RetryOnFailedConnect || o.InboxPrefix != "kervi.app.in.main" || o.PingInterval != 100*time.Millisecond || o.MaxPingsOut != 3 {
+		t.Errorf("connection options: name %q, max reconnect %d, reconnect buffer %d, ignore discovered %v, retry %v, inbox %q, ping %v/%d",
+			o.Name, o.MaxReconnect, o.ReconnectBufSize, o.IgnoreDiscoveredServers, o.RetryOnFailedConnect, o.InboxPrefix, o.PingInterval, o.MaxPingsOut)
+	}
+	// Without PingInterval and MaxPingsOut: kervi's defaults, not nats.go's.
+	nc, err := Dial(t.Context(), DialConfig{App: testApp, Node: nodes.MainNode, Server: s, Seed: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if nc.Opts.PingInterval != DefaultPingInterval || nc.Opts.MaxPingsOut != DefaultMaxPingsOut {
+		t.Errorf("default ping %v/%d", nc.Opts.PingInterval, nc.Opts.MaxPingsOut)
+	}
+}
