@@ -1,0 +1,91 @@
+package natsnode
+
+import (
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// Prefix returns the subject prefix of application app: "kervi.<app>".
+func Prefix(app string) string { return "kervi." + app }
+
+// InboxPrefix returns the reply inbox prefix of node: "kervi.<app>.in.<node>".
+func InboxPrefix(app, node string) string { return Prefix(app) + ".in." + node }
+
+// ReqSubject returns the subject of calls to node: "kervi.<app>.req.<node>".
+func ReqSubject(app, node string) string { return Prefix(app) + ".req." + node }
+
+// CtlSubject returns the subject of control requests to node.
+func CtlSubject(app, node string) string { return Prefix(app) + ".ctl." + node }
+
+// CatSubject returns the subject of node's catalogue changes.
+func CatSubject(app, node string) string { return Prefix(app) + ".cat." + node }
+
+// HBSubject returns the subject of node's heartbeats.
+func HBSubject(app, node string) string { return Prefix(app) + ".hb." + node }
+
+// EventSubject returns the subject of the events of value id owned by node:
+// "kervi.<app>.ev.<node>.<EscapeID(id)>".
+func EventSubject(app, node, id string) string {
+	return Prefix(app) + ".ev." + node + "." + EscapeID(id)
+}
+
+// responseTTL is how long a node may take to answer a request it received
+// (NATS's allow_responses default).
+const responseTTL = 2 * time.Minute
+
+// Permissions returns node's permissions in application app:
+//
+//	publish:   P.ev.<node>.>, P.req.*, P.ctl.*, P.cat.<node>, P.hb.<node>,
+//	           and one reply to each request received (allow_responses)
+//	subscribe: P.ev.>, P.req.<node>, P.ctl.<node>, P.cat.*, P.hb.*, P.in.<node>.>
+//
+// So a node cannot publish another node's events, cannot read another
+// node's requests or replies, and sees nothing of another application.
+func Permissions(app, node string) *server.Permissions {
+	p := Prefix(app)
+	return &server.Permissions{
+		Publish: &server.SubjectPermission{Allow: []string{
+			p + ".ev." + node + ".>",
+			p + ".req.*",
+			p + ".ctl.*",
+			p + ".cat." + node,
+			p + ".hb." + node,
+		}},
+		Subscribe: &server.SubjectPermission{Allow: []string{
+			p + ".ev.>",
+			p + ".req." + node,
+			p + ".ctl." + node,
+			p + ".cat.*",
+			p + ".hb.*",
+			p + ".in." + node + ".>",
+		}},
+		Response: &server.ResponsePermission{MaxMsgs: 1, Expires: responseTTL},
+	}
+}
+
+// EscapeID makes kervi id (characters [A-Za-z0-9_.:/-]) fit in a subject,
+// which refuses empty dot-separated tokens: each empty segment becomes "%"
+// ("a..b" → "a.%.b", ".a" → "%.a", "" → "%"). UnescapeID reverses it.
+// Other characters are kept: ':' and '/' are valid in NATS subjects.
+func EscapeID(id string) string {
+	segs := strings.Split(id, ".")
+	for i, s := range segs {
+		if s == "" {
+			segs[i] = "%"
+		}
+	}
+	return strings.Join(segs, ".")
+}
+
+// UnescapeID reverses [EscapeID].
+func UnescapeID(s string) string {
+	segs := strings.Split(s, ".")
+	for i, seg := range segs {
+		if seg == "%" {
+			segs[i] = ""
+		}
+	}
+	return strings.Join(segs, ".")
+}

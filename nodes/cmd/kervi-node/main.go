@@ -1,0 +1,171 @@
+// Command kervi-node pairs the machines of a kervi application that runs on
+// several machines. Run it on the main node, next to its pairing directory:
+//
+//	kervi-node [-dir kervi-nodes] -app NAME add NODE -url tls://host:4222 [-url ...] [-o NODE.join]
+//	kervi-node [-dir kervi-nodes] -app NAME list
+//	kervi-node [-dir kervi-nodes] -app NAME forget NODE
+//
+// add makes the node's key, records its public half in the directory and
+// writes NODE.join (mode 0600), which the node loads to dial main: copy it
+// to that machine only. list shows the paired nodes; forget removes one.
+// Main's server reads the list when it starts.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kervi/kervi-go/nodes"
+)
+
+const usage = `usage:
+  kervi-node [-dir kervi-nodes] -app NAME add NODE -url tls://host:4222 [-url ...] [-o NODE.join]
+  kervi-node [-dir kervi-nodes] -app NAME list
+  kervi-node [-dir kervi-nodes] -app NAME forget NODE`
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "kervi-node:", err)
+		os.Exit(2)
+	}
+}
+
+// errUsage is returned for a malformed command line; its message ends with
+// the usage text.
+var errUsage = errors.New(usage)
+
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%s\n%w", fmt.Sprintf(format, a...), errUsage)
+}
+
+func run(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("kervi-node", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dir := fs.String("dir", nodes.DefaultDir, "the pairing directory")
+	app := fs.String("app", "", "the application's name")
+	if err := fs.Parse(args); err != nil {
+		return usageErr("%v", err)
+	}
+	if *app == "" {
+		return usageErr("-app is required")
+	}
+	if fs.NArg() == 0 {
+		return usageErr("no command: add, list or forget")
+	}
+	cmd, rest := fs.Arg(0), fs.Args()[1:]
+	switch cmd {
+	case "add":
+		return add(*dir, *app, rest, stdout)
+	case "list":
+		if len(rest) != 0 {
+			return usageErr("list takes no argument")
+		}
+		d, err := nodes.OpenDir(*dir, *app)
+		if err != nil {
+			return err
+		}
+		return list(d, stdout)
+	case "forget":
+		if len(rest) != 1 {
+			return usageErr("forget takes one node name")
+		}
+		d, err := nodes.OpenDir(*dir, *app)
+		if err != nil {
+			return err
+		}
+		if err := d.Forget(rest[0]); err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(stdout, "Forgot node %s of %s. Restart the main node so that its server refuses %s.\n", rest[0], *app, rest[0])
+		return err
+	default:
+		return usageErr("unknown command %q: add, list or forget", cmd)
+	}
+}
+
+// urlList is a repeatable -url flag.
+type urlList []string
+
+func (u *urlList) String() string     { return strings.Join(*u, ",") }
+func (u *urlList) Set(s string) error { *u = append(*u, s); return nil }
+
+func add(dir, app string, args []string, stdout io.Writer) error {
+	fset := flag.NewFlagSet("add", flag.ContinueOnError)
+	fset.SetOutput(io.Discard)
+	var urls urlList
+	fset.Var(&urls, "url", "main's URL, nats:// or tls:// (repeat for several)")
+	out := fset.String("o", "", "the join file to write (default NODE.join)")
+	// The node's name may come before, between or after the flags.
+	var names []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			return usageErr("add: %v", err)
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		names = append(names, fset.Arg(0))
+		args = fset.Args()[1:]
+	}
+	if len(names) != 1 {
+		return usageErr("add takes one node name, got %d", len(names))
+	}
+	node := names[0]
+	if len(urls) == 0 {
+		return usageErr("add: at least one -url of the main node is required")
+	}
+	if *out == "" {
+		*out = node + ".join"
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fmt.Errorf("adding node %s: %s exists: remove it or choose another file with -o", node, *out)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("adding node %s: %w", node, err)
+	}
+	d, err := nodes.OpenDir(dir, app)
+	if err != nil {
+		return err
+	}
+	j, err := d.Add(node, urls)
+	if err != nil {
+		return err
+	}
+	if err := j.Save(*out); err != nil {
+		if ferr := d.Forget(node); ferr != nil {
+			return fmt.Errorf("%w; and undoing the pairing: %w", err, ferr)
+		}
+		return err
+	}
+	pub, err := j.PublicKey()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, `Added node %[1]s to %[2]s (public key %[3]s) in %[4]s.
+Wrote %[5]s (mode 0600). It holds the node's secret key:
+  1. copy it to the machine of node %[1]s only, e.g. scp %[5]s that-machine:
+  2. delete this copy;
+  3. restart the main node so that its server accepts %[1]s.
+`, node, app, pub, dir, *out)
+	return err
+}
+
+func list(d *nodes.Dir, stdout io.Writer) error {
+	ns := d.Nodes()
+	if len(ns) == 0 {
+		_, err := fmt.Fprintf(stdout, "No node paired with %s in %s.\n", d.App(), d.Path())
+		return err
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPUBLIC KEY\tADDED")
+	for _, n := range ns {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Name, n.PublicKey, n.Added.Local().Format(time.DateTime))
+	}
+	return tw.Flush()
+}
