@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -36,7 +35,7 @@ import (
 // MainNode is the name of the main node: the one that runs the modules no
 // other node is given, the application's main and exit hooks, and (by
 // default) the NATS server the other nodes join.
-const MainNode = "main"
+const MainNode = nodes.MainNode
 
 // Environment variables that configure a node, where options do not.
 const (
@@ -121,6 +120,13 @@ func WithNodeDir(path string) Option {
 // nowhere (every node then joins through a leaf or an external NATS).
 func WithNATSListen(addr string) Option {
 	return func(o *options) error { o.natsListen = &addr; return nil }
+}
+
+// WithNATSHosts adds names and addresses the other nodes use to reach the
+// main node to its NATS server's certificate, beyond this machine's
+// addresses, its host name and host name ".local", which it always has.
+func WithNATSHosts(hosts ...string) Option {
+	return func(o *options) error { o.natsHosts = append(o.natsHosts, hosts...); return nil }
 }
 
 // WithNATSLeafListen makes the main node's NATS server accept leaf nodes
@@ -429,8 +435,13 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		for _, n := range d.Nodes() {
 			sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: n.Name, PublicKey: n.PublicKey})
 		}
-		if !loopbackOnly(listen, o.natsLeaf) {
-			if sc.TLS, err = d.ServerTLS(); err != nil {
+		if listen != "" || o.natsLeaf != "" {
+			// TLS even on loopback: the join files pin the CA.
+			hosts := slices.Clone(o.natsHosts)
+			if h, err := os.Hostname(); err == nil && h != "" {
+				hosts = append(hosts, h, h+".local")
+			}
+			if sc.TLS, err = d.ServerTLS(hosts...); err != nil {
 				return nil, err
 			}
 		}
@@ -452,6 +463,7 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		}
 		dc.URLs, dc.Seed, dc.RootCAs = j.URLs, []byte(j.Seed), pool
 	}
+	dc.KeepTrying = !a.isMain()
 	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	nc, err := natsnode.Dial(dctx, dc)
 	cancel()
@@ -493,18 +505,4 @@ func (c *cluster) stop() {
 		c.srv.Shutdown()
 		c.srv.WaitForShutdown()
 	}
-}
-
-// loopbackOnly reports whether every address listens on loopback only.
-func loopbackOnly(addrs ...string) bool {
-	for _, a := range addrs {
-		if a == "" {
-			continue
-		}
-		host, _, err := net.SplitHostPort(a)
-		if err != nil || !nodes.IsLoopback(host) {
-			return false
-		}
-	}
-	return true
 }

@@ -42,7 +42,7 @@ type options struct {
 	node, joinFile        string
 	nodeDir, natsLeaf     string
 	natsListen            *string
-	natsURLs              []string
+	natsURLs, natsHosts   []string
 	natsCreds             string
 	nodeBeat, nodeOffline time.Duration
 	nodeClock             func() time.Time

@@ -32,6 +32,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/natsnode"
 	"github.com/kervi/kervi-go/internal/plumb"
 )
 
@@ -116,25 +117,25 @@ type Bridge struct {
 
 // remote is another node, as this one sees it.
 type remote struct {
-	name     string
-	port     plumb.Port // nil while offline
-	online   bool
-	ready    bool // the catalogue was imported on port: events may flow
-	epoch    uint64
-	hbSeq    uint64
-	seen     time.Time // local monotonic time of the last heartbeat
-	since    time.Time
-	version  string
-	offset   time.Duration
+	name      string
+	port      plumb.Port // nil while offline
+	online    bool
+	ready     bool // the catalogue was imported on port: events may flow
+	epoch     uint64
+	hbSeq     uint64
+	seen      time.Time // local monotonic time of the last heartbeat
+	since     time.Time
+	version   string
+	offset    time.Duration
 	catSynced bool
-	catSeq   uint64
-	ids      map[string]bool                // ids imported from the node
-	want     map[string]bool                // ids processes here follow (KIND_INTEREST)
-	subs     map[string]*nats.Subscription // event subscriptions
-	refollow bool                           // ask the node for every followed id again
-	lastIn   map[string]evNum
-	kick     chan struct{}
-	rejected map[string]bool
+	catSeq    uint64
+	ids       map[string]bool               // ids imported from the node
+	want      map[string]bool               // ids processes here follow (KIND_INTEREST)
+	subs      map[string]*nats.Subscription // event subscriptions
+	refollow  bool                          // ask the node for every followed id again
+	lastIn    map[string]evNum
+	kick      chan struct{}
+	rejected  map[string]bool
 }
 
 type evNum struct{ epoch, seq uint64 }
@@ -978,7 +979,7 @@ func (b *Bridge) syncFollows(r *remote) error {
 	var follow, unfollow []string
 	for id := range r.want {
 		if r.subs[id] == nil {
-			s, err := b.nc.ChanSubscribe(b.p+".ev."+r.name+"."+escapeID(id), b.evCh)
+			s, err := b.nc.ChanSubscribe(b.p+".ev."+r.name+"."+natsnode.EscapeID(id), b.evCh)
 			if err != nil {
 				b.mu.Unlock()
 				return err
@@ -1084,7 +1085,7 @@ func (b *Bridge) takeEventLocked(msg *nats.Msg) (plumb.Port, *kervipb.Msg) {
 		return nil, nil
 	}
 	m := &kervipb.Msg{}
-	if err := m.UnmarshalVT(msg.Data); err != nil || m.Kind != kervipb.Kind_KIND_EVENT || escapeID(m.Id) != rest[i+1:] {
+	if err := m.UnmarshalVT(msg.Data); err != nil || m.Kind != kervipb.Kind_KIND_EVENT || natsnode.EscapeID(m.Id) != rest[i+1:] {
 		b.log.Warn("nodes: unreadable event", "from", r.name, "subject", msg.Subject)
 		return nil, nil
 	}
@@ -1189,19 +1190,3 @@ func marshal(m *kervipb.Msg) []byte {
 }
 
 func sortStrings(s []string) { slices.Sort(s) }
-
-// escapeID writes an id as the last tokens of a subject: its dot-separated
-// segments, with "%" for an empty one, which subjects refuse ("a..b" is
-// "a.%.b"). Ids never hold "%".
-func escapeID(id string) string {
-	if !strings.HasPrefix(id, ".") && !strings.HasSuffix(id, ".") && !strings.Contains(id, "..") {
-		return id
-	}
-	seg := strings.Split(id, ".")
-	for i, s := range seg {
-		if s == "" {
-			seg[i] = "%"
-		}
-	}
-	return strings.Join(seg, ".")
-}

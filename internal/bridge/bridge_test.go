@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/kervi/kervi-go/actions"
+	"github.com/kervi/kervi-go/internal/faultproxy"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/values"
@@ -99,18 +100,9 @@ func TestTwoNodes(t *testing.T) {
 	// The catalogue crosses.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for {
-		d, err := watcher.Describe(ctx, "bench.water")
-		if err == nil {
-			if d.Node != "pi1" || d.Module != "mod_pi1" {
-				t.Fatalf("description %+v: want node pi1, module mod_pi1", d)
-			}
-			break
-		}
-		if ctx.Err() != nil {
-			t.Fatal("bench.water never reached main:", err)
-		}
-		time.Sleep(10 * time.Millisecond) // polling the catalogue; replaced below by FollowCatalogue
+	d := waitAnnounced(t, watcher, "bench.water")
+	if d.Node != "pi1" || d.Module != "mod_pi1" {
+		t.Fatalf("description %+v: want node pi1, module mod_pi1", d)
 	}
 	got := make(chan float64, 100)
 	if _, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
@@ -141,4 +133,126 @@ func TestTwoNodes(t *testing.T) {
 		t.Fatalf("failing call: %v", err)
 	}
 	_ = pi
+}
+
+// waitAnnounced waits until id is in the catalogue bus follows.
+func waitAnnounced(t *testing.T, bus *ipc.Bus, id string) ipc.Description {
+	t.Helper()
+	ch := make(chan ipc.Description, 1)
+	sub, err := bus.FollowCatalogue(func(c ipc.CatalogueChange) {
+		if c.Kind == ipc.ChangeAnnounced && c.Description.ID == id {
+			select {
+			case ch <- c.Description:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	select {
+	case d := <-ch:
+		return d
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s never reached the catalogue", id)
+	}
+	return ipc.Description{}
+}
+
+func TestNodeOfflineAndBack(t *testing.T) {
+	s := startServer(t)
+	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	var temp *values.Number
+	var limit *values.Number
+	startNode(t, px.URL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
+		temp = values.NewNumber(b, "bench.temp", "Temperature")
+		limit = values.NewNumber(b, "bench.limit", "Limit", values.Input(), values.Range(0, 10))
+		actions.Register(b, "bench.water", func() string { return "watered" })
+		return nil
+	})
+	main := startNode(t, s.ClientURL(), "main", nil)
+	watcher := main.bus(t)
+	waitAnnounced(t, watcher, "bench.water")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	got := make(chan float64, 10000)
+	if _, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
+		t.Fatal(err)
+	}
+	if err := temp.Set(1); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, got, 1)
+	if err := watcher.Set(ctx, "bench.limit", 5.0); err != nil {
+		t.Fatal(err)
+	}
+	if limit.Value() != 5 {
+		t.Fatalf("limit %v after a set from main", limit.Value())
+	}
+	if err := watcher.Set(ctx, "bench.limit", 50.0); !errors.Is(err, ipc.ErrOutOfRange) {
+		t.Fatalf("set out of range from main: %v", err)
+	}
+
+	// A silent drop: main notices, calls fail fast naming the node.
+	px.SetMode(faultproxy.Blackhole)
+	for {
+		_, err := watcher.Call(ctx, "bench.water")
+		if errors.Is(err, ipc.ErrOwnerGone) {
+			if !strings.Contains(err.Error(), `node "pi1"`) {
+				t.Fatalf("owner gone error %q does not name the node", err)
+			}
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("calls never failed with ErrOwnerGone during the blackhole")
+		}
+	}
+	start := time.Now()
+	if _, err := watcher.Call(ctx, "bench.water"); !errors.Is(err, ipc.ErrOwnerGone) || time.Since(start) > time.Second {
+		t.Fatalf("a call to an offline node: %v after %v", err, time.Since(start))
+	}
+	// pi1 runs on: its value changes, which main follows again after.
+	for i := 2; i <= 1000; i++ {
+		if err := temp.Set(float64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	px.SetMode(faultproxy.Pass)
+	last := 1.0
+	for last < 1000 {
+		select {
+		case v := <-got:
+			if v <= last {
+				t.Fatalf("event %v after %v: out of order", v, last)
+			}
+			last = v
+		case <-ctx.Done():
+			t.Fatalf("last event %v after the link returned, want 1000", last)
+		}
+	}
+	res, err := watcher.Call(ctx, "bench.water")
+	if err != nil || res != "watered" {
+		t.Fatalf("call after the link returned: %v, %v", res, err)
+	}
+}
+
+func waitValue(t *testing.T, ch <-chan float64, want float64) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case v := <-ch:
+			if v == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("value %v never came", want)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/natsnode"
 )
 
 var errTooMany = errors.New("too many messages wait for the link")
@@ -170,7 +171,7 @@ func (b *Bridge) publish() {
 				if m == nil {
 					continue
 				}
-				if err := b.nc.Publish(b.p+".ev."+b.cfg.Node+"."+escapeID(id), marshal(m)); err != nil {
+				if err := b.nc.Publish(b.p+".ev."+b.cfg.Node+"."+natsnode.EscapeID(id), marshal(m)); err != nil {
 					rest := ids[i:]
 					ms := make([]*kervipb.Msg, len(rest))
 					ms[0] = m

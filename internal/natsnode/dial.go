@@ -51,10 +51,19 @@ type DialConfig struct {
 	OnDisconnect func(error)
 	// OnReconnect is called when the connection is back. It may be nil.
 	OnReconnect func()
+	// KeepTrying makes Dial return the connection, still trying in the
+	// background, with an error matching ErrNotConnected, when ctx ends
+	// before the first connection: a node runs its own modules while the
+	// main node is away.
+	KeepTrying bool
 	// OnError is called with asynchronous errors, such as a permission
 	// violation or a slow consumer. It may be nil.
 	OnError func(error)
 }
+
+// ErrNotConnected is returned, with the connection, by Dial with
+// KeepTrying when the first connection did not come in time.
+var ErrNotConnected = errors.New("not connected yet")
 
 // Dial connects node cfg.Node to the application's server with kervi's
 // settings: NKEY (or .creds) authentication, TLS pinned to cfg.RootCAs,
@@ -114,6 +123,15 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 		err = lastErr
 		mu.Unlock()
 	case <-ctx.Done():
+		if cfg.KeepTrying {
+			mu.Lock()
+			err = lastErr
+			mu.Unlock()
+			if err == nil {
+				err = ctx.Err()
+			}
+			return nc, fmt.Errorf("node %s of %s: not connected to %s yet, still trying: %w (%w)", cfg.Node, cfg.App, cfg.where(), ErrNotConnected, err)
+		}
 		nc.Close()
 		mu.Lock()
 		err = lastErr
@@ -164,6 +182,9 @@ func (cfg *DialConfig) options() ([]nats.Option, error) {
 		nats.PingInterval(ping),
 		nats.MaxPingsOutstanding(pings),
 		nats.MaxReconnects(-1),
+		// Back within about a second of the server (nats.go waits 2 s).
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.ReconnectJitter(250*time.Millisecond, time.Second),
 		nats.ReconnectBufSize(-1),
 		nats.IgnoreDiscoveredServers(),
 		nats.RetryOnFailedConnect(true),

@@ -31,9 +31,10 @@ func EventSubject(app, node, id string) string {
 	return Prefix(app) + ".ev." + node + "." + EscapeID(id)
 }
 
-// responseTTL is how long a node may take to answer a request it received
-// (NATS's allow_responses default).
-const responseTTL = 2 * time.Minute
+// responseTTL is how long a node may take to answer a request it received:
+// a call may run that long (NATS's allow_responses default, 2 min, is too
+// short for a kervi action such as a slow motor move or a backup).
+const responseTTL = 24 * time.Hour
 
 // Permissions returns node's permissions in application app:
 //
@@ -70,6 +71,9 @@ func Permissions(app, node string) *server.Permissions {
 // ("a..b" → "a.%.b", ".a" → "%.a", "" → "%"). UnescapeID reverses it.
 // Other characters are kept: ':' and '/' are valid in NATS subjects.
 func EscapeID(id string) string {
+	if id != "" && id[0] != '.' && id[len(id)-1] != '.' && !strings.Contains(id, "..") {
+		return id // the common case, on the path of every event: no copy
+	}
 	segs := strings.Split(id, ".")
 	for i, s := range segs {
 		if s == "" {
