@@ -182,9 +182,10 @@ func (cfg *DialConfig) options() ([]nats.Option, error) {
 		nats.PingInterval(ping),
 		nats.MaxPingsOutstanding(pings),
 		nats.MaxReconnects(-1),
-		// Back within about a second of the server (nats.go waits 2 s).
+		// Back within half a second of the server (nats.go waits 2 s, plus
+		// up to 1 s over TLS).
 		nats.ReconnectWait(250 * time.Millisecond),
-		nats.ReconnectJitter(250*time.Millisecond, time.Second),
+		nats.ReconnectJitter(100*time.Millisecond, 100*time.Millisecond),
 		nats.ReconnectBufSize(-1),
 		nats.IgnoreDiscoveredServers(),
 		nats.RetryOnFailedConnect(true),
