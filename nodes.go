@@ -355,12 +355,14 @@ func (a *Application) registerNodeValues(b *ipc.Bus) map[string]*nodeValues {
 // nodeState publishes a node's state on its values (main only).
 func (a *Application) nodeState(st bridge.NodeState) {
 	a.mu.Lock()
-	nv := a.nodeVals[st.Name]
+	nvs := a.nodeVals
 	a.mu.Unlock()
+	if nvs == nil {
+		return // not the main node
+	}
+	nv := nvs[st.Name]
 	if nv == nil {
-		if st.Name != a.nodes.name {
-			a.log.Warn("a node that is not one of the application's joined", "node", st.Name)
-		}
+		a.log.Warn("a node that is not one of the application's joined", "node", st.Name)
 		return
 	}
 	if nv.online.Value() != st.Online {

@@ -85,25 +85,27 @@ type NodeState struct {
 
 // Bridge is a running bridge.
 type Bridge struct {
-	cfg    Config
-	p      string // subject prefix: kervi.<app>
-	nc     *nats.Conn
-	log    *slog.Logger
-	epoch  uint64
-	self   plumb.Port // the bridge's own port: subscribes and calls on behalf of other nodes
-	out    *outbox
-	evCh   chan *nats.Msg
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	subs   []*nats.Subscription
-	offset atomic.Int64 // this node's clock minus main's, ns
-	hbSeq  atomic.Uint64
-	linkUp atomic.Bool
+	cfg      Config
+	p        string // subject prefix: kervi.<app>
+	evPrefix string // the subject of this node's events, but the id
+	nc       *nats.Conn
+	log      *slog.Logger
+	epoch    uint64
+	self     plumb.Port // the bridge's own port: subscribes and calls on behalf of other nodes
+	out      *outbox
+	evCh     chan *nats.Msg
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	subs     []*nats.Subscription
+	offset   atomic.Int64 // this node's clock minus main's, ns
+	hbSeq    atomic.Uint64
+	linkUp   atomic.Bool
 
 	mu      sync.Mutex
 	nodes   map[string]*remote
 	follows map[string]map[string]bool // exported id → the nodes that follow it
+	fepoch  map[string]uint64          // a following node → the run of it that follows
 	lastOut map[string]*kervipb.Msg    // exported id → its last event, numbered
 	seqOut  map[string]uint64
 	cat     map[string]*kervipb.Msg // this node's own catalogue entries, as exported
@@ -155,6 +157,7 @@ type heartbeat struct {
 type control struct {
 	Op    string   `json:"op"` // follow, unfollow, catalogue, cancel, time
 	Node  string   `json:"node,omitempty"`
+	Epoch uint64   `json:"epoch,omitempty"` // the asking node's run
 	IDs   []string `json:"ids,omitempty"`
 	After string   `json:"after,omitempty"` // catalogue: the page after this id
 	Reply string   `json:"reply,omitempty"` // cancel: the reply subject of the call
@@ -168,6 +171,10 @@ type controlReply struct {
 }
 
 const catPage = 256
+
+// maxWaitingEvents is how many events may wait for the link before only
+// the latest of each id waits.
+const maxWaitingEvents = 65536
 
 // Start starts a bridge; it runs until Close.
 func Start(cfg Config) (*Bridge, error) {
@@ -205,11 +212,12 @@ func Start(cfg Config) (*Bridge, error) {
 		epoch: binary.BigEndian.Uint64(eb[:]) | 1, ctx: ctx, cancel: cancel,
 		evCh:    make(chan *nats.Msg, 65536),
 		nodes:   map[string]*remote{},
-		follows: map[string]map[string]bool{}, lastOut: map[string]*kervipb.Msg{}, seqOut: map[string]uint64{},
+		follows: map[string]map[string]bool{}, fepoch: map[string]uint64{}, lastOut: map[string]*kervipb.Msg{}, seqOut: map[string]uint64{},
 		cat: map[string]*kervipb.Msg{}, inCalls: map[uint64]string{}, byReply: map[string]uint64{},
 		calls: map[uint64]*remote{},
 	}
-	b.out = newOutbox(cfg.MaxPending)
+	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents)
+	b.evPrefix = b.p + ".ev." + cfg.Node + "."
 	b.linkUp.Store(b.nc.IsConnected())
 	self, err := cfg.Hub.AttachNode("", b.fromHub)
 	if err != nil {
@@ -275,7 +283,7 @@ func (b *Bridge) Close() {
 		_ = s.Unsubscribe()
 	}
 	b.cancel()
-	b.out.kickNow()
+	b.out.kick()
 	b.wg.Wait()
 	for _, p := range ports {
 		p.Detach()
@@ -289,6 +297,7 @@ func (b *Bridge) Close() {
 // every other node is offline to it until it hears from them again.
 func (b *Bridge) LinkDown(err error) {
 	b.linkUp.Store(false)
+	b.out.setDown(true)
 	b.log.Warn("nodes: the link to NATS is down; other nodes are offline until it returns", "error", err)
 	b.mu.Lock()
 	var gone []*remote
@@ -308,13 +317,14 @@ func (b *Bridge) LinkDown(err error) {
 // it take and the others drop as not newer.
 func (b *Bridge) LinkUp() {
 	b.linkUp.Store(true)
+	b.out.setDown(false)
 	b.log.Info("nodes: the link to NATS is back")
 	b.mu.Lock()
 	for id, m := range b.lastOut {
 		b.out.event(id, m)
 	}
 	b.mu.Unlock()
-	b.out.kickNow()
+	b.out.kick()
 }
 
 // Nodes returns what this node knows of the other nodes.
@@ -568,11 +578,13 @@ func (b *Bridge) onControl(msg *nats.Msg) {
 	case "catalogue":
 		b.serveCatalogue(msg, c.After)
 	case "follow":
-		b.respond(msg, controlReply{Refused: b.follow(c.Node, c.IDs)})
+		b.respond(msg, controlReply{Refused: b.follow(c.Node, c.Epoch, c.IDs)})
 	case "unfollow":
 		b.mu.Lock()
-		for _, id := range c.IDs {
-			b.unfollowLocked(c.Node, id)
+		if b.fepoch[c.Node] == c.Epoch {
+			for _, id := range c.IDs {
+				b.unfollowLocked(c.Node, id)
+			}
 		}
 		b.mu.Unlock()
 	case "cancel":
@@ -630,10 +642,14 @@ func (b *Bridge) serveCatalogue(msg *nats.Msg, after string) {
 // follow makes node follow ids of this node: their events are published
 // from now on, and the last one of each at once. It returns the ids it
 // refused, with why.
-func (b *Bridge) follow(node string, ids []string) map[string]string {
+func (b *Bridge) follow(node string, epoch uint64, ids []string) map[string]string {
 	var refused map[string]string
 	var subscribe []*kervipb.Msg
 	b.mu.Lock()
+	if old, ok := b.fepoch[node]; ok && old != epoch {
+		b.forgetLocked(node) // what an earlier run of the node followed
+	}
+	b.fepoch[node] = epoch
 	for _, id := range ids {
 		if b.cat[id] == nil || b.cat[id].GetComponent().GetKind() != kervipb.ComponentKind_COMPONENT_KIND_VALUE {
 			if refused == nil {
@@ -751,7 +767,7 @@ func (b *Bridge) onHeartbeat(msg *nats.Msg) {
 	b.mu.Unlock()
 	if restarted {
 		b.offline(r, "it restarted")
-		b.forget(r)
+		b.forget(r, hb.Epoch)
 	}
 	if restarted || !wasOnline {
 		b.online(r, hb.Epoch)
@@ -842,14 +858,22 @@ func (b *Bridge) offline(r *remote, why string) {
 	b.notify(st)
 }
 
-// forget drops what node r followed here.
-func (b *Bridge) forget(r *remote) {
+// forget drops what node r followed here, unless it follows from run
+// epoch (0: whatever run).
+func (b *Bridge) forget(r *remote, epoch uint64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	for id := range b.follows {
-		b.unfollowLocked(r.name, id)
+	if epoch != 0 && b.fepoch[r.name] == epoch {
+		return // the new run follows already
 	}
-	clear(r.lastIn)
+	b.forgetLocked(r.name)
+}
+
+func (b *Bridge) forgetLocked(node string) {
+	for id := range b.follows {
+		b.unfollowLocked(node, id)
+	}
+	delete(b.fepoch, node)
 }
 
 func (b *Bridge) notify(st NodeState) {
@@ -1001,14 +1025,14 @@ func (b *Bridge) syncFollows(r *remote) error {
 	r.refollow = false
 	b.mu.Unlock()
 	if len(unfollow) > 0 {
-		data, _ := json.Marshal(control{Op: "unfollow", Node: b.cfg.Node, IDs: unfollow})
+		data, _ := json.Marshal(control{Op: "unfollow", Node: b.cfg.Node, Epoch: b.epoch, IDs: unfollow})
 		if err := b.nc.Publish(b.subject("ctl", r.name), data); err != nil {
 			return err
 		}
 	}
 	for len(follow) > 0 {
 		n := min(len(follow), 512)
-		data, _ := json.Marshal(control{Op: "follow", Node: b.cfg.Node, IDs: follow[:n]})
+		data, _ := json.Marshal(control{Op: "follow", Node: b.cfg.Node, Epoch: b.epoch, IDs: follow[:n]})
 		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
 		msg, err := b.nc.RequestWithContext(ctx, b.subject("ctl", r.name), data)
 		cancel()
@@ -1133,7 +1157,10 @@ func (b *Bridge) beat() {
 			b.offline(r, fmt.Sprintf("no heartbeat for %v", b.cfg.OfflineAfter))
 		}
 		for _, r := range forgotten {
-			b.forget(r)
+			b.forget(r, 0)
+			b.mu.Lock()
+			clear(r.lastIn)
+			b.mu.Unlock()
 		}
 		select {
 		case <-b.ctx.Done():

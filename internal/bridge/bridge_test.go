@@ -108,17 +108,22 @@ func TestTwoNodes(t *testing.T) {
 	if _, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
 		t.Fatal(err)
 	}
+	if err := temp.Set(0); err != nil {
+		t.Fatal(err)
+	}
+	waitFloat(t, got, 0)
 	for i := 1; i <= 50; i++ {
 		if err := temp.Set(float64(i)); err != nil {
 			t.Fatal(err)
 		}
+		time.Sleep(time.Millisecond) // the pace of a sensor: no event may be lost
 	}
 	last := 0.0
 	for last < 50 {
 		select {
 		case v := <-got:
-			if v <= last {
-				t.Fatalf("event %v after %v: out of order", v, last)
+			if v != last+1 {
+				t.Fatalf("event %v after %v: out of order or lost", v, last)
 			}
 			last = v
 		case <-ctx.Done():
@@ -243,6 +248,21 @@ func TestNodeOfflineAndBack(t *testing.T) {
 }
 
 func waitValue(t *testing.T, ch <-chan float64, want float64) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case v := <-ch:
+			if v == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("value %v never came", want)
+		}
+	}
+}
+
+func waitFloat(t *testing.T, ch <-chan float64, want float64) {
 	t.Helper()
 	timeout := time.After(10 * time.Second)
 	for {

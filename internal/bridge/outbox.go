@@ -22,84 +22,104 @@ type outMsg struct {
 
 // outbox holds what the bridge publishes, for one goroutine that
 // publishes it in order: control messages (catalogue changes, calls,
-// results, heartbeats) first, in order, then value events, of which it
-// keeps only the latest of each id while the link is slower than they
-// come. Control messages are bounded in number; events, by the number of
-// ids other nodes follow.
+// results, heartbeats) first, in order, then value events, in order.
+// While the publisher keeps up, every event goes out. Once maxEv events
+// wait (the link is slower than they come), or while the link is down,
+// only the latest event of each id waits: the followers get every change
+// while the link keeps up, and the latest of each id, never a backlog,
+// after it was slow or down. Control messages are bounded in number;
+// events by maxEv, or by the number of ids other nodes follow.
 type outbox struct {
 	mu        sync.Mutex
 	ctrlQ     []outMsg
 	maxCtrl   int
-	evOrder   []string
-	ev        map[string]*kervipb.Msg
+	evs       []*kervipb.Msg // waiting events, in order
+	maxEv     int
+	latest    bool           // keep only the latest event of each id
+	down      bool           // the link is down: latest stays on
+	idx       map[string]int // with latest: id → its event's index in evs
 	coalesced uint64
 	dropped   uint64
 	wake      chan struct{}
 }
 
-func newOutbox(maxCtrl int) *outbox {
-	return &outbox{maxCtrl: maxCtrl, ev: map[string]*kervipb.Msg{}, wake: make(chan struct{}, 1)}
+func newOutbox(maxCtrl, maxEv int) *outbox {
+	return &outbox{maxCtrl: maxCtrl, maxEv: maxEv, wake: make(chan struct{}, 1)}
 }
 
-// event queues m, the numbered event of id: it replaces an older event of
-// id that still waits, and is dropped if a newer one waits.
+// event queues m, the numbered event of id.
 func (o *outbox) event(id string, m *kervipb.Msg) {
 	o.mu.Lock()
-	if old, ok := o.ev[id]; ok {
-		if old.Epoch == m.Epoch && old.Seq >= m.Seq {
-			o.mu.Unlock()
+	defer o.mu.Unlock()
+	if !o.latest && len(o.evs) >= o.maxEv {
+		o.compactLocked()
+	}
+	if o.latest {
+		if i, ok := o.idx[id]; ok {
+			if old := o.evs[i]; old.Epoch != m.Epoch || old.Seq < m.Seq {
+				o.evs[i] = m
+				o.coalesced++
+			}
 			return
 		}
-		o.coalesced++
-		o.ev[id] = m
-		o.mu.Unlock()
-		return
+		o.idx[id] = len(o.evs)
 	}
-	o.ev[id] = m
-	o.evOrder = append(o.evOrder, id)
-	o.mu.Unlock()
+	o.evs = append(o.evs, m)
 }
 
-// take returns what waits: the control messages, then the ids of the
-// events, in the order they first waited.
-func (o *outbox) take() ([]outMsg, []string) {
+// compactLocked keeps only the latest waiting event of each id, in the
+// order of those events, and keeps coalescing until the events were taken.
+func (o *outbox) compactLocked() {
+	o.latest = true
+	o.idx = make(map[string]int, len(o.evs))
+	keep := o.evs[:0]
+	for _, m := range o.evs {
+		if i, ok := o.idx[m.Id]; ok {
+			if old := keep[i]; old.Epoch != m.Epoch || old.Seq < m.Seq {
+				keep[i] = m
+			}
+			o.coalesced++
+			continue
+		}
+		o.idx[m.Id] = len(keep)
+		keep = append(keep, m)
+	}
+	clear(o.evs[len(keep):])
+	o.evs = keep
+}
+
+// setDown tells the outbox whether the link is down.
+func (o *outbox) setDown(down bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	c, e := o.ctrlQ, o.evOrder
-	o.ctrlQ, o.evOrder = nil, nil
+	o.down = down
+	if down && !o.latest {
+		o.compactLocked()
+	}
+}
+
+// take returns what waits: the control messages, then the events.
+func (o *outbox) take() ([]outMsg, []*kervipb.Msg) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	c, e := o.ctrlQ, o.evs
+	o.ctrlQ, o.evs = nil, nil
+	if !o.down {
+		o.latest, o.idx = false, nil
+	} else {
+		o.idx = map[string]int{}
+	}
 	return c, e
 }
 
-// pop takes the event of id that waits.
-func (o *outbox) pop(id string) *kervipb.Msg {
-	o.mu.Lock()
-	m := o.ev[id]
-	delete(o.ev, id)
-	o.mu.Unlock()
-	return m
-}
-
-// requeue puts events that could not be published back, ahead of newer
-// ids, unless a newer event of their id waits.
-func (o *outbox) requeue(ids []string, ms []*kervipb.Msg) {
-	o.mu.Lock()
-	var order []string
-	for i, id := range ids {
-		if _, ok := o.ev[id]; ok || ms[i] == nil {
-			continue // a newer one waits already, in order
-		}
-		o.ev[id] = ms[i]
-		order = append(order, id)
-	}
-	o.evOrder = append(order, o.evOrder...)
-	o.mu.Unlock()
-}
-
-// pending reports whether anything waits.
-func (o *outbox) pending() bool {
+// requeue puts events that could not be published back, ahead of those
+// that came since, keeping only the latest of each id: the link is down.
+func (o *outbox) requeue(ms []*kervipb.Msg) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.ctrlQ) > 0 || len(o.evOrder) > 0
+	o.evs = append(ms, o.evs...)
+	o.down = true
+	o.compactLocked()
 }
 
 // ctrl queues a control message; one over the bound fails (or is dropped).
@@ -124,8 +144,6 @@ func (o *outbox) kick() {
 	}
 }
 
-func (o *outbox) kickNow() { o.kick() }
-
 // publish publishes what the outbox holds, in order, at the link's pace.
 // While the link is down, control messages fail or are dropped (the
 // protocol repairs them) and events wait, the latest of each id.
@@ -138,8 +156,9 @@ func (b *Bridge) publish() {
 		case <-b.out.wake:
 		}
 		for b.ctx.Err() == nil {
-			ctrl, ids := b.out.take()
-			if len(ctrl) == 0 && len(ids) == 0 {
+			b.out.setDown(!b.nc.IsConnected())
+			ctrl, evs := b.out.take()
+			if len(ctrl) == 0 && len(evs) == 0 {
 				break
 			}
 			for _, m := range ctrl {
@@ -155,35 +174,16 @@ func (b *Bridge) publish() {
 					m.fail(err)
 				}
 			}
-			if len(ids) == 0 {
-				continue
-			}
-			if !b.nc.IsConnected() {
-				ms := make([]*kervipb.Msg, len(ids))
-				for i, id := range ids {
-					ms[i] = b.out.pop(id)
-				}
-				b.out.requeue(ids, ms)
-				break // LinkUp kicks the outbox again
-			}
-			for i, id := range ids {
-				m := b.out.pop(id)
-				if m == nil {
-					continue
-				}
-				if err := b.nc.Publish(b.p+".ev."+b.cfg.Node+"."+natsnode.EscapeID(id), marshal(m)); err != nil {
-					rest := ids[i:]
-					ms := make([]*kervipb.Msg, len(rest))
-					ms[0] = m
-					for j := 1; j < len(rest); j++ {
-						ms[j] = b.out.pop(rest[j])
-					}
-					b.out.requeue(rest, ms)
+			sent := 0
+			for _, m := range evs {
+				if !b.nc.IsConnected() || b.nc.Publish(b.evPrefix+natsnode.EscapeID(m.Id), marshal(m)) != nil {
 					break
 				}
+				sent++
 			}
-			if !b.nc.IsConnected() {
-				break
+			if sent < len(evs) {
+				b.out.requeue(evs[sent:])
+				break // LinkUp kicks the outbox again
 			}
 		}
 	}

@@ -296,15 +296,50 @@ func (c *cluster) waitBool(id string, want bool, within time.Duration) time.Dura
 	}
 }
 
+// syncBuffer is a log that tests wait on.
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu    sync.Mutex
+	b     bytes.Buffer
+	wrote chan struct{}
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.wrote == nil {
+		s.wrote = make(chan struct{}, 1)
+	}
+	select {
+	case s.wrote <- struct{}{}:
+	default:
+	}
 	return s.b.Write(p)
+}
+
+// waitLine returns the first line of the log that contains sub, waiting
+// for it up to within.
+func (s *syncBuffer) waitLine(t *testing.T, sub string, within time.Duration) string {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		s.mu.Lock()
+		if s.wrote == nil {
+			s.wrote = make(chan struct{}, 1)
+		}
+		wrote := s.wrote
+		text := s.b.String()
+		s.mu.Unlock()
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, sub) {
+				return l
+			}
+		}
+		select {
+		case <-wrote:
+		case <-timeout:
+			t.Fatalf("no %q in the log after %v:\n%s", sub, within, text)
+		}
+	}
 }
 
 func (s *syncBuffer) String() string {
