@@ -165,7 +165,7 @@ func TestNodeSurvivesTheNetwork(t *testing.T) {
 			c.proxy.SetMode(faultproxy.Pass)
 			c.waitBool(online, true, 15*time.Second)
 			d := k.wait(t, end, 20*time.Second, c.log.String)
-			t.Logf("%s: main had pi1's latest count %v after pi1 came back", fault, d)
+			t.Logf("%s: main reached the end of the run %v after pi1 came back", fault, d)
 			k.check(t)
 		})
 	}
