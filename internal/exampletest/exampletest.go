@@ -125,3 +125,15 @@ func (p *Program) Kill() {
 	}
 	_ = p.cmd.Wait()
 }
+
+// Find returns the first line of the program's log that contains s:
+// among the lines read so far, else the next one, as WaitLine.
+func (p *Program) Find(s string, timeout time.Duration) string {
+	p.t.Helper()
+	for _, l := range p.logged {
+		if strings.Contains(l, s) {
+			return l
+		}
+	}
+	return p.WaitLine(s, timeout)
+}
