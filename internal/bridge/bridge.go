@@ -889,14 +889,16 @@ func (b *Bridge) tell(r *remote) {
 	b.notify(st)
 }
 
-var clockWarned sync.Map
-
+// warnClock warns about a node's clock, once a minute at most.
 func (b *Bridge) warnClock(r *remote, off time.Duration) {
-	key := b.cfg.Node + "/" + r.name
-	if last, ok := clockWarned.Load(key); ok && time.Since(last.(time.Time)) < time.Minute {
+	b.mu.Lock()
+	last := r.clockWarned
+	if !last.IsZero() && time.Since(last) < time.Minute {
+		b.mu.Unlock()
 		return
 	}
-	clockWarned.Store(key, time.Now())
+	r.clockWarned = time.Now()
+	b.mu.Unlock()
 	b.log.Warn("nodes: a node's clock is off by more than a second; its values' times are its own",
 		"peer", r.name, "offset", off.Round(time.Millisecond))
 }
