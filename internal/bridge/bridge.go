@@ -138,6 +138,7 @@ type remote struct {
 	lastIn    map[string]evNum
 	kick      chan struct{}
 	rejected  map[string]bool
+	warned    time.Time // when its clock was last warned about
 }
 
 type evNum struct{ epoch, seq uint64 }
@@ -892,12 +893,12 @@ func (b *Bridge) tell(r *remote) {
 // warnClock warns about a node's clock, once a minute at most.
 func (b *Bridge) warnClock(r *remote, off time.Duration) {
 	b.mu.Lock()
-	last := r.clockWarned
+	last := r.warned
 	if !last.IsZero() && time.Since(last) < time.Minute {
 		b.mu.Unlock()
 		return
 	}
-	r.clockWarned = time.Now()
+	r.warned = time.Now()
 	b.mu.Unlock()
 	b.log.Warn("nodes: a node's clock is off by more than a second; its values' times are its own",
 		"peer", r.name, "offset", off.Round(time.Millisecond))
