@@ -234,7 +234,7 @@ function receive(m) {
     case 'entry': {
       const old = state.cat.get(m.entry.id);
       state.cat.set(m.entry.id, m.entry);
-      if (current() === '_system' && m.entry.id.startsWith('kervi.module.')) render();
+      if (current() === '_system' && (m.entry.id.startsWith('kervi.module.') || m.entry.id.startsWith('kervi.node.'))) render();
       else if (old ? JSON.stringify(old) !== JSON.stringify(m.entry) : shown(m.entry.id) || shown(m.entry.parent)) render();
       break;
     }
@@ -460,6 +460,7 @@ function widget(w, small, maxSpan = 4) {
   const error = el('div.w-error', { role: 'alert' });
   root.append(title);
   const ctx = { w, d, opts, root, title, error, fail: msg => { error.textContent = msg; }, ok: () => { error.textContent = ''; } };
+  if (d && d.node) markStale(root, d.node);
   if (!d) {
     root.dataset.widget = 'value';
     root.append(el('div.w-value.muted', { text: 'unavailable' }));
@@ -486,6 +487,18 @@ function widget(w, small, maxSpan = 4) {
   return root;
 }
 let uid = 0;
+
+// markStale marks a widget of a component of another node as stale while
+// that node is offline: what it shows is the last known value.
+function markStale(root, node) {
+  root.dataset.node = node;
+  watch(`kervi.node.${node}.online`, v => {
+    const off = v === false;
+    root.classList.toggle('stale', off);
+    if (off) root.setAttribute('title', `Node ${node} is offline: this is its last known state`);
+    else root.removeAttribute('title');
+  });
+}
 
 // follow sets the root's data-value and calls fn at each value of the
 // widget's own id.
@@ -998,7 +1011,9 @@ function systemView() {
       state: el('td.state'), restarts: el('td', { text: st.Restarts ?? '—' }), uptime: el('td'),
       last: el('td.last', { text: st.LastExit || '' }), pid: el('td', { text: st.PID || '—' }),
     };
-    const tr = el('tr', { 'data-module': name }, el('th', { scope: 'row', text: name }), cells.state, cells.restarts, cells.uptime, cells.last, cells.pid);
+    const entry = state.cat.get('kervi.module.' + name);
+    const where = entry && entry.node ? `${name} (${entry.node})` : name;
+    const tr = el('tr', { 'data-module': name }, el('th', { scope: 'row', text: where }), cells.state, cells.restarts, cells.uptime, cells.last, cells.pid);
     rows.append(tr);
     let s = stateName(st.State), since = st.Since ? Date.parse(st.Since) : NaN;
     const showState = () => {
@@ -1021,9 +1036,45 @@ function systemView() {
 
   const logs = el('section#logs.panel.card', { 'aria-labelledby': 'logs-title' },
     el('h2', { id: 'logs-title', text: 'Warnings and errors' }), el('ol.log-list'));
-  const grid = el('div.grid.system', {}, health, logs);
+  const nodes = nodesPanel();
+  const grid = el('div.grid.system', {}, ...(nodes ? [nodes] : []), health, logs);
   queueMicrotask(renderLogs);
   return grid;
+}
+
+// nodesPanel shows the state of each node of an application on several
+// machines (the values kervi.node.<name>.*), or nothing on one machine.
+function nodesPanel() {
+  const names = [];
+  for (const id of state.cat.keys()) {
+    const m = /^kervi\.node\.([^.]+)$/.exec(id);
+    if (m) names.push(m[1]);
+  }
+  if (!names.length) return null;
+  names.sort((a, b) => (a === 'main' ? -1 : b === 'main' ? 1 : a < b ? -1 : 1));
+  const rows = el('tbody');
+  for (const n of names) {
+    const cells = { online: el('td.state', { text: '—' }), offset: el('td', { text: '—' }), version: el('td', { text: '—' }) };
+    const tr = el('tr', { 'data-node': n }, el('th', { scope: 'row', text: n }), cells.online, cells.offset, cells.version);
+    rows.append(tr);
+    const id = 'kervi.node.' + n;
+    watch(id + '.online', v => {
+      cells.online.textContent = v ? 'online' : 'offline';
+      tr.dataset.state = v ? 'ready' : 'failed';
+    });
+    watch(id + '.clock_offset', v => {
+      const off = Number(v);
+      cells.offset.textContent = isNaN(off) ? '—' : (Math.abs(off) < 1 ? `${Math.round(off * 1000)} ms` : `${fmtNumber(off)} s`);
+      cells.offset.classList.toggle('warn', Math.abs(off) > 1);
+      cells.offset.title = Math.abs(off) > 1 ? 'This clock is more than a second off the main node\'s: set it with NTP' : '';
+    });
+    watch(id + '.version', v => { cells.version.textContent = v || '—'; });
+  }
+  return el('section#nodes.panel.card', { 'aria-labelledby': 'nodes-title' },
+    el('h2', { id: 'nodes-title', text: 'Nodes' }),
+    el('div.scroll', {}, el('table.health', {},
+      el('thead', {}, el('tr', {}, ['Node', 'State', 'Clock offset', 'Version'].map(h => el('th', { scope: 'col', text: h })))),
+      rows)));
 }
 
 function renderLogs() {

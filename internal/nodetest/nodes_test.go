@@ -19,6 +19,7 @@ import (
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/actions"
+	"github.com/kervi/kervi-go/dashboard"
 	"github.com/kervi/kervi-go/internal/exampletest"
 	"github.com/kervi/kervi-go/internal/faultproxy"
 	"github.com/kervi/kervi-go/ipc"
@@ -38,6 +39,7 @@ const (
 	envSkew  = "NODETEST_SKEW"  // the node's clock offset, a duration
 	envDup   = "NODETEST_DUP"   // "1": both modules claim shared.lamp
 	envExtra = "NODETEST_EXTRA" // "1": module "bench" announces bench.extra too
+	envDash  = "NODETEST_DASH"  // an address: the main node runs a dashboard there
 )
 
 func TestMain(m *testing.M) {
@@ -64,6 +66,9 @@ func newApp(extra ...kervi.Option) (*kervi.Application, error) {
 	mods := []kervi.Module{
 		{Name: "bench", Setup: benchSetup},
 		{Name: "house", Setup: houseSetup},
+	}
+	if addr := os.Getenv(envDash); addr != "" {
+		mods = append(mods, dashboard.Module(dashboard.Addr(addr)))
 	}
 	opts := []kervi.Option{
 		kervi.WithName(appName),
