@@ -94,6 +94,7 @@ type Bridge struct {
 	self     plumb.Port // the bridge's own port: subscribes and calls on behalf of other nodes
 	out      *outbox
 	evCh     chan *nats.Msg
+	inCh     chan *nats.Msg // requests and control messages to this node
 	ctx      context.Context
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -212,6 +213,7 @@ func Start(cfg Config) (*Bridge, error) {
 		cfg: cfg, p: "kervi." + cfg.App, nc: cfg.Conn, log: cfg.Logger.With("node", cfg.Node),
 		epoch: binary.BigEndian.Uint64(eb[:]) | 1, ctx: ctx, cancel: cancel,
 		evCh:    make(chan *nats.Msg, 65536),
+		inCh:    make(chan *nats.Msg, 65536),
 		nodes:   map[string]*remote{},
 		follows: map[string]map[string]bool{}, fepoch: map[string]uint64{}, lastOut: map[string]*kervipb.Msg{}, seqOut: map[string]uint64{},
 		cat: map[string]*kervipb.Msg{}, inCalls: map[uint64]string{}, byReply: map[string]uint64{},
@@ -239,8 +241,6 @@ func Start(cfg Config) (*Bridge, error) {
 		subj string
 		h    nats.MsgHandler
 	}{
-		{b.p + ".req." + cfg.Node, b.onRequest},
-		{b.p + ".ctl." + cfg.Node, b.onControl},
 		{b.p + ".cat.*", b.onCatalogue},
 		{b.p + ".hb.*", b.onHeartbeat},
 		{b.p + ".in." + cfg.Node + ".>", b.onReply},
@@ -250,10 +250,23 @@ func Start(cfg Config) (*Bridge, error) {
 			return nil, err
 		}
 	}
+	// Requests and control messages come through one channel, in the
+	// order they came: a follow sent before a call is served before it,
+	// so the call's events reach the follower, as on one machine.
+	for _, subj := range []string{b.p + ".req." + cfg.Node, b.p + ".ctl." + cfg.Node} {
+		s, err := b.nc.ChanSubscribe(subj, b.inCh)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("kervi: nodes: subscribe %s: %w", subj, err)
+		}
+		s.SetPendingLimits(65536, 64<<20)
+		b.subs = append(b.subs, s)
+	}
 	// The bridge learns this node's catalogue as the hub's other
 	// followers do.
 	self.Receive([]*kervipb.Msg{{Kind: kervipb.Kind_KIND_FOLLOW_CATALOGUE}})
-	b.wg.Add(3)
+	b.wg.Add(4)
+	go b.serveIn()
 	go b.publish()
 	go b.drainEvents()
 	go b.beat()
@@ -419,9 +432,25 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	kick := false
+	var follow, unfollow []string
+	// flush queues the follows and unfollows so far, ahead of the calls
+	// that came after them.
+	flush := func() {
+		for _, op := range [...]struct {
+			name string
+			ids  *[]string
+		}{{"follow", &follow}, {"unfollow", &unfollow}} {
+			if len(*op.ids) > 0 {
+				data, _ := json.Marshal(control{Op: op.name, Node: b.cfg.Node, Epoch: b.epoch, IDs: *op.ids})
+				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
+				*op.ids = nil
+			}
+		}
+	}
 	for _, m := range ms {
 		switch m.Kind {
 		case kervipb.Kind_KIND_CALL, kervipb.Kind_KIND_SET, kervipb.Kind_KIND_GET:
+			flush()
 			q := shallow(m)
 			if m.Deadline != 0 {
 				left := time.Until(time.Unix(0, m.Deadline))
@@ -442,10 +471,26 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
 			}
 		case kervipb.Kind_KIND_INTEREST:
+			// Followed at once, in order with the calls that follow it,
+			// once the node's catalogue is in; else by the worker.
 			if m.Flag {
 				r.want[m.Id] = true
+				if r.ready && r.subs[m.Id] == nil {
+					if sub, err := b.nc.ChanSubscribe(b.p+".ev."+r.name+"."+natsnode.EscapeID(m.Id), b.evCh); err == nil {
+						r.subs[m.Id] = sub
+						follow = append(follow, m.Id)
+						continue
+					}
+				}
 			} else {
 				delete(r.want, m.Id)
+				if sub := r.subs[m.Id]; r.ready && sub != nil {
+					_ = sub.Unsubscribe()
+					delete(r.subs, m.Id)
+					delete(r.lastIn, m.Id)
+					unfollow = append(unfollow, m.Id)
+					continue
+				}
 			}
 			kick = true
 		case kervipb.Kind_KIND_REJECTED:
@@ -455,6 +500,7 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 			}
 		}
 	}
+	flush()
 	b.out.kick()
 	if kick {
 		r.poke()
@@ -487,6 +533,25 @@ func (b *Bridge) callFailed(r *remote, seq uint64, m *kervipb.Msg, err error) {
 }
 
 // ---- from other nodes ----
+
+// serveIn serves the requests and control messages of other nodes, in
+// the order they came.
+func (b *Bridge) serveIn() {
+	defer b.wg.Done()
+	reqs := b.p + ".req."
+	for {
+		select {
+		case <-b.ctx.Done():
+			return
+		case msg := <-b.inCh:
+			if strings.HasPrefix(msg.Subject, reqs) {
+				b.onRequest(msg)
+			} else {
+				b.onControl(msg)
+			}
+		}
+	}
+}
 
 // onReply takes the answer to a call this node made.
 func (b *Bridge) onReply(msg *nats.Msg) {
