@@ -362,7 +362,10 @@ func (a *Application) nodeState(st bridge.NodeState) {
 	}
 	nv := nvs[st.Name]
 	if nv == nil {
-		a.log.Warn("a node that is not one of the application's joined", "node", st.Name)
+		if _, warned := a.strangers.LoadOrStore(st.Name, true); !warned {
+			a.log.Warn("a node joined that WithNodes does not list: it was paired, but runs no module of this program",
+				"node", st.Name)
+		}
 		return
 	}
 	if nv.online.Value() != st.Online {
@@ -404,19 +407,24 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 	}
 	switch {
 	case len(o.natsURLs) > 0:
+		// An existing NATS: its operator lets the nodes in, with a
+		// .creds file, or with the nodes' keys of the join files.
 		dc.URLs, dc.Creds = o.natsURLs, o.natsCreds
-		if a.nodes.join != nil {
-			dc.Seed = []byte(a.nodes.join.Seed)
+		if j := a.nodes.join; j != nil && o.natsCreds == "" {
+			pool, err := j.CAPool()
+			if err != nil {
+				return nil, err
+			}
+			dc.Seed, dc.RootCAs = []byte(j.Seed), pool
+		} else if a.isMain() && o.natsCreds == "" {
+			d, err := nodes.OpenDir(a.nodeDir(), o.name)
+			if err != nil {
+				return nil, err
+			}
+			dc.Seed = []byte(d.MainJoin().Seed)
 		}
 	case a.isMain():
-		dir := o.nodeDir
-		if dir == "" {
-			dir = os.Getenv(EnvNodeDir)
-		}
-		if dir == "" {
-			dir = "kervi-nodes"
-		}
-		d, err := nodes.OpenDir(dir, o.name)
+		d, err := nodes.OpenDir(a.nodeDir(), o.name)
 		if err != nil {
 			return nil, err
 		}
@@ -491,6 +499,17 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 	brMu.Unlock()
 	c.br = b
 	return c, nil
+}
+
+// nodeDir is the main node's pairing directory.
+func (a *Application) nodeDir() string {
+	if d := a.opts.nodeDir; d != "" {
+		return d
+	}
+	if d := os.Getenv(EnvNodeDir); d != "" {
+		return d
+	}
+	return nodes.DefaultDir
 }
 
 func (c *cluster) stop() {

@@ -85,23 +85,24 @@ type NodeState struct {
 
 // Bridge is a running bridge.
 type Bridge struct {
-	cfg      Config
-	p        string // subject prefix: kervi.<app>
-	evPrefix string // the subject of this node's events, but the id
-	nc       *nats.Conn
-	log      *slog.Logger
-	epoch    uint64
-	self     plumb.Port // the bridge's own port: subscribes and calls on behalf of other nodes
-	out      *outbox
-	evCh     chan *nats.Msg
-	inCh     chan *nats.Msg // requests and control messages to this node
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	subs     []*nats.Subscription
-	offset   atomic.Int64 // this node's clock minus main's, ns
-	hbSeq    atomic.Uint64
-	linkUp   atomic.Bool
+	cfg         Config
+	p           string // subject prefix: kervi.<app>
+	evPrefix    string // the subject of this node's events, but the id
+	replyPrefix string // the subject of answers to this node's calls, but the call
+	nc          *nats.Conn
+	log         *slog.Logger
+	epoch       uint64
+	self        plumb.Port // the bridge's own port: subscribes and calls on behalf of other nodes
+	out         *outbox
+	evCh        chan *nats.Msg
+	inCh        chan *nats.Msg // requests and control messages to this node
+	ctx         context.Context
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	subs        []*nats.Subscription
+	offset      atomic.Int64 // this node's clock minus main's, ns
+	hbSeq       atomic.Uint64
+	linkUp      atomic.Bool
 
 	mu      sync.Mutex
 	nodes   map[string]*remote
@@ -172,7 +173,12 @@ type controlReply struct {
 	Error   string            `json:"error,omitempty"`
 }
 
-const catPage = 256
+// A page of a node's catalogue holds catPage entries at most, and
+// catPageBytes (one larger entry goes alone).
+const (
+	catPage      = 256
+	catPageBytes = 1 << 20
+)
 
 // maxWaitingEvents is how many events may wait for the link before only
 // the latest of each id waits.
@@ -221,6 +227,9 @@ func Start(cfg Config) (*Bridge, error) {
 	}
 	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents)
 	b.evPrefix = b.p + ".ev." + cfg.Node + "."
+	// Answers to this run's calls: P.in.<node>.c.<epoch>.<hub seq>. (The
+	// rest of the inbox is nats.go's, for control requests.)
+	b.replyPrefix = b.p + ".in." + cfg.Node + ".c." + strconv.FormatUint(b.epoch, 10) + "."
 	b.linkUp.Store(b.nc.IsConnected())
 	self, err := cfg.Hub.AttachNode("", b.fromHub)
 	if err != nil {
@@ -243,7 +252,7 @@ func Start(cfg Config) (*Bridge, error) {
 	}{
 		{b.p + ".cat.*", b.onCatalogue},
 		{b.p + ".hb.*", b.onHeartbeat},
-		{b.p + ".in." + cfg.Node + ".>", b.onReply},
+		{b.replyPrefix + ">", b.onReply},
 	} {
 		if err := subscribe(s.subj, s.h); err != nil {
 			b.Close()
@@ -462,11 +471,11 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 			}
 			b.calls[m.Seq] = r
 			seq := m.Seq
-			b.out.ctrl(outMsg{subj: b.subject("req", r.name), reply: b.subject("in", b.cfg.Node) + "." + strconv.FormatUint(seq, 10),
+			b.out.ctrl(outMsg{subj: b.subject("req", r.name), reply: b.replyPrefix + strconv.FormatUint(seq, 10),
 				data: marshal(q), fail: func(err error) { b.callFailed(r, seq, m, err) }})
 		case kervipb.Kind_KIND_CANCEL:
 			if b.calls[m.Seq] == r {
-				c := control{Op: "cancel", Node: b.cfg.Node, Reply: b.subject("in", b.cfg.Node) + "." + strconv.FormatUint(m.Seq, 10)}
+				c := control{Op: "cancel", Node: b.cfg.Node, Reply: b.replyPrefix + strconv.FormatUint(m.Seq, 10)}
 				data, _ := json.Marshal(c)
 				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
 			}
@@ -689,12 +698,15 @@ func (b *Bridge) serveCatalogue(msg *nats.Msg, after string) {
 		}
 	}
 	sortStrings(ids)
-	more := len(ids) > catPage
-	if more {
-		ids = ids[:catPage]
-	}
 	f := &kervipb.Frame{}
-	for _, id := range ids {
+	size := 0
+	more := false
+	for i, id := range ids {
+		if i == catPage || i > 0 && size+b.cat[id].SizeVT() > catPageBytes {
+			more = true
+			break
+		}
+		size += b.cat[id].SizeVT()
 		f.Msgs = append(f.Msgs, b.cat[id])
 	}
 	f.Msgs = append(f.Msgs, &kervipb.Msg{Kind: kervipb.Kind_KIND_CATALOGUE_SYNCED, Seq: b.catSeq, Epoch: b.epoch, Flag: more})
@@ -1181,8 +1193,10 @@ func (b *Bridge) takeEventLocked(msg *nats.Msg) (plumb.Port, *kervipb.Msg) {
 		b.log.Warn("nodes: unreadable event", "from", r.name, "subject", msg.Subject)
 		return nil, nil
 	}
+	// Only the node's current run (its heartbeat's) publishes; a newer
+	// run's first events wait for its heartbeat, which re-syncs them.
 	last := r.lastIn[m.Id]
-	if last.epoch == m.Epoch && m.Seq <= last.seq {
+	if m.Epoch != r.epoch || last.epoch == m.Epoch && m.Seq <= last.seq {
 		return nil, nil
 	}
 	r.lastIn[m.Id] = evNum{m.Epoch, m.Seq}
@@ -1216,7 +1230,7 @@ func (b *Bridge) beat() {
 			if r.online && time.Since(r.seen) > b.cfg.OfflineAfter {
 				silent = append(silent, r)
 			}
-			if !r.online && !r.since.IsZero() && time.Since(r.since) > b.cfg.ForgetAfter && len(r.lastIn) > 0 {
+			if _, follows := b.fepoch[r.name]; follows && !r.online && !r.since.IsZero() && time.Since(r.since) > b.cfg.ForgetAfter {
 				forgotten = append(forgotten, r)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/internal/natsnode"
 )
@@ -176,8 +178,16 @@ func (b *Bridge) publish() {
 			}
 			sent := 0
 			for _, m := range evs {
-				if !b.nc.IsConnected() || b.nc.Publish(b.evPrefix+natsnode.EscapeID(m.Id), marshal(m)) != nil {
+				if !b.nc.IsConnected() {
 					break
+				}
+				if err := b.nc.Publish(b.evPrefix+natsnode.EscapeID(m.Id), marshal(m)); err != nil {
+					if !errors.Is(err, nats.ErrMaxPayload) {
+						break // the link is down
+					}
+					// Cannot happen below the hub's limits; never holds
+					// the others back.
+					b.log.Error("nodes: an event is too large for NATS", "id", m.Id, "error", err)
 				}
 				sent++
 			}

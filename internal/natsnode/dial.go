@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -80,6 +81,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
+	var returned atomic.Bool // Dial returned without a connection
 	var (
 		mu        sync.Mutex
 		lastErr   error
@@ -101,7 +103,14 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 		}
 	}
 	opts = append(opts,
-		nats.ConnectHandler(func(*nats.Conn) { once.Do(func() { close(connected) }) }),
+		nats.ConnectHandler(func(*nats.Conn) {
+			once.Do(func() { close(connected) })
+			// A first connection after Dial gave up waiting (KeepTrying)
+			// is a link that came back.
+			if returned.Load() && cfg.OnReconnect != nil {
+				cfg.OnReconnect()
+			}
+		}),
 		nats.ClosedHandler(func(*nats.Conn) { close(closed) }),
 		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) { setErr(err) }),
 	)
@@ -124,6 +133,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*nats.Conn, error) {
 		mu.Unlock()
 	case <-ctx.Done():
 		if cfg.KeepTrying {
+			returned.Store(true)
 			mu.Lock()
 			err = lastErr
 			mu.Unlock()

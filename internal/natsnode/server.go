@@ -17,8 +17,10 @@ import (
 
 // Server settings.
 const (
-	// MaxPayload is the largest message the server accepts.
-	MaxPayload = 1 << 20
+	// MaxPayload is the largest message the server accepts: room for the
+	// largest message a hub accepts (ipc.DefaultMaxMessageSize, 4 MiB)
+	// with its encoding.
+	MaxPayload = 8 << 20
 	// ServerPingInterval and ServerMaxPingsOut are how the server detects a
 	// client gone silent: 3 unanswered pings 5 s apart.
 	ServerPingInterval = 5 * time.Second
