@@ -137,3 +137,26 @@ func (p *Program) Find(s string, timeout time.Duration) string {
 	}
 	return p.WaitLine(s, timeout)
 }
+
+// Fails waits up to timeout for the program to exit, reading the rest of
+// its log, and fails the test unless it exited with an error. It returns
+// the log.
+func (p *Program) Fails(timeout time.Duration) string {
+	p.t.Helper()
+	for deadline := time.After(timeout); p.lines != nil; {
+		select {
+		case l, ok := <-p.lines:
+			if !ok {
+				p.lines = nil
+				continue
+			}
+			p.logged = append(p.logged, l)
+		case <-deadline:
+			p.t.Fatalf("the program did not exit:\n%s", p.Log())
+		}
+	}
+	if err := p.cmd.Wait(); err == nil {
+		p.t.Fatalf("the program exited with status 0, want an error:\n%s", p.Log())
+	}
+	return p.Log()
+}
