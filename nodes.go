@@ -1,7 +1,6 @@
 package kervi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,14 +8,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
-	"github.com/kervi/kervi-go/internal/bridge"
-	"github.com/kervi/kervi-go/internal/natsnode"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/nodes"
 	"github.com/kervi/kervi-go/values"
@@ -310,15 +303,6 @@ func version() string {
 	return v
 }
 
-// cluster is a running node's link to the others.
-type cluster struct {
-	srv *server.Server
-	nc  *nats.Conn
-	br  *bridge.Bridge
-	mu  sync.Mutex
-	st  map[string]*nodeValues
-}
-
 // nodeValues are the values of a node's state, on the main node.
 type nodeValues struct {
 	online  *values.Bool
@@ -352,155 +336,6 @@ func (a *Application) registerNodeValues(b *ipc.Bus) map[string]*nodeValues {
 	return out
 }
 
-// nodeState publishes a node's state on its values (main only).
-func (a *Application) nodeState(st bridge.NodeState) {
-	a.mu.Lock()
-	nvs := a.nodeVals
-	a.mu.Unlock()
-	if nvs == nil {
-		return // not the main node
-	}
-	nv := nvs[st.Name]
-	if nv == nil {
-		if _, warned := a.strangers.LoadOrStore(st.Name, true); !warned {
-			a.log.Warn("a node joined that WithNodes does not list: it was paired, but runs no module of this program",
-				"node", st.Name)
-		}
-		return
-	}
-	if nv.online.Value() != st.Online {
-		_ = nv.online.Set(st.Online)
-	}
-	if off := st.Offset.Seconds(); nv.offset.Value() != off {
-		_ = nv.offset.Set(off)
-	}
-	if st.Version != "" && nv.version.Value() != st.Version {
-		_ = nv.version.Set(st.Version)
-	}
-}
-
-// startCluster joins this node to the others: the main node starts the
-// NATS server (unless WithNATS), every node dials it and starts its
-// bridge. A node other than main that cannot reach NATS yet runs its
-// modules anyway; its connection keeps trying.
-func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
-	if !a.nodes.on {
-		return nil, nil
-	}
-	o := a.opts
-	c := &cluster{}
-	var br *bridge.Bridge
-	var brMu sync.Mutex
-	withBridge := func(fn func(*bridge.Bridge)) {
-		brMu.Lock()
-		b := br
-		brMu.Unlock()
-		if b != nil {
-			fn(b)
-		}
-	}
-	dc := natsnode.DialConfig{
-		App: o.name, Node: a.nodes.name,
-		OnDisconnect: func(err error) { withBridge(func(b *bridge.Bridge) { b.LinkDown(err) }) },
-		OnReconnect:  func() { withBridge(func(b *bridge.Bridge) { b.LinkUp() }) },
-		OnError:      func(err error) { a.log.Warn("nodes: NATS", "error", err) },
-	}
-	switch {
-	case len(o.natsURLs) > 0:
-		// An existing NATS: its operator lets the nodes in, with a
-		// .creds file, or with the nodes' keys of the join files.
-		dc.URLs, dc.Creds = o.natsURLs, o.natsCreds
-		if j := a.nodes.join; j != nil && o.natsCreds == "" {
-			pool, err := j.CAPool()
-			if err != nil {
-				return nil, err
-			}
-			dc.Seed, dc.RootCAs = []byte(j.Seed), pool
-		} else if a.isMain() && o.natsCreds == "" {
-			d, err := nodes.OpenDir(a.nodeDir(), o.name)
-			if err != nil {
-				return nil, err
-			}
-			dc.Seed = []byte(d.MainJoin().Seed)
-		}
-	case a.isMain():
-		d, err := nodes.OpenDir(a.nodeDir(), o.name)
-		if err != nil {
-			return nil, err
-		}
-		listen := os.Getenv(EnvNATSListen)
-		if o.natsListen != nil {
-			listen = *o.natsListen
-		} else if listen == "" {
-			listen = DefaultNATSListen
-		}
-		sc := natsnode.ServerConfig{App: o.name, Listen: listen, LeafListen: o.natsLeaf,
-			Logger: a.log.With("part", "nats-server")}
-		mainJoin := d.MainJoin()
-		pub, err := mainJoin.PublicKey()
-		if err != nil {
-			return nil, err
-		}
-		sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: MainNode, PublicKey: pub})
-		for _, n := range d.Nodes() {
-			sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: n.Name, PublicKey: n.PublicKey})
-		}
-		if listen != "" || o.natsLeaf != "" {
-			// TLS even on loopback: the join files pin the CA.
-			hosts := slices.Clone(o.natsHosts)
-			if h, err := os.Hostname(); err == nil && h != "" {
-				hosts = append(hosts, h, h+".local")
-			}
-			if sc.TLS, err = d.ServerTLS(hosts...); err != nil {
-				return nil, err
-			}
-		}
-		if c.srv, err = natsnode.StartServer(sc); err != nil {
-			return nil, err
-		}
-		a.log.Info("nodes: NATS server ready", "url", sc.URL(c.srv), "nodes", len(sc.Nodes)-1, "pairing", d.Path())
-		dc.Server, dc.Seed = c.srv, []byte(mainJoin.Seed)
-	default:
-		j := a.nodes.join
-		if j == nil {
-			return nil, fmt.Errorf("node %q needs a join file (%s=path or kervi.WithJoinFile): make one on the main node "+
-				"with go run github.com/kervi/kervi-go/nodes/cmd/kervi-node -app %s add %s -url tls://MAIN:4222",
-				a.nodes.name, EnvJoin, o.name, a.nodes.name)
-		}
-		pool, err := j.CAPool()
-		if err != nil {
-			return nil, err
-		}
-		dc.URLs, dc.Seed, dc.RootCAs = j.URLs, []byte(j.Seed), pool
-	}
-	dc.KeepTrying = !a.isMain()
-	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	nc, err := natsnode.Dial(dctx, dc)
-	cancel()
-	if err != nil && (nc == nil || natsnode.IsAuthError(err)) {
-		c.stop()
-		return nil, fmt.Errorf("node %q: %w", a.nodes.name, err)
-	}
-	if err != nil {
-		a.log.Warn("nodes: NATS not reachable yet; this node runs its modules and keeps trying", "error", err)
-	}
-	c.nc = nc
-	b, err := bridge.Start(bridge.Config{
-		App: o.name, Node: a.nodes.name, Main: MainNode, Conn: nc, Hub: a.hub, Logger: a.log,
-		Heartbeat: o.nodeBeat, OfflineAfter: o.nodeOffline, Version: version(), LocalOnly: localOnly,
-		OnNode: a.nodeState, Now: o.nodeClock,
-	})
-	if err != nil {
-		c.stop()
-		return nil, err
-	}
-	brMu.Lock()
-	br = b
-	brMu.Unlock()
-	c.br = b
-	return c, nil
-}
-
 // nodeDir is the main node's pairing directory.
 func (a *Application) nodeDir() string {
 	if d := a.opts.nodeDir; d != "" {
@@ -510,20 +345,4 @@ func (a *Application) nodeDir() string {
 		return d
 	}
 	return nodes.DefaultDir
-}
-
-func (c *cluster) stop() {
-	if c == nil {
-		return
-	}
-	if c.br != nil {
-		c.br.Close()
-	}
-	if c.nc != nil {
-		c.nc.Close()
-	}
-	if c.srv != nil {
-		c.srv.Shutdown()
-		c.srv.WaitForShutdown()
-	}
 }
