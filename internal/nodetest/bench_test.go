@@ -67,6 +67,30 @@ func init() {
 			}
 			return t0, nil
 		})
+		// bench.paced is bench.flood at rate events a second: every
+		// millisecond, the events due by then.
+		actions.Register(b, "bench.paced", func(ctx context.Context, from, n, ids, rate int) (int64, error) {
+			start := time.Now()
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for i := from; i < from+n; {
+				due := from + int(time.Since(start).Seconds()*float64(rate))
+				for ; i < from+n && i <= due; i++ {
+					v := seq
+					switch {
+					case ids == manyIDs:
+						v = many[i%ids]
+					case ids > 1:
+						v = seqs[i%ids]
+					}
+					if err := v.Set(float64(i)); err != nil {
+						return 0, err
+					}
+				}
+				<-tick.C
+			}
+			return start.UnixNano(), nil
+		})
 		// bench.call_main calls house.ping on main n times, one at a time,
 		// and returns the p50 and p99 of the round trips, in ns.
 		actions.Register(b, "bench.call_main", func(ctx context.Context, n int) (string, error) {
@@ -327,15 +351,31 @@ func BenchmarkCrossNodeCall(b *testing.B) {
 // the last value's arrival.
 func BenchmarkCrossNodeEvents(b *testing.B) {
 	for _, ids := range []int{1, 4, manyIDs} {
-		b.Run("ids="+strconv.Itoa(ids), func(b *testing.B) { crossNodeEvents(b, ids) })
+		b.Run("ids="+strconv.Itoa(ids), func(b *testing.B) { crossNodeEvents(b, ids, 0) })
 	}
 }
 
-func crossNodeEvents(b *testing.B, ids int) {
+// BenchmarkCrossNodeEventsPaced: BenchmarkCrossNodeEvents with pi1's
+// module publishing at a set rate, for 2 s: the rates at which nothing
+// is lost.
+func BenchmarkCrossNodeEventsPaced(b *testing.B) {
+	for _, ids := range []int{1, manyIDs} {
+		for _, rate := range []int{1000, 10_000, 50_000, 100_000} {
+			b.Run(fmt.Sprintf("ids=%d/rate=%d", ids, rate), func(b *testing.B) { crossNodeEvents(b, ids, rate) })
+		}
+	}
+}
+
+// crossNodeEvents publishes on pi1, flat out (rate 0) or at rate events
+// a second, and counts on main.
+func crossNodeEvents(b *testing.B, ids, rate int) {
 	c := newBenchCluster(b)
 	n := 200_000
 	if s := os.Getenv("NODETEST_BENCH_EVENTS"); s != "" {
 		n, _ = strconv.Atoi(s)
+	}
+	if rate > 0 {
+		n = 2 * rate
 	}
 	var (
 		got, disorder atomic.Int64
@@ -344,6 +384,8 @@ func crossNodeEvents(b *testing.B, ids int) {
 		prev          = map[string]float64{}
 		want          atomic.Int64 // the last value; -1 while warming up
 		done          = make(chan struct{}, 1)
+		base          int    // the first value of the run
+		seen          []bool // seen[i]: value base+i received
 	)
 	pattern, prefix := benchSeq, benchSeq
 	switch {
@@ -362,6 +404,9 @@ func crossNodeEvents(b *testing.B, ids int) {
 			disorder.Add(1)
 		}
 		prev[e.ID] = v
+		if i := int(v) - base; i >= 0 && i < len(seen) {
+			seen[i] = true
+		}
 		mu.Unlock()
 		got.Add(1)
 		if int64(v) == want.Load() {
@@ -396,15 +441,24 @@ func crossNodeEvents(b *testing.B, ids int) {
 	from += warm
 	coal0 := c.app.Bus().Coalesced()
 	slow0 := c.warnings("slow consumer")
+	behind0 := c.warnings("does not keep up")
 	modCoal0 := c.call("bench.coalesced").(int64)
 	onNATS := c.tap("kervi." + appName + ".ev.pi1.>")
 	var rates, recv, lost, dis, nats []float64
 	for b.Loop() {
 		onNATS.Store(0)
+		mu.Lock()
+		base, seen = from, make([]bool, n)
+		mu.Unlock()
 		got.Store(0)
 		disorder.Store(0)
 		want.Store(int64(from + n - 1))
-		t0 := c.call("bench.flood", from, n, ids).(int64)
+		var t0 int64
+		if rate > 0 {
+			t0 = c.call("bench.paced", from, n, ids, rate).(int64)
+		} else {
+			t0 = c.call("bench.flood", from, n, ids).(int64)
+		}
 		select {
 		case <-done:
 		case <-time.After(60 * time.Second):
@@ -418,6 +472,17 @@ func crossNodeEvents(b *testing.B, ids int) {
 		lost = append(lost, float64(int64(n)-g))
 		dis = append(dis, float64(disorder.Load()))
 		nats = append(nats, float64(onNATS.Load()))
+		mu.Lock()
+		var missing []int
+		for i, ok := range seen {
+			if !ok && len(missing) < 10 {
+				missing = append(missing, i)
+			}
+		}
+		mu.Unlock()
+		if len(missing) > 0 {
+			b.Logf("%d of %d events not received, %d crossed NATS; the first missing: #%v", int64(n)-g, n, onNATS.Load(), missing)
+		}
 	}
 	med := func(x []float64) float64 { slices.Sort(x); return x[len(x)/2] }
 	b.ReportMetric(med(recv), "recv-events/s")
@@ -428,6 +493,12 @@ func crossNodeEvents(b *testing.B, ids int) {
 	b.ReportMetric(float64(c.call("bench.coalesced").(int64)-modCoal0), "pi1-module-coalesced")
 	b.ReportMetric(float64(c.app.Bus().Coalesced()-coal0), "main-bus-coalesced")
 	b.ReportMetric(float64(c.warnings("slow consumer")-slow0), "slow-consumer-warnings")
+	b.ReportMetric(float64(c.warnings("does not keep up")-behind0), "main-hub-behind-warnings")
+	for l := range strings.Lines(c.log.String()) {
+		if strings.Contains(l, "keep up") || strings.Contains(l, "caught up") {
+			b.Log("main: ", strings.TrimSpace(l))
+		}
+	}
 	reportLoad(b)
 	b.ReportMetric(0, "ns/op")
 }
