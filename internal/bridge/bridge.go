@@ -1163,10 +1163,12 @@ func (b *Bridge) drainEvents() {
 				}
 				batch = append(batch, m)
 			}
-			select {
-			case msg = <-b.evCh:
-			default:
-				msg = nil
+			msg = nil
+			if n+1 < 1024 { // never take a message the batch has no room for
+				select {
+				case msg = <-b.evCh:
+				default:
+				}
 			}
 		}
 		b.mu.Unlock()
