@@ -4,6 +4,7 @@ package kervi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -82,7 +83,13 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		App: o.name, Node: a.nodes.name,
 		OnDisconnect: func(err error) { withBridge(func(b *bridge.Bridge) { b.LinkDown(err) }) },
 		OnReconnect:  func() { withBridge(func(b *bridge.Bridge) { b.LinkUp() }) },
-		OnError:      func(err error) { a.log.Warn("nodes: NATS", "error", err) },
+		OnError: func(err error) {
+			a.log.Warn("nodes: NATS", "error", err)
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				// Events were dropped on the way in: ask for the last ones.
+				withBridge(func(b *bridge.Bridge) { b.Resync() })
+			}
+		},
 	}
 	switch {
 	case len(o.natsURLs) > 0:

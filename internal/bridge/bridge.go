@@ -350,6 +350,24 @@ func (b *Bridge) LinkUp() {
 	b.out.kick()
 }
 
+// Resync asks every online node again for the last value of each id
+// followed here: some of their events were lost on the way in (NATS
+// dropped them for a slow consumer).
+func (b *Bridge) Resync() {
+	b.mu.Lock()
+	var rs []*remote
+	for _, r := range b.nodes {
+		if r.online {
+			r.refollow = true
+			rs = append(rs, r)
+		}
+	}
+	b.mu.Unlock()
+	for _, r := range rs {
+		r.poke()
+	}
+}
+
 // Nodes returns what this node knows of the other nodes.
 func (b *Bridge) Nodes() []NodeState {
 	b.mu.Lock()
