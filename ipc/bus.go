@@ -49,6 +49,7 @@ type Bus struct {
 	killed sync.Once
 
 	welcome     chan struct{} // closed by the hub's KIND_WELCOME
+	node        string        // the node the process runs on, from the welcome; under mu
 	welcomeOnce sync.Once
 
 	sticky sticky // the first error of a component's creation (Fail)
@@ -287,4 +288,13 @@ func (b *Bus) Flush(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// Node returns the node (machine) the process runs on, in an application
+// of several nodes (kervi.WithNodes), once the hub welcomed it (before
+// its module's setup runs); "" on one machine.
+func (b *Bus) Node() string {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.node
 }

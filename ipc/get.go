@@ -196,7 +196,9 @@ func (b *Bus) ownDescription(id string) (Description, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if st := b.ids[id]; st != nil && st.own != nil {
-		return st.own.Clone(), true
+		d := st.own.Clone()
+		d.Node = b.node
+		return d, true
 	}
 	return Description{}, false
 }

@@ -160,7 +160,8 @@ func (h *hubCore) Attach(module string, send, events plumb.SendFunc) (*hubPort, 
 			p.out.push(r, false)
 		}
 	}
-	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME}, true)
+	// The welcome names the node the module runs on (none on one machine).
+	p.out.push(&kervipb.Msg{Kind: kervipb.Kind_KIND_WELCOME, Text: h.node}, true)
 	return p, nil
 }
 

@@ -85,7 +85,12 @@ func (b *Bus) receive(msgs []*kervipb.Msg) {
 			b.mu.Unlock()
 			st.interest.Store(m.Flag)
 		case kervipb.Kind_KIND_WELCOME:
-			b.welcomeOnce.Do(func() { close(b.welcome) })
+			b.welcomeOnce.Do(func() {
+				b.mu.Lock()
+				b.node = m.Text
+				b.mu.Unlock()
+				close(b.welcome)
+			})
 		case kervipb.Kind_KIND_REJECTED:
 			b.log.Error("announcement rejected", "id", m.Id, "error", fromWire(m.Id, m.Error))
 		case kervipb.Kind_KIND_STOP:
