@@ -75,6 +75,8 @@ const (
 	// Module to hub: stopped; the process exits next.
 	Kind_KIND_STOPPED Kind = 15
 	// Hub to module: the first message after the restores; setup may run.
+	// text: the node the process runs on, in an application of several
+	// nodes (empty on one machine).
 	Kind_KIND_WELCOME Kind = 16
 	// Hub to module: whether another process subscribes to the id the module
 	// owns (flag). Without interest, the module may send only the latest of
