@@ -111,7 +111,7 @@ func TestTwoNodes(t *testing.T) {
 	if err := temp.Set(0); err != nil {
 		t.Fatal(err)
 	}
-	waitFloat(t, got, 0)
+	waitValue(t, got, 0)
 	for i := 1; i <= 50; i++ {
 		if err := temp.Set(float64(i)); err != nil {
 			t.Fatal(err)
@@ -262,17 +262,3 @@ func waitValue(t *testing.T, ch <-chan float64, want float64) {
 	}
 }
 
-func waitFloat(t *testing.T, ch <-chan float64, want float64) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case v := <-ch:
-			if v == want {
-				return
-			}
-		case <-timeout:
-			t.Fatalf("value %v never came", want)
-		}
-	}
-}

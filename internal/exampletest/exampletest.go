@@ -96,18 +96,7 @@ func (p *Program) Interrupt() {
 // its log, and fails the test unless it exited with status 0.
 func (p *Program) Exit(timeout time.Duration) {
 	p.t.Helper()
-	for deadline := time.After(timeout); p.lines != nil; {
-		select {
-		case l, ok := <-p.lines:
-			if !ok {
-				p.lines = nil
-				continue
-			}
-			p.logged = append(p.logged, l)
-		case <-deadline:
-			p.t.Fatalf("the program did not exit:\n%s", p.Log())
-		}
-	}
+	p.readToEnd(timeout)
 	if err := p.cmd.Wait(); err != nil {
 		p.t.Fatalf("exit: %v\n%s", err, p.Log())
 	}
@@ -143,6 +132,17 @@ func (p *Program) Find(s string, timeout time.Duration) string {
 // the log.
 func (p *Program) Fails(timeout time.Duration) string {
 	p.t.Helper()
+	p.readToEnd(timeout)
+	if err := p.cmd.Wait(); err == nil {
+		p.t.Fatalf("the program exited with status 0, want an error:\n%s", p.Log())
+	}
+	return p.Log()
+}
+
+// readToEnd reads the rest of the log, until the program closes it, for up
+// to timeout.
+func (p *Program) readToEnd(timeout time.Duration) {
+	p.t.Helper()
 	for deadline := time.After(timeout); p.lines != nil; {
 		select {
 		case l, ok := <-p.lines:
@@ -155,8 +155,4 @@ func (p *Program) Fails(timeout time.Duration) string {
 			p.t.Fatalf("the program did not exit:\n%s", p.Log())
 		}
 	}
-	if err := p.cmd.Wait(); err == nil {
-		p.t.Fatalf("the program exited with status 0, want an error:\n%s", p.Log())
-	}
-	return p.Log()
 }
