@@ -261,4 +261,3 @@ func waitValue(t *testing.T, ch <-chan float64, want float64) {
 		}
 	}
 }
-
