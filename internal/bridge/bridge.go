@@ -945,10 +945,21 @@ func (b *Bridge) offline(r *remote, why string) {
 			delete(b.calls, seq)
 		}
 	}
+	// The calls it made here are cancelled: nobody waits for them.
+	var cancels []*kervipb.Msg
+	from := b.p + ".in." + r.name + "."
+	for seq, reply := range b.inCalls {
+		if strings.HasPrefix(reply, from) {
+			cancels = append(cancels, &kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: seq})
+		}
+	}
 	st := r.state()
 	b.mu.Unlock()
 	if p != nil {
 		p.Detach()
+	}
+	if len(cancels) > 0 {
+		b.self.Receive(cancels)
 	}
 	b.log.Warn("nodes: node offline; its values are stale and calls to it fail", "peer", r.name, "why", why)
 	b.notify(st)

@@ -261,3 +261,39 @@ func waitValue(t *testing.T, ch <-chan float64, want float64) {
 		}
 	}
 }
+
+// TestCallsOfAnOfflineNodeAreCancelled: a call from a node that goes
+// offline is cancelled where it runs.
+func TestCallsOfAnOfflineNodeAreCancelled(t *testing.T) {
+	s := startServer(t)
+	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	started := make(chan struct{}, 1)
+	cancelled := make(chan error, 1)
+	startNode(t, s.ClientURL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
+		actions.Register(b, "bench.wait", func(ctx context.Context) error {
+			started <- struct{}{}
+			<-ctx.Done()
+			cancelled <- ctx.Err()
+			return ctx.Err()
+		})
+		return nil
+	})
+	main := startNode(t, px.URL(), "main", nil)
+	watcher := main.bus(t)
+	waitAnnounced(t, watcher, "bench.wait")
+	go watcher.Call(context.Background(), "bench.wait") //nolint:errcheck // it fails when main goes offline
+	<-started
+	px.SetMode(faultproxy.Blackhole) // main is gone, for pi1
+	select {
+	case err := <-cancelled:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("the call ended with %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the call of a node that went offline was not cancelled")
+	}
+}
