@@ -49,6 +49,10 @@ type Node struct {
 	PublicKey string `json:"public_key"`
 	// Added is when the node was paired.
 	Added time.Time `json:"added"`
+	// Members, for a site's leaf hub ([Dir.AddLeaf]), are the nodes that
+	// join through it; main's server gives the hub's user their
+	// permissions too.
+	Members []string `json:"members,omitempty"`
 }
 
 // nodesDoc is the content of nodes.json.
@@ -129,6 +133,11 @@ func (d *Dir) loadNodes() error {
 		}
 		if !nkeys.IsValidPublicUserKey(n.PublicKey) {
 			return fmt.Errorf("pairing directory: %s: node %s: public_key %q is not a user NKEY", p, n.Name, n.PublicKey)
+		}
+		for _, m := range n.Members {
+			if err := ValidName(m); err != nil {
+				return fmt.Errorf("pairing directory: %s: node %s: members: %w", p, n.Name, err)
+			}
 		}
 	}
 	d.nodes = doc.Nodes
@@ -263,7 +272,7 @@ func (d *Dir) Add(node string, urls []string) (*Join, error) {
 	if slices.ContainsFunc(d.nodes, func(n Node) bool { return n.Name == node }) {
 		return nil, fmt.Errorf("adding node %s: it exists already (forget it first to give it a new key)", node)
 	}
-	d.nodes = append(d.nodes, Node{Name: node, PublicKey: pub, Added: time.Now().UTC().Truncate(time.Second)})
+	d.nodes = append(d.nodes, Node{Name: node, PublicKey: pub, Added: timeNow()})
 	if err := d.saveNodes(); err != nil {
 		d.nodes = d.nodes[:len(d.nodes)-1]
 		return nil, fmt.Errorf("adding node %s: %w", node, err)
@@ -272,7 +281,10 @@ func (d *Dir) Add(node string, urls []string) (*Join, error) {
 }
 
 // Forget removes node from the nodes allowed in. Its join file becomes
-// useless once main restarts with the new list.
+// useless once main restarts with the new list. A forgotten member of a
+// site leaves its leaf hub's record; forgetting a hub leaves its members
+// paired, with no hub (add them to another with [Dir.AddLeaf], or give
+// them join files of main's URLs).
 func (d *Dir) Forget(node string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -282,6 +294,11 @@ func (d *Dir) Forget(node string) error {
 	}
 	old := d.nodes
 	d.nodes = slices.Delete(slices.Clone(d.nodes), i, i+1)
+	for k := range d.nodes {
+		if slices.Contains(d.nodes[k].Members, node) {
+			d.nodes[k].Members = slices.DeleteFunc(slices.Clone(d.nodes[k].Members), func(m string) bool { return m == node })
+		}
+	}
 	if err := d.saveNodes(); err != nil {
 		d.nodes = old
 		return fmt.Errorf("forgetting node %s: %w", node, err)
@@ -294,7 +311,11 @@ func (d *Dir) Forget(node string) error {
 func (d *Dir) Nodes() []Node {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return slices.Clone(d.nodes)
+	out := slices.Clone(d.nodes)
+	for i := range out {
+		out[i].Members = slices.Clone(out[i].Members)
+	}
+	return out
 }
 
 // MainJoin returns main's own identity: node "main" with its seed and the
@@ -409,34 +430,10 @@ func (d *Dir) makeServerCert(names []string, ips []net.IP) (tls.Certificate, err
 	fail := func(err error) (tls.Certificate, error) {
 		return tls.Certificate{}, fmt.Errorf("server certificate of %s: %w", d.path, err)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	certPEM, keyPEM, err := d.signServerCert("kervi "+d.app+" main", names, ips)
 	if err != nil {
 		return fail(err)
 	}
-	now := time.Now()
-	notAfter := now.Add(serverValidity)
-	if notAfter.After(d.caCert.NotAfter) {
-		notAfter = d.caCert.NotAfter
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
-		Subject:      pkix.Name{CommonName: "kervi " + d.app + " main", Organization: []string{"kervi"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     names,
-		IPAddresses:  ips,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, d.caCert, &key.PublicKey, d.caKey)
-	if err != nil {
-		return fail(err)
-	}
-	keyPEM, err := marshalKeyPEM(key)
-	if err != nil {
-		return fail(err)
-	}
-	certPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 	if err := writeFileAtomic(d.file(serverKeyFile), keyPEM, 0o600); err != nil {
 		return fail(err)
 	}
@@ -448,6 +445,38 @@ func (d *Dir) makeServerCert(names []string, ips []net.IP) (tls.Certificate, err
 		return fail(err)
 	}
 	return cert, nil
+}
+
+// signServerCert makes a new key and a server certificate for names and
+// ips signed by the CA, both PEM; d.mu is held.
+func (d *Dir) signServerCert(cn string, names []string, ips []net.IP) (certPEM, keyPEM []byte, err error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	notAfter := now.Add(serverValidity)
+	if notAfter.After(d.caCert.NotAfter) {
+		notAfter = d.caCert.NotAfter
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: randomSerial(),
+		Subject:      pkix.Name{CommonName: cn, Organization: []string{"kervi"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     names,
+		IPAddresses:  ips,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, d.caCert, &key.PublicKey, d.caKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	if keyPEM, err = marshalKeyPEM(key); err != nil {
+		return nil, nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), keyPEM, nil
 }
 
 func newUserSeed() (seed, pub string, err error) {
@@ -498,3 +527,6 @@ func trimSpace(b []byte) []byte {
 	}
 	return b
 }
+
+// timeNow is when a node is added, as nodes.json records it.
+func timeNow() time.Time { return time.Now().UTC().Truncate(time.Second) }

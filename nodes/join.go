@@ -30,6 +30,9 @@ type Join struct {
 	// certificate must be signed by it. It may be empty only when every URL
 	// is a loopback address.
 	CA string `json:"ca,omitempty"`
+	// Leaf, for a site's leaf hub only ([Dir.AddLeaf]), is what the hub's
+	// NATS server needs to serve the site's other nodes.
+	Leaf *Leaf `json:"leaf,omitempty"`
 }
 
 // LoadJoin reads and checks the join file at path. On unix it refuses a file
@@ -87,10 +90,19 @@ func (j *Join) Validate() error {
 		if !allLoopback {
 			return errors.New("field ca: empty, but a URL is not a loopback address: main's CA must be pinned")
 		}
+		if j.Leaf != nil {
+			return errors.New("field ca: empty, but a leaf hub's certificate must be signed by main's CA")
+		}
 		return nil
 	}
-	if _, err := parseCertPEM([]byte(j.CA)); err != nil {
+	ca, err := parseCertPEM([]byte(j.CA))
+	if err != nil {
 		return fmt.Errorf("field ca: %w", err)
+	}
+	if j.Leaf != nil {
+		if err := j.Leaf.validate(j.Node, ca); err != nil {
+			return fmt.Errorf("field leaf: %w", err)
+		}
 	}
 	return nil
 }

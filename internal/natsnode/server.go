@@ -3,9 +3,13 @@ package natsnode
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 	"time"
 
@@ -38,6 +42,23 @@ type NodeKey struct {
 	Name string
 	// PublicKey is the node's public user NKEY ("U...").
 	PublicKey string
+	// Members, on main's server, are the nodes behind this node when it is
+	// a site's leaf hub: its user gets the union of its own permissions and
+	// theirs, since the members' traffic crosses the leaf connection.
+	Members []string
+}
+
+// Remote makes a server a site's leaf: it dials main's leaf listener with
+// a node's key and carries the site's traffic over that one connection.
+type Remote struct {
+	// URLs are main's leaf addresses, nats:// or tls://, tried in turn.
+	URLs []string
+	// Seed is the site hub node's NKEY user seed: the leaf authenticates
+	// as that node (main gives it the node's and its members' permissions).
+	Seed []byte
+	// RootCAs pins main's CA. nil means no TLS: then every URL must be a
+	// loopback address.
+	RootCAs *x509.CertPool
 }
 
 // ServerConfig configures the NATS server of an application.
@@ -55,6 +76,15 @@ type ServerConfig struct {
 	// TLS is the server's TLS configuration. It is required when Listen or
 	// LeafListen is not a loopback address.
 	TLS *tls.Config
+	// Remote, when set, makes this server a site's leaf of main's server.
+	// Nodes then are the site's nodes (the hub node and its members), which
+	// connect to this server instead of main's.
+	Remote *Remote
+	// PingInterval and MaxPingsOut set how the server detects a client,
+	// or main's end of the leaf connection, gone silent; zero means
+	// ServerPingInterval and ServerMaxPingsOut.
+	PingInterval time.Duration
+	MaxPingsOut  int
 	// Logger receives the server's own log: notices and debug at debug
 	// level, warnings at warn, errors at error. nil discards it.
 	Logger *slog.Logger
@@ -74,6 +104,12 @@ func (cfg ServerConfig) serverOptions() (*server.Options, error) {
 		MaxPingsOut:   ServerMaxPingsOut,
 		// JetStream stays off (its zero value).
 	}
+	if cfg.PingInterval > 0 {
+		opts.PingInterval = cfg.PingInterval
+	}
+	if cfg.MaxPingsOut > 0 {
+		opts.MaxPingsOut = cfg.MaxPingsOut
+	}
 	seen := map[string]bool{}
 	for _, n := range cfg.Nodes {
 		if err := nodes.ValidName(n.Name); err != nil {
@@ -86,7 +122,17 @@ func (cfg ServerConfig) serverOptions() (*server.Options, error) {
 		if !nkeys.IsValidPublicUserKey(n.PublicKey) {
 			return nil, fmt.Errorf("NATS server of %s: node %s: %q is not a public user NKEY", cfg.App, n.Name, n.PublicKey)
 		}
-		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: n.PublicKey, Permissions: Permissions(cfg.App, n.Name)})
+		perms := Permissions(cfg.App, n.Name)
+		for _, m := range n.Members {
+			if err := nodes.ValidName(m); err != nil {
+				return nil, fmt.Errorf("NATS server of %s: node %s: member: %w", cfg.App, n.Name, err)
+			}
+			if m == n.Name {
+				return nil, fmt.Errorf("NATS server of %s: node %s is listed as its own member", cfg.App, n.Name)
+			}
+			perms = MergePermissions(perms, Permissions(cfg.App, m))
+		}
+		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: n.PublicKey, Permissions: perms})
 	}
 	if len(opts.Nkeys) == 0 {
 		return nil, fmt.Errorf("NATS server of %s: no node allowed in", cfg.App)
@@ -119,8 +165,90 @@ func (cfg ServerConfig) serverOptions() (*server.Options, error) {
 			opts.LeafNode.TLSConfig = opts.TLSConfig.Clone()
 		}
 	}
+	if cfg.Remote != nil {
+		remote, err := cfg.Remote.leafOpts()
+		if err != nil {
+			return nil, fmt.Errorf("NATS server of %s: %w", cfg.App, err)
+		}
+		opts.LeafNode.Remotes = []*server.RemoteLeafOpts{remote}
+		opts.LeafNode.ReconnectInterval = leafReconnect
+	}
 	opts.Cluster.NoAdvertise = true
 	return opts, nil
+}
+
+// leafReconnect is how soon a site's leaf dials main again after losing it.
+const leafReconnect = 250 * time.Millisecond
+
+// leafOpts checks r and turns it into the server's remote leaf options.
+func (r *Remote) leafOpts() (*server.RemoteLeafOpts, error) {
+	if len(r.URLs) == 0 {
+		return nil, errors.New("leaf remote: no URL of main's leaf listener")
+	}
+	kp, err := nkeys.FromSeed(r.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("leaf remote: seed: %w", err)
+	}
+	pub, err := kp.PublicKey()
+	kp.Wipe()
+	if err != nil || !nkeys.IsValidPublicUserKey(pub) {
+		return nil, errors.New("leaf remote: seed: not a user seed (SU...)")
+	}
+	ro := &server.RemoteLeafOpts{
+		// Nkey is the seed: the server signs main's nonce with it.
+		Nkey: string(r.Seed),
+	}
+	for _, s := range r.URLs {
+		u, err := url.Parse(s)
+		if err != nil {
+			return nil, fmt.Errorf("leaf remote: URL %q: %w", s, err)
+		}
+		if u.Scheme != "nats" && u.Scheme != "tls" || u.Hostname() == "" {
+			return nil, fmt.Errorf("leaf remote: URL %q: want nats://host:port or tls://host:port", s)
+		}
+		if r.RootCAs == nil && !nodes.IsLoopback(u.Hostname()) {
+			return nil, fmt.Errorf("leaf remote: URL %q is not a loopback address: main's CA must be pinned (TLS)", s)
+		}
+		ro.URLs = append(ro.URLs, u)
+	}
+	if r.RootCAs != nil {
+		ro.TLS = true
+		ro.TLSConfig = &tls.Config{RootCAs: r.RootCAs, MinVersion: tls.VersionTLS12}
+	}
+	return ro, nil
+}
+
+// MergePermissions returns the union of the permissions ps: every subject
+// any of them allows to publish or to subscribe, and the most generous
+// response permission.
+func MergePermissions(ps ...*server.Permissions) *server.Permissions {
+	out := &server.Permissions{Publish: &server.SubjectPermission{}, Subscribe: &server.SubjectPermission{}}
+	add := func(dst *[]string, src []string) {
+		for _, s := range src {
+			if !slices.Contains(*dst, s) {
+				*dst = append(*dst, s)
+			}
+		}
+	}
+	for _, p := range ps {
+		if p == nil {
+			continue
+		}
+		if p.Publish != nil {
+			add(&out.Publish.Allow, p.Publish.Allow)
+		}
+		if p.Subscribe != nil {
+			add(&out.Subscribe.Allow, p.Subscribe.Allow)
+		}
+		if r := p.Response; r != nil {
+			if out.Response == nil {
+				out.Response = &server.ResponsePermission{}
+			}
+			out.Response.MaxMsgs = max(out.Response.MaxMsgs, r.MaxMsgs)
+			out.Response.Expires = max(out.Response.Expires, r.Expires)
+		}
+	}
+	return out
 }
 
 // listenAddr splits a "host:port" listen address; port 0 becomes the
