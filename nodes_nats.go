@@ -129,7 +129,8 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		}
 		sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: MainNode, PublicKey: pub})
 		for _, n := range d.Nodes() {
-			sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: n.Name, PublicKey: n.PublicKey})
+			// A site's leaf hub carries its members' traffic too (site.go).
+			sc.Nodes = append(sc.Nodes, natsnode.NodeKey{Name: n.Name, PublicKey: n.PublicKey, Members: n.Members})
 		}
 		if listen != "" || o.natsLeaf != "" {
 			// TLS even on loopback: the join files pin the CA.
@@ -152,6 +153,17 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 			return nil, fmt.Errorf("node %q needs a join file (%s=path or kervi.WithJoinFile): make one on the main node "+
 				"with go run github.com/kervi/kervi-go/nodes/cmd/kervi-node -app %s add %s -url tls://MAIN:4222",
 				a.nodes.name, EnvJoin, o.name, a.nodes.name)
+		}
+		if j.Leaf != nil {
+			// A site's leaf hub embeds the site's server (site_nats.go).
+			srv, sc, err := a.startSite(j)
+			if err != nil {
+				return nil, fmt.Errorf("node %q: site server: %w", a.nodes.name, err)
+			}
+			c.srv = srv
+			a.log.Info("nodes: site NATS server ready", "url", sc.URL(srv), "members", len(j.Leaf.Members), "main", j.URLs)
+			dc.Server, dc.Seed = srv, []byte(j.Seed)
+			break
 		}
 		pool, err := j.CAPool()
 		if err != nil {

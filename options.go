@@ -46,6 +46,9 @@ type options struct {
 	natsCreds             string
 	nodeBeat, nodeOffline time.Duration
 	nodeClock             func() time.Time
+
+	// A site's leaf hub (site.go).
+	siteListen *string
 }
 
 func defaultOptions() options {
