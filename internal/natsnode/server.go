@@ -123,14 +123,16 @@ func (cfg ServerConfig) serverOptions() (*server.Options, error) {
 			return nil, fmt.Errorf("NATS server of %s: node %s: %q is not a public user NKEY", cfg.App, n.Name, n.PublicKey)
 		}
 		perms := Permissions(cfg.App, n.Name)
-		for _, m := range n.Members {
-			if err := nodes.ValidName(m); err != nil {
-				return nil, fmt.Errorf("NATS server of %s: node %s: member: %w", cfg.App, n.Name, err)
+		if len(n.Members) > 0 {
+			for _, m := range n.Members {
+				if err := nodes.ValidName(m); err != nil {
+					return nil, fmt.Errorf("NATS server of %s: node %s: member: %w", cfg.App, n.Name, err)
+				}
+				if m == n.Name {
+					return nil, fmt.Errorf("NATS server of %s: node %s is listed as its own member", cfg.App, n.Name)
+				}
 			}
-			if m == n.Name {
-				return nil, fmt.Errorf("NATS server of %s: node %s is listed as its own member", cfg.App, n.Name)
-			}
-			perms = MergePermissions(perms, Permissions(cfg.App, m))
+			perms = SitePermissions(cfg.App, n.Name, n.Members)
 		}
 		opts.Nkeys = append(opts.Nkeys, &server.NkeyUser{Nkey: n.PublicKey, Permissions: perms})
 	}
@@ -216,6 +218,26 @@ func (r *Remote) leafOpts() (*server.RemoteLeafOpts, error) {
 		ro.TLSConfig = &tls.Config{RootCAs: r.RootCAs, MinVersion: tls.VersionTLS12}
 	}
 	return ro, nil
+}
+
+// SitePermissions returns the permissions, on main's server, of the leaf
+// connection of site hub node hub with members: the union of their
+// [Permissions], plus publishing to every node's reply inbox (P.in.>).
+// That last one is needed because a server tells a leaf only of the
+// interest the leaf may publish to: without it, the site never learns of
+// a caller's inbox, and replies to calls into the site are dropped there
+// (allow_responses, which a direct node gets, does not help). So a site
+// hub is trusted with replies: a compromised hub could forge a reply to a
+// call whose inbox it learned, though never an event, a catalogue change
+// or a heartbeat of a node outside its site.
+func SitePermissions(app, hub string, members []string) *server.Permissions {
+	ps := []*server.Permissions{Permissions(app, hub)}
+	for _, m := range members {
+		ps = append(ps, Permissions(app, m))
+	}
+	p := MergePermissions(ps...)
+	p.Publish.Allow = append(p.Publish.Allow, Prefix(app)+".in.>")
+	return p
 }
 
 // MergePermissions returns the union of the permissions ps: every subject
