@@ -2,12 +2,18 @@
 // several machines. Run it on the main node, next to its pairing directory:
 //
 //	kervi-node [-dir kervi-nodes] -app NAME add NODE -url tls://host:4222 [-url ...] [-o NODE.join]
+//	kervi-node [-dir kervi-nodes] -app NAME add-leaf NODE -member NODE [-member ...] -url tls://main:7422 [-host shed.local] [-o NODE.join]
 //	kervi-node [-dir kervi-nodes] -app NAME list
 //	kervi-node [-dir kervi-nodes] -app NAME forget NODE
 //
 // add makes the node's key, records its public half in the directory and
 // writes NODE.join (mode 0600), which the node loads to dial main: copy it
-// to that machine only. list shows the paired nodes; forget removes one.
+// to that machine only. add-leaf pairs a site's leaf hub: a machine whose
+// NATS server dials main's leaf listener (-url) and serves the site's other
+// nodes, its members, added before with the hub's URL (add pi2 -url
+// tls://shed.local:4222); its join file carries a server certificate for
+// the -host names (default NODE.local). list shows the paired nodes;
+// forget removes one.
 // Main's server reads the list when it starts.
 package main
 
@@ -27,6 +33,7 @@ import (
 
 const usage = `usage:
   kervi-node [-dir kervi-nodes] -app NAME add NODE -url tls://host:4222 [-url ...] [-o NODE.join]
+  kervi-node [-dir kervi-nodes] -app NAME add-leaf NODE -member NODE [-member ...] -url tls://main:7422 [-host shed.local] [-o NODE.join]
   kervi-node [-dir kervi-nodes] -app NAME list
   kervi-node [-dir kervi-nodes] -app NAME forget NODE`
 
@@ -57,12 +64,14 @@ func run(args []string, stdout io.Writer) error {
 		return usageErr("-app is required")
 	}
 	if fs.NArg() == 0 {
-		return usageErr("no command: add, list or forget")
+		return usageErr("no command: add, add-leaf, list or forget")
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
 	switch cmd {
 	case "add":
 		return add(*dir, *app, rest, stdout)
+	case "add-leaf":
+		return addLeaf(*dir, *app, rest, stdout)
 	case "list":
 		if len(rest) != 0 {
 			return usageErr("list takes no argument")
@@ -86,7 +95,7 @@ func run(args []string, stdout io.Writer) error {
 		_, err = fmt.Fprintf(stdout, "Forgot node %s of %s. Restart the main node so that its server refuses %s.\n", rest[0], *app, rest[0])
 		return err
 	default:
-		return usageErr("unknown command %q: add, list or forget", cmd)
+		return usageErr("unknown command %q: add, add-leaf, list or forget", cmd)
 	}
 }
 
@@ -163,9 +172,76 @@ func list(d *nodes.Dir, stdout io.Writer) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPUBLIC KEY\tADDED")
+	fmt.Fprintln(tw, "NODE\tPUBLIC KEY\tADDED\tLEAF HUB OF")
 	for _, n := range ns {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", n.Name, n.PublicKey, n.Added.Local().Format(time.DateTime))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", n.Name, n.PublicKey, n.Added.Local().Format(time.DateTime), strings.Join(n.Members, ","))
 	}
 	return tw.Flush()
+}
+
+func addLeaf(dir, app string, args []string, stdout io.Writer) error {
+	fset := flag.NewFlagSet("add-leaf", flag.ContinueOnError)
+	fset.SetOutput(io.Discard)
+	var urls, members, hosts urlList
+	fset.Var(&urls, "url", "main's leaf URL, nats:// or tls:// (repeat for several)")
+	fset.Var(&members, "member", "a node of the site, added already with the hub's URL (repeat)")
+	fset.Var(&hosts, "host", "a name or address of the hub on the site's network (repeat; default NODE.local)")
+	out := fset.String("o", "", "the join file to write (default NODE.join)")
+	var names []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			return usageErr("add-leaf: %v", err)
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		names = append(names, fset.Arg(0))
+		args = fset.Args()[1:]
+	}
+	if len(names) != 1 {
+		return usageErr("add-leaf takes one node name, got %d", len(names))
+	}
+	node := names[0]
+	if len(urls) == 0 {
+		return usageErr("add-leaf: at least one -url of the main node's leaf listener is required")
+	}
+	if len(members) == 0 {
+		return usageErr("add-leaf: at least one -member is required")
+	}
+	if *out == "" {
+		*out = node + ".join"
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return fmt.Errorf("adding leaf hub %s: %s exists: remove it or choose another file with -o", node, *out)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("adding leaf hub %s: %w", node, err)
+	}
+	d, err := nodes.OpenDir(dir, app)
+	if err != nil {
+		return err
+	}
+	j, err := d.AddLeaf(node, members, urls, hosts)
+	if err != nil {
+		return err
+	}
+	if err := j.Save(*out); err != nil {
+		if ferr := d.Forget(node); ferr != nil {
+			return fmt.Errorf("%w; and undoing the pairing: %w", err, ferr)
+		}
+		return err
+	}
+	_, err = fmt.Fprintf(stdout, `Added leaf hub %[1]s of %[2]s for %[3]s in %[4]s.
+Wrote %[5]s (mode 0600). It holds the hub's secret key and its server's key:
+  1. copy it to the machine of node %[1]s only, and delete this copy;
+  2. the members' join files must name the hub's URL (such as tls://%[6]s:4222);
+  3. restart the main node, with its leaf listener on (kervi.WithNATSLeafListen).
+`, node, app, strings.Join(members, ", "), dir, *out, hostOr(hosts, node))
+	return err
+}
+
+func hostOr(hosts []string, node string) string {
+	if len(hosts) > 0 {
+		return hosts[0]
+	}
+	return node + ".local"
 }
