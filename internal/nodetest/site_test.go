@@ -98,6 +98,26 @@ func pi2Setup(ctx context.Context, b *ipc.Bus) error {
 	actions.Register(b, "pi2.ping", func() string { return "pong from pi2" })
 	actions.Register(b, "pi2.set", func(v float64) error { return count.Set(v) })
 	actions.Register(b, "pi2.ask_house", func(ctx context.Context) (any, error) { return b.Call(ctx, "house.ping") })
+	// pi2.await waits until id is in pi2's catalogue.
+	actions.Register(b, "pi2.await", func(ctx context.Context, id string) error {
+		found := make(chan struct{})
+		var once sync.Once
+		sub, err := b.FollowCatalogue(func(c ipc.CatalogueChange) {
+			if c.Kind == ipc.ChangeAnnounced && c.Description.ID == id {
+				once.Do(func() { close(found) })
+			}
+		})
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		select {
+		case <-found:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not in the catalogue of pi2: %w", id, ctx.Err())
+		}
+	})
 	// pi2.probe, in the background, waits until main is offline to pi2,
 	// makes n calls pi2 → shed → pi2, setting pi2.count to 1000+i after
 	// the i-th that succeeds, checks main is still offline and logs what
@@ -230,6 +250,7 @@ func TestSiteBehindOneUplink(t *testing.T) {
 		return res
 	}
 	// Calls main → pi2, pi2 → main, main → shed → pi2.
+	call("pi2.await", "house.ping")
 	if got := call("pi2.ping"); got != "pong from pi2" {
 		t.Errorf("main → pi2: %v", got)
 	}
@@ -268,8 +289,28 @@ func TestSiteBehindOneUplink(t *testing.T) {
 	c.waitBool(pi2Online, true, 20*time.Second)
 	count.waitFor(t, 1000+n, 20*time.Second, log)
 	relays.waitFor(t, 1+n, 20*time.Second, log)
-	if got := call("pi2.ask_house"); got != "pong from main" {
-		t.Errorf("pi2 → main after the uplink came back: %v", got)
+	// Main is back to pi2 too: once pi2 has main's catalogue again, its
+	// calls to main work (until then they fail fast, ErrOwnerGone).
+	pi2.WaitLine("node online node=pi2 peer=main", 20*time.Second)
+	retry := time.NewTicker(20 * time.Millisecond)
+	defer retry.Stop()
+	for {
+		res, err := bus.Call(ctx, "pi2.ask_house")
+		if err == nil {
+			if res != "pong from main" {
+				t.Errorf("pi2 → main after the uplink came back: %v", res)
+			}
+			break
+		}
+		// pi2's ErrOwnerGone reaches main as the nested call's message.
+		if !errors.Is(err, ipc.ErrOwnerGone) && !strings.Contains(err.Error(), `node "main" is offline`) {
+			t.Fatalf("pi2 → main after the uplink came back: %v", err)
+		}
+		select {
+		case <-retry.C:
+		case <-ctx.Done():
+			t.Fatalf("pi2 → main after the uplink came back: %v (%v)", err, ctx.Err())
+		}
 	}
 }
 
