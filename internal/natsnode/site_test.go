@@ -2,6 +2,7 @@ package natsnode
 
 import (
 	"context"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -358,4 +359,72 @@ func s0(t *testing.T) rogueUser {
 	}
 	pub, _ := kp.PublicKey()
 	return rogueUser{pub: pub, sign: kp.Sign}
+}
+
+// TestSiteStartsBeforeMain: the shed's server starts while main's is
+// down; its members talk at once, and the leaf connects when main comes.
+func TestSiteStartsBeforeMain(t *testing.T) {
+	dir, err := nodes.OpenDir(t.TempDir(), testApp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pi2, err := dir.Add("pi2", []string{"tls://127.0.0.1:4222"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafAddr := l.Addr().String()
+	l.Close()
+	shed, err := dir.AddLeaf("shed", []string{"pi2"}, []string{"tls://" + leafAddr}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	siteTLS, _ := shed.Leaf.TLS()
+	siteCfg := ServerConfig{App: testApp, Listen: "127.0.0.1:0", TLS: siteTLS, Logger: testLogger(t),
+		Nodes:  []NodeKey{{Name: "shed", PublicKey: mustPub(t, shed)}, {Name: "pi2", PublicKey: shed.Leaf.Members[0].PublicKey}},
+		Remote: &Remote{URLs: shed.URLs, Seed: []byte(shed.Seed), RootCAs: dir.CAPool()}}
+	siteSrv, err := StartServer(siteCfg)
+	if err != nil {
+		t.Fatalf("the site's server with main away: %v", err)
+	}
+	t.Cleanup(func() { siteSrv.Shutdown(); siteSrv.WaitForShutdown() })
+	p, err := dialTest(t, DialConfig{App: testApp, Node: "pi2", URLs: []string{siteCfg.URL(siteSrv)}, Seed: []byte(pi2.Seed), RootCAs: dir.CAPool()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := dialTest(t, DialConfig{App: testApp, Node: "shed", Server: siteSrv, Seed: []byte(shed.Seed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, _ := h.nc.SubscribeSync(ReqSubject(testApp, "shed"))
+	go func() {
+		if m, err := sub.NextMsg(5 * time.Second); err == nil {
+			m.Respond([]byte("shed"))
+		}
+	}()
+	h.nc.Flush()
+	if r, err := p.nc.Request(ReqSubject(testApp, "shed"), nil, 5*time.Second); err != nil || string(r.Data) != "shed" {
+		t.Fatalf("pi2 → shed with main away: %v %v", r, err)
+	}
+
+	mainTLS, _ := dir.ServerTLS()
+	keys := []NodeKey{{Name: nodes.MainNode, PublicKey: mustPub(t, dir.MainJoin())}}
+	for _, n := range dir.Nodes() {
+		keys = append(keys, NodeKey{Name: n.Name, PublicKey: n.PublicKey, Members: n.Members})
+	}
+	mainSrv, err := StartServer(ServerConfig{App: testApp, LeafListen: leafAddr, Nodes: keys, TLS: mainTLS, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { mainSrv.Shutdown(); mainSrv.WaitForShutdown() })
+	m, err := dialTest(t, DialConfig{App: testApp, Node: nodes.MainNode, Server: mainSrv, Seed: []byte(dir.MainJoin().Seed)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, _ := m.nc.SubscribeSync(Prefix(testApp) + ".ev.pi2.>")
+	m.nc.Flush()
+	await(t, p.nc, EventSubject(testApp, "pi2", "t"), ev)
 }
