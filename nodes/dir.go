@@ -63,7 +63,8 @@ type nodesDoc struct {
 
 // Dir is the main node's pairing directory: its CA (ca.pem, ca-key.pem),
 // its own NKEY seed (main.seed), the nodes allowed in (nodes.json, which
-// also records the application's name) and its server certificate
+// also records the application's name and the members of each site's leaf
+// hub) and its server certificate
 // (server.pem, server-key.pem). Secrets are written 0600 in a 0700
 // directory. A Dir is safe for concurrent use by one process; two processes
 // must not change the same directory at once.

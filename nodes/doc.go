@@ -9,5 +9,13 @@
 // seed, so it is written readable by its owner only, and [LoadJoin] refuses
 // one that group or others can read.
 //
+// A site with several machines behind one uplink has a leaf hub:
+// [Dir.AddLeaf] pairs it with the site's other nodes, its members, added
+// before with the hub's URL. The hub's join carries a [Leaf]: the members'
+// public keys and a server certificate signed by main's CA, so the hub's
+// NATS server, a leaf of main's, lets the members in over TLS that their
+// join files trust. Main gives the hub's leaf connection its own and its
+// members' permissions.
+//
 // The command nodes/cmd/kervi-node does the same from a shell.
 package nodes
