@@ -1,3 +1,5 @@
+//go:build !kervi_nonodes
+
 package kervi_test
 
 import (
