@@ -79,9 +79,8 @@ type Application struct {
 	onStop    []func(context.Context) error
 	stopBegun bool // the OnStop hooks ran
 
-	nodes     nodeSetup              // the nodes, if the application has several (nodes.go)
-	nodeVals  map[string]*nodeValues // on the main node: each node's state values
-	strangers sync.Map               // nodes that joined but WithNodes does not list, warned about
+	nodes    nodeSetup              // the nodes, if the application has several (nodes.go)
+	nodeVals map[string]*nodeValues // on the main node: each node's state values
 }
 
 // ModuleStatus is the state of a module and its process.

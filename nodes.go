@@ -278,16 +278,6 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 	return mine, nil
 }
 
-// localOnly reports the ids of a node's parent that stay on its node: each
-// node has its own.
-func localOnly(id string) bool {
-	switch id {
-	case ModulesID, LogFeedID, LogsID:
-		return true
-	}
-	return false
-}
-
 // version is this program's version, as nodes show it.
 func version() string {
 	bi, ok := debug.ReadBuildInfo()
@@ -334,15 +324,4 @@ func (a *Application) registerNodeValues(b *ipc.Bus) map[string]*nodeValues {
 		out[n] = nv
 	}
 	return out
-}
-
-// nodeDir is the main node's pairing directory.
-func (a *Application) nodeDir() string {
-	if d := a.opts.nodeDir; d != "" {
-		return d
-	}
-	if d := os.Getenv(EnvNodeDir); d != "" {
-		return d
-	}
-	return nodes.DefaultDir
 }

@@ -28,12 +28,13 @@ type cluster struct {
 	srv *server.Server
 	nc  *nats.Conn
 	br  *bridge.Bridge
-	mu  sync.Mutex
-	st  map[string]*nodeValues
+	// strangers are the nodes that joined but WithNodes does not list,
+	// warned about once.
+	strangers sync.Map
 }
 
 // nodeState publishes a node's state on its values (main only).
-func (a *Application) nodeState(st bridge.NodeState) {
+func (a *Application) nodeState(c *cluster, st bridge.NodeState) {
 	a.mu.Lock()
 	nvs := a.nodeVals
 	a.mu.Unlock()
@@ -42,7 +43,7 @@ func (a *Application) nodeState(st bridge.NodeState) {
 	}
 	nv := nvs[st.Name]
 	if nv == nil {
-		if _, warned := a.strangers.LoadOrStore(st.Name, true); !warned {
+		if _, warned := c.strangers.LoadOrStore(st.Name, true); !warned {
 			a.log.Warn("a node joined that WithNodes does not list: it was paired, but runs no module of this program",
 				"node", st.Name)
 		}
@@ -186,7 +187,7 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 	b, err := bridge.Start(bridge.Config{
 		App: o.name, Node: a.nodes.name, Main: MainNode, Conn: nc, Hub: a.hub, Logger: a.log,
 		Heartbeat: o.nodeBeat, OfflineAfter: o.nodeOffline, Version: version(), LocalOnly: localOnly,
-		OnNode: a.nodeState, Now: o.nodeClock,
+		OnNode: func(st bridge.NodeState) { a.nodeState(c, st) }, Now: o.nodeClock,
 	})
 	if err != nil {
 		c.stop()
@@ -213,4 +214,25 @@ func (c *cluster) stop() {
 		c.srv.Shutdown()
 		c.srv.WaitForShutdown()
 	}
+}
+
+// localOnly reports the ids of a node's parent that stay on its node: each
+// node has its own.
+func localOnly(id string) bool {
+	switch id {
+	case ModulesID, LogFeedID, LogsID:
+		return true
+	}
+	return false
+}
+
+// nodeDir is the main node's pairing directory.
+func (a *Application) nodeDir() string {
+	if d := a.opts.nodeDir; d != "" {
+		return d
+	}
+	if d := os.Getenv(EnvNodeDir); d != "" {
+		return d
+	}
+	return nodes.DefaultDir
 }

@@ -48,12 +48,11 @@ var debugGaps = os.Getenv("NODETEST_DEBUG") != ""
 
 // counter follows bench.count on the main node and checks its order.
 type counter struct {
-	mu    sync.Mutex
-	last  float64
-	gaps  int // events that skipped a number
-	back  []string
-	cond  chan struct{}
-	marks []float64 // the last number at each mark
+	mu   sync.Mutex
+	last float64
+	gaps int // events that skipped a number
+	back []string
+	cond chan struct{}
 }
 
 func follow(t *testing.T, c *cluster) *counter {
