@@ -283,9 +283,12 @@ func (d *Dir) Add(node string, urls []string) (*Join, error) {
 
 // Forget removes node from the nodes allowed in. Its join file becomes
 // useless once main restarts with the new list. A forgotten member of a
-// site leaves its leaf hub's record; forgetting a hub leaves its members
-// paired, with no hub (add them to another with [Dir.AddLeaf], or give
-// them join files of main's URLs).
+// site leaves its leaf hub's record, but not the hub's join file, which
+// still lets it into the site's server, whose leaf carries its calls and
+// control requests to every node: pair the hub again without it (forget,
+// then [Dir.AddLeaf]) and replace the hub's file. Forgetting a hub leaves
+// its members paired, with no hub (add them to another with [Dir.AddLeaf],
+// or give them join files of main's URLs).
 func (d *Dir) Forget(node string) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -43,8 +43,14 @@ func TestAddLeafListForget(t *testing.T) {
 	if !strings.Contains(out.String(), "LEAF HUB OF") || !strings.Contains(out.String(), "pi2,pi3") {
 		t.Errorf("list printed:\n%s", out.String())
 	}
+	out.Reset()
 	if err := run([]string{"-dir", dir, "-app", "farm", "forget", "pi3"}, &out); err != nil {
 		t.Fatal(err)
+	}
+	// The shed's join file still lets pi3 into the site, whose leaf carries
+	// its calls to every node: restarting main does not refuse it.
+	if !strings.Contains(out.String(), "member of leaf hub shed") || !strings.Contains(out.String(), "Pair shed again") {
+		t.Errorf("forget of a member printed:\n%s", out.String())
 	}
 	d, err := nodes.OpenDir(dir, "farm")
 	if err != nil {

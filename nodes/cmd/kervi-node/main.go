@@ -24,6 +24,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -89,14 +90,39 @@ func run(args []string, stdout io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := d.Forget(rest[0]); err != nil {
-			return err
-		}
-		_, err = fmt.Fprintf(stdout, "Forgot node %s of %s. Restart the main node so that its server refuses %s.\n", rest[0], *app, rest[0])
-		return err
+		return forget(d, rest[0], stdout)
 	default:
 		return usageErr("unknown command %q: add, add-leaf, list or forget", cmd)
 	}
+}
+
+// forget forgets node. A site's member is refused by main's server only:
+// its hub's join file still lists its key, so the hub's server lets it in,
+// and its calls and control requests still cross the hub's leaf connection
+// (which may publish any node's requests); the hub must be paired again.
+func forget(d *nodes.Dir, node string, stdout io.Writer) error {
+	hub := ""
+	for _, n := range d.Nodes() {
+		if slices.Contains(n.Members, node) {
+			hub = n.Name
+		}
+	}
+	if err := d.Forget(node); err != nil {
+		return err
+	}
+	if hub == "" {
+		_, err := fmt.Fprintf(stdout, "Forgot node %s of %s. Restart the main node so that its server refuses %s.\n", node, d.App(), node)
+		return err
+	}
+	_, err := fmt.Fprintf(stdout, `Forgot node %[1]s of %[2]s, a member of leaf hub %[3]s.
+Restarting the main node is not enough: %[3]s's join file still lists %[1]s, so
+the site's server lets it in, and its calls still reach every node through
+%[3]s's leaf connection. Pair %[3]s again without %[1]s:
+  kervi-node -app %[2]s forget %[3]s
+  kervi-node -app %[2]s add-leaf %[3]s -member ... -url ...
+then replace %[3]s's join file, and restart %[3]s and the main node.
+`, node, d.App(), hub)
+	return err
 }
 
 // urlList is a repeatable -url flag.
