@@ -227,8 +227,10 @@ func (r *Remote) leafOpts() (*server.RemoteLeafOpts, error) {
 // interest the leaf may publish to: without it, the site never learns of
 // a caller's inbox, and replies to calls into the site are dropped there
 // (allow_responses, which a direct node gets, does not help). So a site
-// hub is trusted with replies: a compromised hub could forge a reply to a
-// call whose inbox it learned, though never an event, a catalogue change
+// hub is trusted with replies: main tells the leaf of every node's reply
+// inbox subscriptions, so a compromised hub can answer any node's calls
+// and control requests, the pages of another node's catalogue and main's
+// clock included, though it can never publish an event, a catalogue change
 // or a heartbeat of a node outside its site.
 func SitePermissions(app, hub string, members []string) *server.Permissions {
 	ps := []*server.Permissions{Permissions(app, hub)}
