@@ -28,6 +28,11 @@ type cluster struct {
 	srv *server.Server
 	nc  *nats.Conn
 	br  *bridge.Bridge
+	// live is br while the connection's callbacks may reach it: nil
+	// before the bridge starts and once stop begins, so that closing the
+	// connection at stop does not report the link down.
+	mu   sync.Mutex
+	live *bridge.Bridge
 	// strangers are the nodes that joined but WithNodes does not list,
 	// warned about once.
 	strangers sync.Map
@@ -70,12 +75,10 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 	}
 	o := a.opts
 	c := &cluster{}
-	var br *bridge.Bridge
-	var brMu sync.Mutex
 	withBridge := func(fn func(*bridge.Bridge)) {
-		brMu.Lock()
-		b := br
-		brMu.Unlock()
+		c.mu.Lock()
+		b := c.live
+		c.mu.Unlock()
 		if b != nil {
 			fn(b)
 		}
@@ -193,9 +196,9 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
-	brMu.Lock()
-	br = b
-	brMu.Unlock()
+	c.mu.Lock()
+	c.live = b
+	c.mu.Unlock()
 	c.br = b
 	return c, nil
 }
@@ -204,6 +207,9 @@ func (c *cluster) stop() {
 	if c == nil {
 		return
 	}
+	c.mu.Lock()
+	c.live = nil
+	c.mu.Unlock()
 	if c.br != nil {
 		c.br.Close()
 	}
