@@ -149,7 +149,7 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		if c.srv, err = natsnode.StartServer(sc); err != nil {
 			return nil, err
 		}
-		a.log.Info("nodes: NATS server ready", "url", sc.URL(c.srv), "nodes", len(sc.Nodes)-1, "pairing", d.Path())
+		a.log.Info("nodes: NATS server ready", "listen", listen, "url", sc.URL(c.srv), "nodes", len(sc.Nodes)-1, "pairing", d.Path())
 		dc.Server, dc.Seed = c.srv, []byte(mainJoin.Seed)
 	default:
 		j := a.nodes.join
