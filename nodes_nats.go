@@ -36,6 +36,12 @@ type cluster struct {
 	// strangers are the nodes that joined but WithNodes does not list,
 	// warned about once.
 	strangers sync.Map
+	// stateMu orders nodeState: the bridge tells a node's states from
+	// several goroutines, after releasing its lock, so a state can arrive
+	// after a newer one; since is, per node, the Since of the newest
+	// state published.
+	stateMu sync.Mutex
+	since   map[string]time.Time
 }
 
 // nodeState publishes a node's state on its values (main only).
@@ -54,6 +60,15 @@ func (a *Application) nodeState(c *cluster, st bridge.NodeState) {
 		}
 		return
 	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if st.Since.Before(c.since[st.Name]) {
+		return // older than the state published: going offline told after coming back
+	}
+	if c.since == nil {
+		c.since = map[string]time.Time{}
+	}
+	c.since[st.Name] = st.Since
 	if nv.online.Value() != st.Online {
 		_ = nv.online.Set(st.Online)
 	}
