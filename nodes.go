@@ -196,8 +196,11 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 		ns.joinPath = os.Getenv(EnvJoin)
 	}
 	if o.nodes == nil {
-		if ns.name != "" && ns.name != MainNode || ns.joinPath != "" {
+		if ns.name != "" && ns.name != MainNode {
 			return nil, fmt.Errorf("node %q: the application has no nodes (kervi.WithNodes)", ns.name)
+		}
+		if ns.joinPath != "" {
+			return nil, fmt.Errorf("join file %s: the application has no nodes (kervi.WithNodes)", ns.joinPath)
 		}
 		a.nodes = ns
 		return modules, nil

@@ -49,3 +49,14 @@ func TestNodeStateKeepsTheNewest(t *testing.T) {
 }
 
 func noSetup(context.Context, *ipc.Bus) error { return nil }
+
+// TestJoinFileWithoutNodes: a join file given to a program without
+// WithNodes is named in the error, not an empty node name.
+func TestJoinFileWithoutNodes(t *testing.T) {
+	t.Setenv(EnvNode, "")
+	t.Setenv(EnvJoin, "/etc/greenhouse/pi1.join")
+	_, err := NewApplication([]Module{{Name: "house", Setup: noSetup}}, InProcess())
+	if err == nil || err.Error() != "kervi: join file /etc/greenhouse/pi1.join: the application has no nodes (kervi.WithNodes)" {
+		t.Fatalf("got %v", err)
+	}
+}
