@@ -108,7 +108,7 @@ func WithNodeDir(path string) Option {
 
 // WithNATSListen sets where the main node's embedded NATS server listens
 // for the other nodes (default $KERVI_NATS_LISTEN, else
-// DefaultNATSListen). Beyond loopback it speaks TLS only, with a
+// DefaultNATSListen). It speaks TLS only, loopback included, with a
 // certificate of the pairing directory's CA. An empty address listens
 // nowhere (every node then joins through a leaf or an external NATS).
 func WithNATSListen(addr string) Option {
@@ -196,8 +196,11 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 		ns.joinPath = os.Getenv(EnvJoin)
 	}
 	if o.nodes == nil {
-		if ns.name != "" && ns.name != MainNode || ns.joinPath != "" {
+		if ns.name != "" && ns.name != MainNode {
 			return nil, fmt.Errorf("node %q: the application has no nodes (kervi.WithNodes)", ns.name)
+		}
+		if ns.joinPath != "" {
+			return nil, fmt.Errorf("join file %s: the application has no nodes (kervi.WithNodes)", ns.joinPath)
 		}
 		a.nodes = ns
 		return modules, nil

@@ -28,9 +28,20 @@ type cluster struct {
 	srv *server.Server
 	nc  *nats.Conn
 	br  *bridge.Bridge
+	// live is br while the connection's callbacks may reach it: nil
+	// before the bridge starts and once stop begins, so that closing the
+	// connection at stop does not report the link down.
+	mu   sync.Mutex
+	live *bridge.Bridge
 	// strangers are the nodes that joined but WithNodes does not list,
 	// warned about once.
 	strangers sync.Map
+	// stateMu orders nodeState: the bridge tells a node's states from
+	// several goroutines, after releasing its lock, so a state can arrive
+	// after a newer one; since is, per node, the Since of the newest
+	// state published.
+	stateMu sync.Mutex
+	since   map[string]time.Time
 }
 
 // nodeState publishes a node's state on its values (main only).
@@ -49,6 +60,15 @@ func (a *Application) nodeState(c *cluster, st bridge.NodeState) {
 		}
 		return
 	}
+	c.stateMu.Lock()
+	defer c.stateMu.Unlock()
+	if st.Since.Before(c.since[st.Name]) {
+		return // older than the state published: going offline told after coming back
+	}
+	if c.since == nil {
+		c.since = map[string]time.Time{}
+	}
+	c.since[st.Name] = st.Since
 	if nv.online.Value() != st.Online {
 		_ = nv.online.Set(st.Online)
 	}
@@ -70,12 +90,10 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 	}
 	o := a.opts
 	c := &cluster{}
-	var br *bridge.Bridge
-	var brMu sync.Mutex
 	withBridge := func(fn func(*bridge.Bridge)) {
-		brMu.Lock()
-		b := br
-		brMu.Unlock()
+		c.mu.Lock()
+		b := c.live
+		c.mu.Unlock()
 		if b != nil {
 			fn(b)
 		}
@@ -146,7 +164,7 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		if c.srv, err = natsnode.StartServer(sc); err != nil {
 			return nil, err
 		}
-		a.log.Info("nodes: NATS server ready", "url", sc.URL(c.srv), "nodes", len(sc.Nodes)-1, "pairing", d.Path())
+		a.log.Info("nodes: NATS server ready", "listen", listen, "url", sc.URL(c.srv), "nodes", len(sc.Nodes)-1, "pairing", d.Path())
 		dc.Server, dc.Seed = c.srv, []byte(mainJoin.Seed)
 	default:
 		j := a.nodes.join
@@ -193,9 +211,9 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		c.stop()
 		return nil, err
 	}
-	brMu.Lock()
-	br = b
-	brMu.Unlock()
+	c.mu.Lock()
+	c.live = b
+	c.mu.Unlock()
 	c.br = b
 	return c, nil
 }
@@ -204,6 +222,9 @@ func (c *cluster) stop() {
 	if c == nil {
 		return
 	}
+	c.mu.Lock()
+	c.live = nil
+	c.mu.Unlock()
 	if c.br != nil {
 		c.br.Close()
 	}

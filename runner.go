@@ -68,6 +68,11 @@ func (a *Application) newProcessRunner(name, socketDir string) (*processRunner, 
 	if n := a.opts.gomaxprocs; n > 0 && (a.opts.gomaxprocsSet || os.Getenv("GOMAXPROCS") == "") {
 		env = append(env, process.EnvGOMAXPROCS+"="+strconv.Itoa(n))
 	}
+	if a.nodes.on {
+		// The module process does not read the join file: it learns its
+		// node from the parent, which may have it from the join file only.
+		env = append(env, EnvNode+"="+a.nodes.name)
+	}
 	return &processRunner{cfg: process.LaunchConfig{
 		Module: name, Path: exe, Args: os.Args[1:], Env: env, SocketDir: socketDir,
 		Limits: a.opts.limits, StopTimeout: a.opts.stopTimeout, Logger: a.log, TailLines: 20,
