@@ -406,7 +406,11 @@ func (p *hubPort) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_FOLLOW_CATALOGUE:
 			h.followLocked(r, p)
 		case kervipb.Kind_KIND_RETIRE:
-			if ex := h.ids[m.Id]; p.proxy && ex != nil && ex.owner != nil && ex.owner.port == p {
+			// A node's port retires the ids it owns, and those its node
+			// owned before it went offline (a port of an earlier link):
+			// a node back without an id retires it on its new port.
+			if ex := h.ids[m.Id]; p.proxy && p.node != "" && ex != nil && ex.owner != nil &&
+				(ex.owner.port == p || ex.owner.port == nil && ex.owner.node == p.node) {
 				h.retireEntriesLocked(r, []*entry{ex})
 			}
 			e = nil
