@@ -141,6 +141,11 @@ type remote struct {
 	kick      chan struct{}
 	rejected  map[string]bool
 	warned    time.Time // when its clock was last warned about
+	// catMu orders what goes into port of the node's catalogue: a
+	// snapshot (syncCatalogue) and the changes after it (onCatalogue)
+	// reach the hub in the order of their sequence numbers. Taken before
+	// Bridge.mu, never under it.
+	catMu sync.Mutex
 }
 
 type evNum struct{ epoch, seq uint64 }
@@ -797,7 +802,15 @@ func (b *Bridge) onCatalogue(msg *nats.Msg) {
 	}
 	b.mu.Lock()
 	r := b.nodes[node]
-	if r == nil || !r.catSynced || r.port == nil || m.Epoch != r.epoch || m.Seq <= r.catSeq {
+	b.mu.Unlock()
+	if r == nil {
+		return // the snapshot when it comes online has it
+	}
+	// After the snapshot it follows reached the hub, not before.
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	b.mu.Lock()
+	if !r.catSynced || r.port == nil || m.Epoch != r.epoch || m.Seq <= r.catSeq {
 		b.mu.Unlock()
 		return // the next snapshot has it
 	}
@@ -1076,6 +1089,9 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 			return fmt.Errorf("node %q sent an empty catalogue page", r.name)
 		}
 	}
+	// The changes after the snapshot wait until it reached the hub.
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
 	b.mu.Lock()
 	p := r.port
 	if p == nil {

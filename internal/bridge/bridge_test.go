@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +13,8 @@ import (
 
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/internal/faultproxy"
+	"github.com/kervi/kervi-go/internal/kervipb"
+	"github.com/kervi/kervi-go/internal/plumb"
 	"github.com/kervi/kervi-go/internal/testbus"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/values"
@@ -39,6 +42,13 @@ type testNode struct {
 
 func startNode(t *testing.T, url, name string, setup func(ctx context.Context, b *ipc.Bus) error) *testNode {
 	t.Helper()
+	return startNodeWith(t, url, name, setup, nil)
+}
+
+// startNodeWith starts a node whose bridge sees its hub through wrap, if
+// not nil.
+func startNodeWith(t *testing.T, url, name string, setup func(ctx context.Context, b *ipc.Bus) error, wrap func(plumb.Hub) plumb.Hub) *testNode {
+	t.Helper()
 	n := &testNode{hub: testbus.NewNode(t, name)}
 	var err error
 	var br *Bridge
@@ -63,7 +73,11 @@ func startNode(t *testing.T, url, name string, setup func(ctx context.Context, b
 		t.Fatal(err)
 	}
 	n.hub.Start()
-	br, err = Start(Config{App: "t", Node: name, Conn: n.nc, Hub: n.hub.Hub, Heartbeat: 50 * time.Millisecond,
+	var hub plumb.Hub = n.hub.Hub
+	if wrap != nil {
+		hub = wrap(hub)
+	}
+	br, err = Start(Config{App: "t", Node: name, Conn: n.nc, Hub: hub, Heartbeat: 50 * time.Millisecond,
 		OfflineAfter: 400 * time.Millisecond, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
@@ -295,5 +309,100 @@ func TestCallsOfAnOfflineNodeAreCancelled(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the call of a node that went offline was not cancelled")
+	}
+}
+
+// gatedHub hands the bridge node ports whose Receive calls gate before
+// (done false) and after (done true) the hub took the messages.
+type gatedHub struct {
+	plumb.Hub
+	gate func(ms []*kervipb.Msg, done bool)
+}
+
+func (h gatedHub) AttachNode(node string, send plumb.SendFunc) (plumb.Port, error) {
+	p, err := h.Hub.AttachNode(node, send)
+	if err != nil || node == "" {
+		return p, err
+	}
+	return gatedPort{p, h.gate}, nil
+}
+
+type gatedPort struct {
+	plumb.Port
+	gate func(ms []*kervipb.Msg, done bool)
+}
+
+func (p gatedPort) Receive(ms []*kervipb.Msg) {
+	p.gate(ms, false)
+	p.Port.Receive(ms)
+	p.gate(ms, true)
+}
+
+// TestCatalogueChangeAfterSnapshot: a change of a node's catalogue that
+// comes while its snapshot is on the way into the hub reaches the hub
+// after the snapshot: an id the node retires then leaves the catalogue,
+// not comes back with the snapshot.
+func TestCatalogueChangeAfterSnapshot(t *testing.T) {
+	s := startServer(t)
+	pi := startNode(t, s.ClientURL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
+		values.NewNumber(b, "bench.temp", "Temperature")
+		return nil
+	})
+	blocked, release, retired := make(chan struct{}), make(chan struct{}), make(chan struct{}, 1)
+	var once sync.Once
+	main := startNodeWith(t, s.ClientURL(), "main", nil, func(h plumb.Hub) plumb.Hub {
+		return gatedHub{h, func(ms []*kervipb.Msg, done bool) {
+			for _, m := range ms {
+				switch {
+				case !done && m.Kind == kervipb.Kind_KIND_ANNOUNCE && m.Id == "bench.temp":
+					once.Do(func() { close(blocked); <-release })
+				case done && m.Kind == kervipb.Kind_KIND_RETIRE && m.Id == "bench.temp":
+					select {
+					case retired <- struct{}{}:
+					default:
+					}
+				}
+			}
+		}}
+	})
+	watcher := main.bus(t)
+	<-blocked // main's snapshot of pi1's catalogue is on its way into the hub
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	changes, err := nc.SubscribeSync("kervi.t.cat.pi1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	pi.hub.Hub.Retire("mod_pi1")
+	if _, err := changes.NextMsg(10 * time.Second); err != nil {
+		t.Fatalf("pi1 published no catalogue change: %v", err)
+	}
+	// Main got the change too: give it the time to apply it (if it did
+	// not wait for the snapshot, the retire comes now).
+	select {
+	case <-retired:
+	case <-time.After(500 * time.Millisecond):
+	}
+	close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		_, err := watcher.Describe(ctx, "bench.temp")
+		if errors.Is(err, ipc.ErrUnknownID) {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("bench.temp, retired by pi1, is still in main's catalogue: %v", err)
+		}
+		select {
+		case <-retired:
+		case <-ctx.Done():
+		}
 	}
 }
