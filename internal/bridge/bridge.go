@@ -1114,9 +1114,17 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 		r.ids[id] = true
 		in = append(in, &kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: entries[id].Component})
 	}
-	r.catSeq, r.catSynced, r.ready = seq, true, true
+	r.catSeq, r.catSynced = seq, true
 	b.mu.Unlock()
 	p.Receive(in)
+	// Events may flow once the ids are the port's: one taken before would
+	// be refused by the hub, yet count as received (lastIn), so that the
+	// re-follow's copy of it would be dropped as not newer.
+	b.mu.Lock()
+	if r.port == p {
+		r.ready = true
+	}
+	b.mu.Unlock()
 	return nil
 }
 
