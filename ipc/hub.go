@@ -175,9 +175,11 @@ func (h *hubCore) Attach(module string, send, events plumb.SendFunc) (*hubPort, 
 // names its module in Module). A proxy port is started at once: it gets
 // no KIND_WELCOME, KIND_RESTORE or life-cycle messages.
 func (h *hubCore) AttachNode(node string, send plumb.SendFunc) (*hubPort, error) {
+	// Node names are [A-Za-z0-9_-]: the bridge's own port's name is none
+	// of "@"+node (a node may be called "bridge").
 	name := "@" + node
 	if node == "" {
-		name = "@bridge"
+		name = "@(bridge)"
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

@@ -211,3 +211,11 @@ func TestProxyRetiresWhileBack(t *testing.T) {
 		t.Fatalf("pi2 retired pi1's id: %+v, %v", d, err)
 	}
 }
+
+// TestNodeCalledBridge: a node may be called "bridge", "@bridge" as a
+// port, while the bridge's own port is attached.
+func TestNodeCalledBridge(t *testing.T) {
+	h := plumb.NewHub(plumb.HubOptions{Node: "main"})
+	attachNode(t, h, "")
+	attachNode(t, h, "bridge")
+}
