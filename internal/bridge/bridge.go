@@ -67,7 +67,8 @@ type Config struct {
 	// Now is the node's clock (default time.Now); a test can put it off.
 	Now func() time.Time
 	// MaxPending bounds the control messages (catalogue changes, calls,
-	// results) waiting for the link, in messages; default 65536.
+	// results) waiting for the link, in messages; default 65536. They
+	// are bounded to 64 MiB too.
 	MaxPending int
 }
 
@@ -189,6 +190,10 @@ const (
 // the latest of each id waits.
 const maxWaitingEvents = 65536
 
+// maxWaitingBytes bounds the bytes of the control messages waiting for
+// the link, and of the events before only the latest of each id waits.
+const maxWaitingBytes = 64 << 20
+
 // Start starts a bridge; it runs until Close.
 func Start(cfg Config) (*Bridge, error) {
 	if cfg.Heartbeat <= 0 {
@@ -230,7 +235,7 @@ func Start(cfg Config) (*Bridge, error) {
 		cat: map[string]*kervipb.Msg{}, inCalls: map[uint64]string{}, byReply: map[string]uint64{},
 		calls: map[uint64]*remote{},
 	}
-	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents)
+	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents, maxWaitingBytes)
 	b.evPrefix = b.p + ".ev." + cfg.Node + "."
 	// Answers to this run's calls: P.in.<node>.c.<epoch>.<hub seq>. (The
 	// rest of the inbox is nats.go's, for control requests.)
