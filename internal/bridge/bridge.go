@@ -936,6 +936,12 @@ func (b *Bridge) online(r *remote, epoch uint64) {
 		return
 	}
 	b.mu.Lock()
+	if b.closed {
+		// Closed meanwhile: Close did not see the port.
+		b.mu.Unlock()
+		port.Detach()
+		return
+	}
 	r.port, r.online, r.ready, r.epoch = port, true, false, epoch
 	r.catSynced, r.refollow = false, true
 	r.since = time.Now()

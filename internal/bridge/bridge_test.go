@@ -479,3 +479,45 @@ func TestEventWhileSnapshotGoesIn(t *testing.T) {
 	close(release)
 	waitValue(t, got, 2)
 }
+
+// TestCloseWhileANodeComesOnline: a bridge closed while it attaches a node
+// that came online leaves no port of it in the hub.
+func TestCloseWhileANodeComesOnline(t *testing.T) {
+	s := startServer(t)
+	startNode(t, s.ClientURL(), "pi1", nil)
+	brc := make(chan *Bridge, 1)
+	var once sync.Once
+	var hub plumb.Hub
+	main := startNodeWith(t, s.ClientURL(), "main", nil, func(h plumb.Hub) plumb.Hub {
+		hub = h
+		return closingHub{h, func() { once.Do(func() { testbus.Wait(t, brc, "the bridge").Close() }) }}
+	})
+	brc <- main.br
+	testbus.Eventually(t, "main closed", func() bool {
+		main.br.mu.Lock()
+		defer main.br.mu.Unlock()
+		return main.br.closed
+	})
+	// pi1's port, if left, is still attached: attaching it again fails.
+	testbus.Eventually(t, "no port of pi1 in main's hub", func() bool {
+		p, err := hub.AttachNode("pi1", func([]*kervipb.Msg) error { return nil })
+		if err != nil {
+			return false
+		}
+		p.Detach()
+		return true
+	})
+}
+
+// closingHub calls before when the bridge attaches a node.
+type closingHub struct {
+	plumb.Hub
+	before func()
+}
+
+func (h closingHub) AttachNode(node string, send plumb.SendFunc) (plumb.Port, error) {
+	if node != "" {
+		h.before()
+	}
+	return h.Hub.AttachNode(node, send)
+}
