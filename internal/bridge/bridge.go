@@ -1126,8 +1126,19 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 		in = append(in, &kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: entries[id].Component})
 	}
 	r.catSeq, r.catSynced = seq, true
+	// The hub tells the port anew of the interest in each id announced;
+	// what processes here stopped following while the node was offline
+	// (the hub had no port to tell) is forgotten.
+	clear(r.want)
 	b.mu.Unlock()
 	p.Receive(in)
+	// The interest reaches fromPort before syncFollows reads it.
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	err := p.Flush(ctx)
+	cancel()
+	if err != nil {
+		b.log.Debug("nodes: the interest in a node's ids is not known yet", "peer", r.name, "error", err)
+	}
 	// Events may flow once the ids are the port's: one taken before would
 	// be refused by the hub, yet count as received (lastIn), so that the
 	// re-follow's copy of it would be dropped as not newer.

@@ -521,3 +521,54 @@ func (h closingHub) AttachNode(node string, send plumb.SendFunc) (plumb.Port, er
 	}
 	return h.Hub.AttachNode(node, send)
 }
+
+// TestUnfollowedWhileOffline: an id processes here stopped following while
+// its node was offline is no longer followed once the node is back.
+func TestUnfollowedWhileOffline(t *testing.T) {
+	s := startServer(t)
+	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	var temp *values.Number
+	pi := startNode(t, px.URL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
+		temp = values.NewNumber(b, "bench.temp", "Temperature")
+		return nil
+	})
+	main := startNode(t, s.ClientURL(), "main", nil)
+	watcher := main.bus(t)
+	waitAnnounced(t, watcher, "bench.temp")
+	got := make(chan float64, 100)
+	sub, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := temp.Set(1); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, got, 1)
+	followed := func() bool {
+		pi.br.mu.Lock()
+		defer pi.br.mu.Unlock()
+		return pi.br.follows["bench.temp"]["main"]
+	}
+	pi1 := func() (NodeState, *remote) {
+		main.br.mu.Lock()
+		defer main.br.mu.Unlock()
+		r := main.br.nodes["pi1"]
+		return r.state(), r
+	}
+
+	px.SetMode(faultproxy.Blackhole)
+	testbus.Eventually(t, "main sees pi1 offline", func() bool { st, _ := pi1(); return !st.Online })
+	sub.Close()
+	px.SetMode(faultproxy.Pass)
+	testbus.Eventually(t, "main has pi1's catalogue again", func() bool {
+		_, r := pi1()
+		main.br.mu.Lock()
+		defer main.br.mu.Unlock()
+		return r.ready
+	})
+	testbus.Eventually(t, "pi1 no longer publishes bench.temp for main", func() bool { return !followed() })
+}
