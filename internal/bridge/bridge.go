@@ -506,6 +506,11 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 				c := control{Op: "cancel", Node: b.cfg.Node, Reply: b.replyPrefix + strconv.FormatUint(m.Seq, 10)}
 				data, _ := json.Marshal(c)
 				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
+				// The call ends here at once: its answer may never come
+				// (lost with the link, or the cancel lost), and the hub
+				// would hold it for as long as the node stays online.
+				delete(b.calls, m.Seq)
+				b.answerLocked(r, m, kervipb.Code_CODE_CANCELED, fmt.Sprintf("the call was cancelled; node %q was told to stop it", r.name))
 			}
 		case kervipb.Kind_KIND_INTEREST:
 			// Followed at once, in order with the calls that follow it,

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -571,4 +572,82 @@ func TestUnfollowedWhileOffline(t *testing.T) {
 		return r.ready
 	})
 	testbus.Eventually(t, "pi1 no longer publishes bench.temp for main", func() bool { return !followed() })
+}
+
+// TestCancelledCallOfASilentNode: a call to a node that never answers
+// ends in the hub when its caller cancels it, not when the node goes
+// offline (the answer of a call can be lost with a link that drops for
+// less than OfflineAfter).
+func TestCancelledCallOfASilentNode(t *testing.T) {
+	s := startServer(t)
+	ghost := fakeNode(t, s.ClientURL(), "ghost", "ghost.act")
+	main := startNode(t, s.ClientURL(), "main", nil)
+	watcher := main.bus(t)
+	waitAnnounced(t, watcher, "ghost.act")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := watcher.Call(ctx, "ghost.act"); done <- err }()
+	testbus.Wait(t, ghost, "the call at ghost")
+	cancel()
+	if err := testbus.Wait(t, done, "the call's end"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancelled call: %v", err)
+	}
+	testbus.Eventually(t, "the call's end in the hub", func() bool { _, calls := main.hub.Hub.Size(); return calls == 0 })
+}
+
+// fakeNode is a node of a raw NATS connection that owns action id, beats
+// and never answers a call: each comes on the channel it returns.
+func fakeNode(t *testing.T, url, name, id string) <-chan *kervipb.Msg {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	calls := make(chan *kervipb.Msg, 100)
+	const epoch = 7
+	if _, err := nc.Subscribe("kervi.t.req."+name, func(msg *nats.Msg) {
+		m := &kervipb.Msg{}
+		if m.UnmarshalVT(msg.Data) == nil {
+			calls <- m
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nc.Subscribe("kervi.t.ctl."+name, func(msg *nats.Msg) {
+		var c control
+		if json.Unmarshal(msg.Data, &c) != nil || msg.Reply == "" {
+			return
+		}
+		data, _ := json.Marshal(controlReply{})
+		if c.Op == "catalogue" {
+			f := &kervipb.Frame{Msgs: []*kervipb.Msg{
+				{Kind: kervipb.Kind_KIND_CATALOGUE, Id: id, Component: &kervipb.Component{
+					Kind: kervipb.ComponentKind_COMPONENT_KIND_ACTION, Module: "mod_" + name, Name: id}},
+				{Kind: kervipb.Kind_KIND_CATALOGUE_SYNCED, Epoch: epoch},
+			}}
+			data, _ = f.MarshalVT()
+		}
+		_ = msg.Respond(data)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	beats := make(chan struct{})
+	go func() {
+		defer close(beats)
+		tk := time.NewTicker(50 * time.Millisecond)
+		defer tk.Stop()
+		for seq := uint64(1); ; seq++ {
+			data, _ := json.Marshal(heartbeat{Node: name, Epoch: epoch, Seq: seq, Version: "fake", Time: time.Now().UnixNano()})
+			_ = nc.Publish("kervi.t.hb."+name, data)
+			select {
+			case <-stop:
+				return
+			case <-tk.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { close(stop); <-beats })
+	return calls
 }
