@@ -1093,9 +1093,14 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 		}
 		seq = last.Seq
 		for _, m := range f.Msgs[:len(f.Msgs)-1] {
-			if m.Kind == kervipb.Kind_KIND_CATALOGUE && !b.cfg.LocalOnly(m.Id) {
+			if m.Kind != kervipb.Kind_KIND_CATALOGUE {
+				continue
+			}
+			// The next page is after every id of this one, taken or not
+			// (a page of ids local here would be asked for again, forever).
+			after = m.Id
+			if !b.cfg.LocalOnly(m.Id) {
 				entries[m.Id] = m
-				after = m.Id
 			}
 		}
 		if !last.Flag {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -47,9 +48,15 @@ func startNode(t *testing.T, url, name string, setup func(ctx context.Context, b
 	return startNodeWith(t, url, name, setup, nil)
 }
 
+// startNodeConfig starts a node whose bridge's configuration conf changes.
+func startNodeConfig(t *testing.T, url, name string, conf func(*Config)) *testNode {
+	t.Helper()
+	return startNodeWith(t, url, name, nil, nil, conf)
+}
+
 // startNodeWith starts a node whose bridge sees its hub through wrap, if
 // not nil.
-func startNodeWith(t *testing.T, url, name string, setup func(ctx context.Context, b *ipc.Bus) error, wrap func(plumb.Hub) plumb.Hub) *testNode {
+func startNodeWith(t *testing.T, url, name string, setup func(ctx context.Context, b *ipc.Bus) error, wrap func(plumb.Hub) plumb.Hub, conf ...func(*Config)) *testNode {
 	t.Helper()
 	n := &testNode{hub: testbus.NewNode(t, name)}
 	var err error
@@ -79,8 +86,12 @@ func startNodeWith(t *testing.T, url, name string, setup func(ctx context.Contex
 	if wrap != nil {
 		hub = wrap(hub)
 	}
-	br, err = Start(Config{App: "t", Node: name, Conn: n.nc, Hub: hub, Heartbeat: 50 * time.Millisecond,
-		OfflineAfter: 400 * time.Millisecond, Version: "test"})
+	cfg := Config{App: "t", Node: name, Conn: n.nc, Hub: hub, Heartbeat: 50 * time.Millisecond,
+		OfflineAfter: 400 * time.Millisecond, Version: "test"}
+	for _, c := range conf {
+		c(&cfg)
+	}
+	br, err = Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -580,7 +591,7 @@ func TestUnfollowedWhileOffline(t *testing.T) {
 // less than OfflineAfter).
 func TestCancelledCallOfASilentNode(t *testing.T) {
 	s := startServer(t)
-	ghost := fakeNode(t, s.ClientURL(), "ghost", "ghost.act")
+	ghost := fakeNode(t, s.ClientURL(), "ghost", []string{"ghost.act"})
 	main := startNode(t, s.ClientURL(), "main", nil)
 	watcher := main.bus(t)
 	waitAnnounced(t, watcher, "ghost.act")
@@ -595,9 +606,10 @@ func TestCancelledCallOfASilentNode(t *testing.T) {
 	testbus.Eventually(t, "the call's end in the hub", func() bool { _, calls := main.hub.Hub.Size(); return calls == 0 })
 }
 
-// fakeNode is a node of a raw NATS connection that owns action id, beats
-// and never answers a call: each comes on the channel it returns.
-func fakeNode(t *testing.T, url, name, id string) <-chan *kervipb.Msg {
+// fakeNode is a node of a raw NATS connection that owns actions ids
+// (sorted), beats and never answers a call: each comes on the channel it
+// returns.
+func fakeNode(t *testing.T, url, name string, ids []string) <-chan *kervipb.Msg {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -621,11 +633,19 @@ func fakeNode(t *testing.T, url, name, id string) <-chan *kervipb.Msg {
 		}
 		data, _ := json.Marshal(controlReply{})
 		if c.Op == "catalogue" {
-			f := &kervipb.Frame{Msgs: []*kervipb.Msg{
-				{Kind: kervipb.Kind_KIND_CATALOGUE, Id: id, Component: &kervipb.Component{
-					Kind: kervipb.ComponentKind_COMPONENT_KIND_ACTION, Module: "mod_" + name, Name: id}},
-				{Kind: kervipb.Kind_KIND_CATALOGUE_SYNCED, Epoch: epoch},
-			}}
+			f := &kervipb.Frame{}
+			for _, id := range ids {
+				if id <= c.After {
+					continue
+				}
+				if len(f.Msgs) == catPage {
+					break
+				}
+				f.Msgs = append(f.Msgs, &kervipb.Msg{Kind: kervipb.Kind_KIND_CATALOGUE, Id: id, Component: &kervipb.Component{
+					Kind: kervipb.ComponentKind_COMPONENT_KIND_ACTION, Module: "mod_" + name, Name: id}})
+			}
+			more := len(f.Msgs) == catPage && f.Msgs[catPage-1].Id != ids[len(ids)-1]
+			f.Msgs = append(f.Msgs, &kervipb.Msg{Kind: kervipb.Kind_KIND_CATALOGUE_SYNCED, Epoch: epoch, Flag: more})
 			data, _ = f.MarshalVT()
 		}
 		_ = msg.Respond(data)
@@ -650,4 +670,20 @@ func fakeNode(t *testing.T, url, name, id string) <-chan *kervipb.Msg {
 	}()
 	t.Cleanup(func() { close(stop); <-beats })
 	return calls
+}
+
+// TestCataloguePageOfLocalIDs: a node's catalogue whose page holds only
+// ids local here (another version's, say) is read to its end.
+func TestCataloguePageOfLocalIDs(t *testing.T) {
+	s := startServer(t)
+	var ids []string
+	for i := range catPage + 10 {
+		ids = append(ids, fmt.Sprintf("a.local.%04d", i))
+	}
+	ids = append(ids, "z.act")
+	fakeNode(t, s.ClientURL(), "ghost", ids)
+	main := startNodeConfig(t, s.ClientURL(), "main", func(c *Config) {
+		c.LocalOnly = func(id string) bool { return strings.HasPrefix(id, "a.local.") }
+	})
+	waitAnnounced(t, main.bus(t), "z.act")
 }
