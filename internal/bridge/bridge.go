@@ -536,6 +536,12 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 			}
 			kick = true
 		case kervipb.Kind_KIND_REJECTED:
+			// The id is not the node's here (a module of this node took
+			// it): nothing here follows it from the node any more.
+			if r.want[m.Id] {
+				delete(r.want, m.Id)
+				kick = true
+			}
 			if !r.rejected[m.Id] {
 				r.rejected[m.Id] = true
 				b.log.Error("nodes: an id of another node is refused", "id", m.Id, "from", r.name, "error", m.GetError().GetMessage())

@@ -687,3 +687,33 @@ func TestCataloguePageOfLocalIDs(t *testing.T) {
 	})
 	waitAnnounced(t, main.bus(t), "z.act")
 }
+
+// TestIDTakenByALocalModule: an id of another node that a module here
+// takes is no longer followed from that node.
+func TestIDTakenByALocalModule(t *testing.T) {
+	s := startServer(t)
+	var shared *values.Number
+	pi := startNode(t, s.ClientURL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
+		shared = values.NewNumber(b, "shared", "Shared")
+		return nil
+	})
+	main := startNode(t, s.ClientURL(), "main", nil)
+	watcher := main.bus(t)
+	waitAnnounced(t, watcher, "shared")
+	got := make(chan float64, 100)
+	if _, err := watcher.Subscribe("shared", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
+		t.Fatal(err)
+	}
+	if err := shared.Set(1); err != nil {
+		t.Fatal(err)
+	}
+	waitValue(t, got, 1)
+	if _, err := watcher.RegisterValue(ipc.Description{ID: "shared", Name: "Shared here", Type: ipc.TypeNumber}, nil); err != nil {
+		t.Fatal(err)
+	}
+	testbus.Eventually(t, "pi1 no longer publishes shared for main", func() bool {
+		pi.br.mu.Lock()
+		defer pi.br.mu.Unlock()
+		return !pi.br.follows["shared"]["main"]
+	})
+}
