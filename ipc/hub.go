@@ -765,6 +765,10 @@ func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 		// code.)
 		fail(newError(CodeNotReady, m.Id, o.module, "module %q has not started: a module's setup cannot call other modules "+
 			"(call them from a controller's Start, an OnAppReady callback or later)", o.module))
+	case (o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes) && o.port.proxy:
+		// A node's port carries the calls to all its modules.
+		fail(newError(CodeBusy, m.Id, o.module, "node %q has %d calls and sets in flight from node %q (to all its modules), the limit",
+			o.node, o.port.inflight, h.node))
 	case o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes:
 		fail(newError(CodeBusy, m.Id, o.module, "module %q has %d calls and sets in flight, the limit", o.module, o.port.inflight))
 	default:

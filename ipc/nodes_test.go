@@ -219,3 +219,43 @@ func TestNodeCalledBridge(t *testing.T) {
 	attachNode(t, h, "")
 	attachNode(t, h, "bridge")
 }
+
+// TestProxyBusyNamesTheNode: the calls in flight to a node are bounded
+// for all its modules together, and the refusal says so.
+func TestProxyBusyNamesTheNode(t *testing.T) {
+	h := plumb.NewHub(plumb.HubOptions{Node: "main", Limits: ipc.Limits{MaxCalls: 1}})
+	rt, port, err := h.Connect("house", plumb.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { port.Detach(); rt.Kill() }()
+	bus := rt.Handle().(*ipc.Bus)
+	if err := rt.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	<-port.Started()
+	h.SetAppReady()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pi := attachNode(t, h, "pi1")
+	pi.port.Receive([]*kervipb.Msg{announce("bench.a", "bench"), announce("other.b", "other")})
+	done := make(chan error, 1)
+	go func() { done <- bus.Set(ctx, "bench.a", 1.0) }()
+	pi.wait(t, "the set", func(m *kervipb.Msg) bool { return m.Kind == kervipb.Kind_KIND_SET })
+	// From another module (each is bounded on its side too).
+	rt2, port2, err := h.Connect("garage", plumb.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { port2.Detach(); rt2.Kill() }()
+	if err := rt2.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+	err = rt2.Handle().(*ipc.Bus).Set(ctx, "other.b", 1.0)
+	if !errors.Is(err, ipc.ErrBusy) || !strings.Contains(err.Error(), `node "pi1" has 1 calls`) {
+		t.Fatalf("a set over the limit of calls to node pi1: %v", err)
+	}
+	cancel()
+	<-done
+}
