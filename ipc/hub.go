@@ -175,9 +175,11 @@ func (h *hubCore) Attach(module string, send, events plumb.SendFunc) (*hubPort, 
 // names its module in Module). A proxy port is started at once: it gets
 // no KIND_WELCOME, KIND_RESTORE or life-cycle messages.
 func (h *hubCore) AttachNode(node string, send plumb.SendFunc) (*hubPort, error) {
+	// Node names are [A-Za-z0-9_-]: the bridge's own port's name is none
+	// of "@"+node (a node may be called "bridge").
 	name := "@" + node
 	if node == "" {
-		name = "@bridge"
+		name = "@(bridge)"
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -406,7 +408,11 @@ func (p *hubPort) Receive(msgs []*kervipb.Msg) {
 		case kervipb.Kind_KIND_FOLLOW_CATALOGUE:
 			h.followLocked(r, p)
 		case kervipb.Kind_KIND_RETIRE:
-			if ex := h.ids[m.Id]; p.proxy && ex != nil && ex.owner != nil && ex.owner.port == p {
+			// A node's port retires the ids it owns, and those its node
+			// owned before it went offline (a port of an earlier link):
+			// a node back without an id retires it on its new port.
+			if ex := h.ids[m.Id]; p.proxy && p.node != "" && ex != nil && ex.owner != nil &&
+				(ex.owner.port == p || ex.owner.port == nil && ex.owner.node == p.node) {
 				h.retireEntriesLocked(r, []*entry{ex})
 			}
 			e = nil
@@ -759,6 +765,10 @@ func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 		// code.)
 		fail(newError(CodeNotReady, m.Id, o.module, "module %q has not started: a module's setup cannot call other modules "+
 			"(call them from a controller's Start, an OnAppReady callback or later)", o.module))
+	case (o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes) && o.port.proxy:
+		// A node's port carries the calls to all its modules.
+		fail(newError(CodeBusy, m.Id, o.module, "node %q has %d calls and sets in flight from node %q (to all its modules), the limit",
+			o.node, o.port.inflight, h.node))
 	case o.port.inflight >= h.lim.MaxCalls || o.port.inBytes+size > h.lim.QueueBytes:
 		fail(newError(CodeBusy, m.Id, o.module, "module %q has %d calls and sets in flight, the limit", o.module, o.port.inflight))
 	default:

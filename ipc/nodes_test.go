@@ -170,3 +170,92 @@ func TestProxyPorts(t *testing.T) {
 		t.Fatalf("far.x after its node retired it: %v", err)
 	}
 }
+
+// TestProxyRetiresWhileBack: a node that comes back (a new proxy port)
+// retires an id it no longer has, which it owned before it went offline:
+// the id leaves the catalogue, not stays as owned by an offline node.
+func TestProxyRetiresWhileBack(t *testing.T) {
+	h := plumb.NewHub(plumb.HubOptions{Node: "main"})
+	rt, port, err := h.Connect("house", plumb.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { port.Detach(); rt.Kill() }()
+	bus := rt.Handle().(*ipc.Bus)
+	if err := rt.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	<-port.Started()
+	h.SetAppReady()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+
+	pi := attachNode(t, h, "pi1")
+	pi.port.Receive([]*kervipb.Msg{announce("bench.old", "bench")})
+	if d, err := bus.Describe(ctx, "bench.old"); err != nil || d.Node != "pi1" {
+		t.Fatalf("bench.old: %+v, %v", d, err)
+	}
+	pi.port.Detach() // offline
+	back := attachNode(t, h, "pi1")
+	back.port.Receive([]*kervipb.Msg{{Kind: kervipb.Kind_KIND_RETIRE, Id: "bench.old"}})
+	if _, err := bus.Describe(ctx, "bench.old"); !errors.Is(err, ipc.ErrUnknownID) {
+		t.Fatalf("bench.old after pi1 came back without it: %v", err)
+	}
+	// Another node cannot retire it.
+	other := attachNode(t, h, "pi2")
+	back.port.Receive([]*kervipb.Msg{announce("bench.kept", "bench")})
+	back.port.Detach()
+	other.port.Receive([]*kervipb.Msg{{Kind: kervipb.Kind_KIND_RETIRE, Id: "bench.kept"}})
+	if d, err := bus.Describe(ctx, "bench.kept"); err != nil || d.Node != "pi1" {
+		t.Fatalf("pi2 retired pi1's id: %+v, %v", d, err)
+	}
+}
+
+// TestNodeCalledBridge: a node may be called "bridge", "@bridge" as a
+// port, while the bridge's own port is attached.
+func TestNodeCalledBridge(t *testing.T) {
+	h := plumb.NewHub(plumb.HubOptions{Node: "main"})
+	attachNode(t, h, "")
+	attachNode(t, h, "bridge")
+}
+
+// TestProxyBusyNamesTheNode: the calls in flight to a node are bounded
+// for all its modules together, and the refusal says so.
+func TestProxyBusyNamesTheNode(t *testing.T) {
+	h := plumb.NewHub(plumb.HubOptions{Node: "main", Limits: ipc.Limits{MaxCalls: 1}})
+	rt, port, err := h.Connect("house", plumb.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { port.Detach(); rt.Kill() }()
+	bus := rt.Handle().(*ipc.Bus)
+	if err := rt.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	<-port.Started()
+	h.SetAppReady()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	pi := attachNode(t, h, "pi1")
+	pi.port.Receive([]*kervipb.Msg{announce("bench.a", "bench"), announce("other.b", "other")})
+	done := make(chan error, 1)
+	go func() { done <- bus.Set(ctx, "bench.a", 1.0) }()
+	pi.wait(t, "the set", func(m *kervipb.Msg) bool { return m.Kind == kervipb.Kind_KIND_SET })
+	// From another module (each is bounded on its side too).
+	rt2, port2, err := h.Connect("garage", plumb.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { port2.Detach(); rt2.Kill() }()
+	if err := rt2.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+	err = rt2.Handle().(*ipc.Bus).Set(ctx, "other.b", 1.0)
+	if !errors.Is(err, ipc.ErrBusy) || !strings.Contains(err.Error(), `node "pi1" has 1 calls`) {
+		t.Fatalf("a set over the limit of calls to node pi1: %v", err)
+	}
+	cancel()
+	<-done
+}

@@ -67,7 +67,8 @@ type Config struct {
 	// Now is the node's clock (default time.Now); a test can put it off.
 	Now func() time.Time
 	// MaxPending bounds the control messages (catalogue changes, calls,
-	// results) waiting for the link, in messages; default 65536.
+	// results) waiting for the link, in messages; default 65536. They
+	// are bounded to 64 MiB too.
 	MaxPending int
 }
 
@@ -141,6 +142,11 @@ type remote struct {
 	kick      chan struct{}
 	rejected  map[string]bool
 	warned    time.Time // when its clock was last warned about
+	// catMu orders what goes into port of the node's catalogue: a
+	// snapshot (syncCatalogue) and the changes after it (onCatalogue)
+	// reach the hub in the order of their sequence numbers. Taken before
+	// Bridge.mu, never under it.
+	catMu sync.Mutex
 }
 
 type evNum struct{ epoch, seq uint64 }
@@ -184,6 +190,10 @@ const (
 // the latest of each id waits.
 const maxWaitingEvents = 65536
 
+// maxWaitingBytes bounds the bytes of the control messages waiting for
+// the link, and of the events before only the latest of each id waits.
+const maxWaitingBytes = 64 << 20
+
 // Start starts a bridge; it runs until Close.
 func Start(cfg Config) (*Bridge, error) {
 	if cfg.Heartbeat <= 0 {
@@ -225,7 +235,7 @@ func Start(cfg Config) (*Bridge, error) {
 		cat: map[string]*kervipb.Msg{}, inCalls: map[uint64]string{}, byReply: map[string]uint64{},
 		calls: map[uint64]*remote{},
 	}
-	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents)
+	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents, maxWaitingBytes)
 	b.evPrefix = b.p + ".ev." + cfg.Node + "."
 	// Answers to this run's calls: P.in.<node>.c.<epoch>.<hub seq>. (The
 	// rest of the inbox is nats.go's, for control requests.)
@@ -496,6 +506,11 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 				c := control{Op: "cancel", Node: b.cfg.Node, Reply: b.replyPrefix + strconv.FormatUint(m.Seq, 10)}
 				data, _ := json.Marshal(c)
 				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
+				// The call ends here at once: its answer may never come
+				// (lost with the link, or the cancel lost), and the hub
+				// would hold it for as long as the node stays online.
+				delete(b.calls, m.Seq)
+				b.answerLocked(r, m, kervipb.Code_CODE_CANCELED, fmt.Sprintf("the call was cancelled; node %q was told to stop it", r.name))
 			}
 		case kervipb.Kind_KIND_INTEREST:
 			// Followed at once, in order with the calls that follow it,
@@ -521,6 +536,12 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 			}
 			kick = true
 		case kervipb.Kind_KIND_REJECTED:
+			// The id is not the node's here (a module of this node took
+			// it): nothing here follows it from the node any more.
+			if r.want[m.Id] {
+				delete(r.want, m.Id)
+				kick = true
+			}
 			if !r.rejected[m.Id] {
 				r.rejected[m.Id] = true
 				b.log.Error("nodes: an id of another node is refused", "id", m.Id, "from", r.name, "error", m.GetError().GetMessage())
@@ -797,7 +818,15 @@ func (b *Bridge) onCatalogue(msg *nats.Msg) {
 	}
 	b.mu.Lock()
 	r := b.nodes[node]
-	if r == nil || !r.catSynced || r.port == nil || m.Epoch != r.epoch || m.Seq <= r.catSeq {
+	b.mu.Unlock()
+	if r == nil {
+		return // the snapshot when it comes online has it
+	}
+	// After the snapshot it follows reached the hub, not before.
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
+	b.mu.Lock()
+	if !r.catSynced || r.port == nil || m.Epoch != r.epoch || m.Seq <= r.catSeq {
 		b.mu.Unlock()
 		return // the next snapshot has it
 	}
@@ -918,6 +947,12 @@ func (b *Bridge) online(r *remote, epoch uint64) {
 		return
 	}
 	b.mu.Lock()
+	if b.closed {
+		// Closed meanwhile: Close did not see the port.
+		b.mu.Unlock()
+		port.Detach()
+		return
+	}
 	r.port, r.online, r.ready, r.epoch = port, true, false, epoch
 	r.catSynced, r.refollow = false, true
 	r.since = time.Now()
@@ -1064,9 +1099,14 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 		}
 		seq = last.Seq
 		for _, m := range f.Msgs[:len(f.Msgs)-1] {
-			if m.Kind == kervipb.Kind_KIND_CATALOGUE && !b.cfg.LocalOnly(m.Id) {
+			if m.Kind != kervipb.Kind_KIND_CATALOGUE {
+				continue
+			}
+			// The next page is after every id of this one, taken or not
+			// (a page of ids local here would be asked for again, forever).
+			after = m.Id
+			if !b.cfg.LocalOnly(m.Id) {
 				entries[m.Id] = m
-				after = m.Id
 			}
 		}
 		if !last.Flag {
@@ -1076,6 +1116,9 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 			return fmt.Errorf("node %q sent an empty catalogue page", r.name)
 		}
 	}
+	// The changes after the snapshot wait until it reached the hub.
+	r.catMu.Lock()
+	defer r.catMu.Unlock()
 	b.mu.Lock()
 	p := r.port
 	if p == nil {
@@ -1098,9 +1141,28 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 		r.ids[id] = true
 		in = append(in, &kervipb.Msg{Kind: kervipb.Kind_KIND_ANNOUNCE, Id: id, Component: entries[id].Component})
 	}
-	r.catSeq, r.catSynced, r.ready = seq, true, true
+	r.catSeq, r.catSynced = seq, true
+	// The hub tells the port anew of the interest in each id announced;
+	// what processes here stopped following while the node was offline
+	// (the hub had no port to tell) is forgotten.
+	clear(r.want)
 	b.mu.Unlock()
 	p.Receive(in)
+	// The interest reaches fromPort before syncFollows reads it.
+	ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
+	err := p.Flush(ctx)
+	cancel()
+	if err != nil {
+		b.log.Debug("nodes: the interest in a node's ids is not known yet", "peer", r.name, "error", err)
+	}
+	// Events may flow once the ids are the port's: one taken before would
+	// be refused by the hub, yet count as received (lastIn), so that the
+	// re-follow's copy of it would be dropped as not newer.
+	b.mu.Lock()
+	if r.port == p {
+		r.ready = true
+	}
+	b.mu.Unlock()
 	return nil
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/kervi/kervi-go/internal/natsnode"
 )
 
-var errTooMany = errors.New("too many messages wait for the link")
+var errTooMany = errors.New("too many messages (or bytes) wait for the link")
 
 // outMsg is a message waiting for the link.
 type outMsg struct {
@@ -29,14 +29,18 @@ type outMsg struct {
 // wait (the link is slower than they come), or while the link is down,
 // only the latest event of each id waits: the followers get every change
 // while the link keeps up, and the latest of each id, never a backlog,
-// after it was slow or down. Control messages are bounded in number;
-// events by maxEv, or by the number of ids other nodes follow.
+// after it was slow or down. Control messages are bounded in number and
+// bytes; events by maxEv and maxBytes, or by the number of ids other
+// nodes follow.
 type outbox struct {
 	mu        sync.Mutex
 	ctrlQ     []outMsg
 	maxCtrl   int
+	ctrlBytes int            // the size of ctrlQ's messages
 	evs       []*kervipb.Msg // waiting events, in order
 	maxEv     int
+	evBytes   int            // the size of evs's events
+	maxBytes  int            // the bound of ctrlBytes, and of evBytes but with latest
 	latest    bool           // keep only the latest event of each id
 	down      bool           // the link is down: latest stays on
 	idx       map[string]int // with latest: id → its event's index in evs
@@ -45,20 +49,24 @@ type outbox struct {
 	wake      chan struct{}
 }
 
-func newOutbox(maxCtrl, maxEv int) *outbox {
-	return &outbox{maxCtrl: maxCtrl, maxEv: maxEv, wake: make(chan struct{}, 1)}
+func newOutbox(maxCtrl, maxEv, maxBytes int) *outbox {
+	return &outbox{maxCtrl: maxCtrl, maxEv: maxEv, maxBytes: maxBytes, wake: make(chan struct{}, 1)}
 }
+
+func ctrlSize(m outMsg) int { return len(m.subj) + len(m.reply) + len(m.data) }
 
 // event queues m, the numbered event of id.
 func (o *outbox) event(id string, m *kervipb.Msg) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.latest && len(o.evs) >= o.maxEv {
+	size := m.SizeVT()
+	if !o.latest && (len(o.evs) >= o.maxEv || len(o.evs) > 0 && o.evBytes+size > o.maxBytes) {
 		o.compactLocked()
 	}
 	if o.latest {
 		if i, ok := o.idx[id]; ok {
 			if old := o.evs[i]; old.Epoch != m.Epoch || old.Seq < m.Seq {
+				o.evBytes += size - old.SizeVT()
 				o.evs[i] = m
 				o.coalesced++
 			}
@@ -67,6 +75,7 @@ func (o *outbox) event(id string, m *kervipb.Msg) {
 		o.idx[id] = len(o.evs)
 	}
 	o.evs = append(o.evs, m)
+	o.evBytes += size
 }
 
 // compactLocked keeps only the latest waiting event of each id, in the
@@ -88,6 +97,10 @@ func (o *outbox) compactLocked() {
 	}
 	clear(o.evs[len(keep):])
 	o.evs = keep
+	o.evBytes = 0
+	for _, m := range keep {
+		o.evBytes += m.SizeVT()
+	}
 }
 
 // setDown tells the outbox whether the link is down.
@@ -106,6 +119,7 @@ func (o *outbox) take() ([]outMsg, []*kervipb.Msg) {
 	defer o.mu.Unlock()
 	c, e := o.ctrlQ, o.evs
 	o.ctrlQ, o.evs = nil, nil
+	o.ctrlBytes, o.evBytes = 0, 0
 	if !o.down {
 		o.latest, o.idx = false, nil
 	} else {
@@ -124,10 +138,12 @@ func (o *outbox) requeue(ms []*kervipb.Msg) {
 	o.compactLocked()
 }
 
-// ctrl queues a control message; one over the bound fails (or is dropped).
+// ctrl queues a control message; one over the bounds fails (or is
+// dropped). (One larger than maxBytes waits alone.)
 func (o *outbox) ctrl(m outMsg) {
 	o.mu.Lock()
-	if len(o.ctrlQ) >= o.maxCtrl {
+	size := ctrlSize(m)
+	if len(o.ctrlQ) >= o.maxCtrl || len(o.ctrlQ) > 0 && o.ctrlBytes+size > o.maxBytes {
 		o.dropped++
 		o.mu.Unlock()
 		if m.fail != nil {
@@ -136,6 +152,7 @@ func (o *outbox) ctrl(m outMsg) {
 		return
 	}
 	o.ctrlQ = append(o.ctrlQ, m)
+	o.ctrlBytes += size
 	o.mu.Unlock()
 }
 
