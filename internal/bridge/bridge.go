@@ -96,7 +96,6 @@ type Bridge struct {
 	self        plumb.Port // the bridge's own port: subscribes and calls on behalf of other nodes
 	out         *outbox
 	evCh        chan *nats.Msg
-	inCh        chan *nats.Msg // requests and control messages to this node
 	ctx         context.Context
 	cancel      context.CancelFunc
 	wg          sync.WaitGroup
@@ -115,6 +114,7 @@ type Bridge struct {
 	catSeq  uint64
 	inCalls map[uint64]string // local seq of a call from another node → its reply subject
 	byReply map[string]uint64
+	inBy    map[string]int // a calling node → its calls in flight here
 	inSeq   uint64
 	calls   map[uint64]*remote // hub seq of a call to another node → that node
 	closed  bool
@@ -142,6 +142,7 @@ type remote struct {
 	kick      chan struct{}
 	rejected  map[string]bool
 	warned    time.Time // when its clock was last warned about
+	misused   time.Time // when what it sent was last refused with a warning
 	// catMu orders what goes into port of the node's catalogue: a
 	// snapshot (syncCatalogue) and the changes after it (onCatalogue)
 	// reach the hub in the order of their sequence numbers. Taken before
@@ -178,6 +179,9 @@ type controlReply struct {
 	Time    int64             `json:"time,omitempty"`
 	Error   string            `json:"error,omitempty"`
 }
+
+// maxCallsPerNode bounds the calls one node may have in flight on another.
+const maxCallsPerNode = 1024
 
 // A page of a node's catalogue holds catPage entries at most, and
 // catPageBytes (one larger entry goes alone).
@@ -229,10 +233,9 @@ func Start(cfg Config) (*Bridge, error) {
 		cfg: cfg, p: "kervi." + cfg.App, nc: cfg.Conn, log: cfg.Logger.With("node", cfg.Node),
 		epoch: binary.BigEndian.Uint64(eb[:]) | 1, ctx: ctx, cancel: cancel,
 		evCh:    make(chan *nats.Msg, 65536),
-		inCh:    make(chan *nats.Msg, 65536),
 		nodes:   map[string]*remote{},
 		follows: map[string]map[string]bool{}, fepoch: map[string]uint64{}, lastOut: map[string]*kervipb.Msg{}, seqOut: map[string]uint64{},
-		cat: map[string]*kervipb.Msg{}, inCalls: map[uint64]string{}, byReply: map[string]uint64{},
+		cat: map[string]*kervipb.Msg{}, inCalls: map[uint64]string{}, byReply: map[string]uint64{}, inBy: map[string]int{},
 		calls: map[uint64]*remote{},
 	}
 	b.out = newOutbox(cfg.MaxPending, maxWaitingEvents, maxWaitingBytes)
@@ -269,23 +272,17 @@ func Start(cfg Config) (*Bridge, error) {
 			return nil, err
 		}
 	}
-	// Requests and control messages come through one channel, in the
-	// order they came: a follow sent before a call is served before it,
-	// so the call's events reach the follower, as on one machine.
-	for _, subj := range []string{b.p + ".req." + cfg.Node, b.p + ".ctl." + cfg.Node} {
-		s, err := b.nc.ChanSubscribe(subj, b.inCh)
-		if err != nil {
-			b.Close()
-			return nil, fmt.Errorf("kervi: nodes: subscribe %s: %w", subj, err)
-		}
-		s.SetPendingLimits(65536, 64<<20)
-		b.subs = append(b.subs, s)
-	}
+	// Requests and control messages to this node come on a subscription
+	// per sender (newRemote), served in the order they came: a follow
+	// sent before a call is served before it, so the call's events reach
+	// the follower, as on one machine. The subject names the sender,
+	// which the server's permissions vouch for; a literal sender also
+	// lets the interest cross a site's leaf, whose permissions name its
+	// members.
 	// The bridge learns this node's catalogue as the hub's other
 	// followers do.
 	self.Receive([]*kervipb.Msg{{Kind: kervipb.Kind_KIND_FOLLOW_CATALOGUE}})
-	b.wg.Add(4)
-	go b.serveIn()
+	b.wg.Add(3)
 	go b.publish()
 	go b.drainEvents()
 	go b.beat()
@@ -425,6 +422,7 @@ func (b *Bridge) fromHub(ms []*kervipb.Msg) error {
 			}
 			delete(b.inCalls, m.Seq)
 			delete(b.byReply, reply)
+			b.endInCallLocked(reply)
 			r := shallow(m)
 			r.Seq = 0
 			b.out.ctrl(outMsg{subj: reply, data: marshal(r)})
@@ -479,7 +477,7 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 		}{{"follow", &follow}, {"unfollow", &unfollow}} {
 			if len(*op.ids) > 0 {
 				data, _ := json.Marshal(control{Op: op.name, Node: b.cfg.Node, Epoch: b.epoch, IDs: *op.ids})
-				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
+				b.out.ctrl(outMsg{subj: natsnode.CtlSubject(b.cfg.App, r.name, b.cfg.Node), data: data, drop: true})
 				*op.ids = nil
 			}
 		}
@@ -499,13 +497,13 @@ func (b *Bridge) fromPort(r *remote, ms []*kervipb.Msg) error {
 			}
 			b.calls[m.Seq] = r
 			seq := m.Seq
-			b.out.ctrl(outMsg{subj: b.subject("req", r.name), reply: b.replyPrefix + strconv.FormatUint(seq, 10),
+			b.out.ctrl(outMsg{subj: natsnode.ReqSubject(b.cfg.App, r.name, b.cfg.Node), reply: b.replyPrefix + strconv.FormatUint(seq, 10),
 				data: marshal(q), fail: func(err error) { b.callFailed(r, seq, m, err) }})
 		case kervipb.Kind_KIND_CANCEL:
 			if b.calls[m.Seq] == r {
 				c := control{Op: "cancel", Node: b.cfg.Node, Reply: b.replyPrefix + strconv.FormatUint(m.Seq, 10)}
 				data, _ := json.Marshal(c)
-				b.out.ctrl(outMsg{subj: b.subject("ctl", r.name), data: data, drop: true})
+				b.out.ctrl(outMsg{subj: natsnode.CtlSubject(b.cfg.App, r.name, b.cfg.Node), data: data, drop: true})
 				// The call ends here at once: its answer may never come
 				// (lost with the link, or the cancel lost), and the hub
 				// would hold it for as long as the node stays online.
@@ -582,23 +580,40 @@ func (b *Bridge) callFailed(r *remote, seq uint64, m *kervipb.Msg, err error) {
 
 // ---- from other nodes ----
 
-// serveIn serves the requests and control messages of other nodes, in
-// the order they came.
-func (b *Bridge) serveIn() {
-	defer b.wg.Done()
-	reqs := b.p + ".req."
-	for {
-		select {
-		case <-b.ctx.Done():
-			return
-		case msg := <-b.inCh:
-			if strings.HasPrefix(msg.Subject, reqs) {
-				b.onRequest(msg)
-			} else {
-				b.onControl(msg)
-			}
-		}
+// serveIn serves a request or control message of another node: its
+// subject, P.to.<this node>.<sender>.<req|ctl>, names the sender.
+func (b *Bridge) serveIn(msg *nats.Msg) {
+	from, kind, ok := strings.Cut(strings.TrimPrefix(msg.Subject, natsnode.ToPrefix(b.cfg.App, b.cfg.Node)), ".")
+	if !ok || from == "" || from == b.cfg.Node {
+		return
 	}
+	// An answer goes only to the sender's own inbox: a node cannot make
+	// this one publish on another node's subjects.
+	if msg.Reply != "" && !strings.HasPrefix(msg.Reply, b.p+".in."+from+".") {
+		b.warnOnce(from, "nodes: a request's reply subject is not its sender's inbox; refused", "from", from, "reply", msg.Reply)
+		return
+	}
+	switch kind {
+	case "req":
+		b.onRequest(from, msg)
+	case "ctl":
+		b.onControl(from, msg)
+	}
+}
+
+// warnOnce logs a warning about what node did, once a minute at most.
+func (b *Bridge) warnOnce(node, msg string, args ...any) {
+	b.mu.Lock()
+	r := b.nodes[node]
+	if r != nil && !r.misused.IsZero() && time.Since(r.misused) < time.Minute {
+		b.mu.Unlock()
+		return
+	}
+	if r != nil {
+		r.misused = time.Now()
+	}
+	b.mu.Unlock()
+	b.log.Warn(msg, args...)
 }
 
 // onReply takes the answer to a call this node made.
@@ -633,8 +648,8 @@ func (b *Bridge) onReply(msg *nats.Msg) {
 	p.Receive([]*kervipb.Msg{res})
 }
 
-// onRequest takes a call, set or read from another node.
-func (b *Bridge) onRequest(msg *nats.Msg) {
+// onRequest takes a call, set or read from node from.
+func (b *Bridge) onRequest(from string, msg *nats.Msg) {
 	if msg.Reply == "" {
 		return
 	}
@@ -660,6 +675,12 @@ func (b *Bridge) onRequest(msg *nats.Msg) {
 		fail(kervipb.Code_CODE_BUSY, fmt.Sprintf("node %q has %d calls from other nodes in flight, the limit", b.cfg.Node, len(b.inCalls)))
 		return
 	}
+	// One node cannot take every place: each has a share.
+	if n := b.inBy[from]; n >= maxCallsPerNode {
+		b.mu.Unlock()
+		fail(kervipb.Code_CODE_BUSY, fmt.Sprintf("node %q has %d calls from node %q in flight, the limit for one node", b.cfg.Node, n, from))
+		return
+	}
 	if b.cat[m.Id] == nil {
 		b.mu.Unlock()
 		fail(kervipb.Code_CODE_UNKNOWN_ID, fmt.Sprintf("no module of node %q owns %q", b.cfg.Node, m.Id))
@@ -669,6 +690,7 @@ func (b *Bridge) onRequest(msg *nats.Msg) {
 	seq := b.inSeq
 	b.inCalls[seq] = msg.Reply
 	b.byReply[msg.Reply] = seq
+	b.inBy[from]++
 	b.mu.Unlock()
 	m.Seq = seq
 	if m.Deadline > 0 {
@@ -679,13 +701,29 @@ func (b *Bridge) onRequest(msg *nats.Msg) {
 	b.self.Receive([]*kervipb.Msg{m})
 }
 
-// onControl serves another node's control requests.
-func (b *Bridge) onControl(msg *nats.Msg) {
+// endInCallLocked counts a call from another node, answered to reply, as
+// ended.
+func (b *Bridge) endInCallLocked(reply string) {
+	rest := strings.TrimPrefix(reply, b.p+".in.")
+	from, _, _ := strings.Cut(rest, ".")
+	if b.inBy[from]--; b.inBy[from] <= 0 {
+		delete(b.inBy, from)
+	}
+}
+
+// onControl serves node from's control requests. The node they are
+// about is from, whatever their "node" says.
+func (b *Bridge) onControl(from string, msg *nats.Msg) {
 	var c control
 	if err := json.Unmarshal(msg.Data, &c); err != nil {
 		b.respond(msg, controlReply{Error: "cannot read the control request: " + err.Error()})
 		return
 	}
+	if c.Node != "" && c.Node != from {
+		b.respond(msg, controlReply{Error: fmt.Sprintf("node %q sent a control request as node %q", from, c.Node)})
+		return
+	}
+	c.Node = from
 	switch c.Op {
 	case "time":
 		b.respond(msg, controlReply{Time: b.cfg.Now().UnixNano()})
@@ -702,6 +740,9 @@ func (b *Bridge) onControl(msg *nats.Msg) {
 		}
 		b.mu.Unlock()
 	case "cancel":
+		if !strings.HasPrefix(c.Reply, b.p+".in."+from+".") {
+			return // only the caller cancels its call
+		}
 		b.mu.Lock()
 		seq, ok := b.byReply[c.Reply]
 		b.mu.Unlock()
@@ -920,6 +961,13 @@ func (b *Bridge) newRemote(node string) *remote {
 	r := &remote{name: node, ids: map[string]bool{}, want: map[string]bool{}, subs: map[string]*nats.Subscription{},
 		lastIn: map[string]evNum{}, kick: make(chan struct{}, 1), rejected: map[string]bool{}}
 	b.nodes[node] = r
+	subj := natsnode.ToPrefix(b.cfg.App, b.cfg.Node) + node + ".>"
+	if s, err := b.nc.Subscribe(subj, b.serveIn); err != nil {
+		b.log.Error("nodes: cannot take another node's requests", "peer", node, "error", err)
+	} else {
+		_ = s.SetPendingLimits(65536, 64<<20)
+		b.subs = append(b.subs, s)
+	}
 	b.wg.Add(1)
 	go b.work(r)
 	return r
@@ -1081,7 +1129,7 @@ func (b *Bridge) syncCatalogue(r *remote) error {
 	for {
 		data, _ := json.Marshal(control{Op: "catalogue", Node: b.cfg.Node, After: after})
 		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
-		msg, err := b.nc.RequestWithContext(ctx, b.subject("ctl", r.name), data)
+		msg, err := b.nc.RequestWithContext(ctx, natsnode.CtlSubject(b.cfg.App, r.name, b.cfg.Node), data)
 		cancel()
 		if err != nil {
 			return err
@@ -1197,7 +1245,7 @@ func (b *Bridge) syncFollows(r *remote) error {
 	b.mu.Unlock()
 	if len(unfollow) > 0 {
 		data, _ := json.Marshal(control{Op: "unfollow", Node: b.cfg.Node, Epoch: b.epoch, IDs: unfollow})
-		if err := b.nc.Publish(b.subject("ctl", r.name), data); err != nil {
+		if err := b.nc.Publish(natsnode.CtlSubject(b.cfg.App, r.name, b.cfg.Node), data); err != nil {
 			return err
 		}
 	}
@@ -1205,7 +1253,7 @@ func (b *Bridge) syncFollows(r *remote) error {
 		n := min(len(follow), 512)
 		data, _ := json.Marshal(control{Op: "follow", Node: b.cfg.Node, Epoch: b.epoch, IDs: follow[:n]})
 		ctx, cancel := context.WithTimeout(b.ctx, 2*time.Second)
-		msg, err := b.nc.RequestWithContext(ctx, b.subject("ctl", r.name), data)
+		msg, err := b.nc.RequestWithContext(ctx, natsnode.CtlSubject(b.cfg.App, r.name, b.cfg.Node), data)
 		cancel()
 		if err != nil {
 			b.mu.Lock()
@@ -1355,7 +1403,7 @@ func (b *Bridge) measureClock() {
 	ctx, cancel := context.WithTimeout(b.ctx, b.cfg.Heartbeat)
 	defer cancel()
 	t0 := b.cfg.Now()
-	msg, err := b.nc.RequestWithContext(ctx, b.subject("ctl", b.cfg.Main), data)
+	msg, err := b.nc.RequestWithContext(ctx, natsnode.CtlSubject(b.cfg.App, b.cfg.Main, b.cfg.Node), data)
 	t1 := b.cfg.Now()
 	if err != nil {
 		return

@@ -618,7 +618,7 @@ func fakeNode(t *testing.T, url, name string, ids []string) <-chan *kervipb.Msg 
 	t.Cleanup(nc.Close)
 	calls := make(chan *kervipb.Msg, 100)
 	const epoch = 7
-	if _, err := nc.Subscribe("kervi.t.req."+name, func(msg *nats.Msg) {
+	if _, err := nc.Subscribe("kervi.t.to."+name+".*.req", func(msg *nats.Msg) {
 		m := &kervipb.Msg{}
 		if m.UnmarshalVT(msg.Data) == nil {
 			calls <- m
@@ -626,7 +626,7 @@ func fakeNode(t *testing.T, url, name string, ids []string) <-chan *kervipb.Msg 
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := nc.Subscribe("kervi.t.ctl."+name, func(msg *nats.Msg) {
+	if _, err := nc.Subscribe("kervi.t.to."+name+".*.ctl", func(msg *nats.Msg) {
 		var c control
 		if json.Unmarshal(msg.Data, &c) != nil || msg.Reply == "" {
 			return
@@ -716,4 +716,64 @@ func TestIDTakenByALocalModule(t *testing.T) {
 		defer pi.br.mu.Unlock()
 		return !pi.br.follows["shared"]["main"]
 	})
+}
+
+// TestForgedRequestsAreRefused: a control request that says it comes from
+// another node than its subject's sender is refused, and a request whose
+// answer would go anywhere but its sender's inbox is not answered.
+func TestForgedRequestsAreRefused(t *testing.T) {
+	s := startServer(t)
+	startNode(t, s.ClientURL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
+		values.NewNumber(b, "bench.temp", "Temperature")
+		actions.Register(b, "bench.water", func() string { return "watered" })
+		return nil
+	})
+	nc, err := nats.Connect(s.ClientURL(), nats.CustomInboxPrefix("kervi.t.in.evil"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// "evil" beats until pi1 takes its requests, then says it is main.
+	deadline := time.Now().Add(10 * time.Second)
+	var msg *nats.Msg
+	for seq := 1; ; seq++ {
+		hb := fmt.Sprintf(`{"node":"evil","epoch":3,"seq":%d}`, seq)
+		if err := nc.Publish("kervi.t.hb.evil", []byte(hb)); err != nil {
+			t.Fatal(err)
+		}
+		msg, err = nc.Request("kervi.t.to.pi1.evil.ctl", []byte(`{"op":"follow","node":"main","epoch":3,"ids":["bench.temp"]}`), time.Second)
+		if err == nil || !errors.Is(err, nats.ErrNoResponders) || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(msg.Data), `node \"evil\" sent a control request as node \"main\"`) {
+		t.Fatalf("a control request as another node: %s", msg.Data)
+	}
+	// A call whose answer would land on main's inbox (or anywhere else).
+	elsewhere, err := nc.SubscribeSync("kervi.t.in.main.>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	call, _ := (&kervipb.Msg{Kind: kervipb.Kind_KIND_CALL, Id: "bench.water"}).MarshalVT()
+	if err := nc.PublishRequest("kervi.t.to.pi1.evil.req", "kervi.t.in.main.c.1.1", call); err != nil {
+		t.Fatal(err)
+	}
+	// A call the right way is answered: the forged one before it was not.
+	inbox := "kervi.t.in.evil.c.1.1"
+	mine, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nc.PublishRequest("kervi.t.to.pi1.evil.req", inbox, call); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := mine.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("a call answered to its sender's inbox: %v", err)
+	}
+	if m, err := elsewhere.NextMsg(100 * time.Millisecond); err == nil {
+		t.Fatalf("pi1 answered a call on another node's inbox: %s", m.Subject)
+	}
 }

@@ -7,8 +7,8 @@
 // Subjects, with P = Prefix(app):
 //
 //	P.ev.<node>.<escaped id>  value events, published only by their owner
-//	P.req.<node>              calls, sets and gets to a node
-//	P.ctl.<node>              control requests to a node
+//	P.to.<to>.<from>.req      calls, sets and gets from a node to a node
+//	P.to.<to>.<from>.ctl      control requests from a node to a node
 //	P.cat.<node>              catalogue changes published by a node
 //	P.hb.<node>               heartbeats published by a node
 //	P.in.<node>.>             the node's reply inbox

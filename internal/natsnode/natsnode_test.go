@@ -230,8 +230,24 @@ func TestNodeCannotActForAnotherNode(t *testing.T) {
 	a.waitErr(t, `Publish to "kervi.app.ev.b.v"`)
 	noMsg(t, subB, b.nc, a.nc)
 
+	// a sends b a control request or a call as main: refused.
+	ctlB, err := b.nc.SubscribeSync(CtlSubject(testApp, "b", "main"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, subj := range []string{CtlSubject(testApp, "b", "main"), ReqSubject(testApp, "b", "main")} {
+		if err := a.nc.Publish(subj, []byte(`{"op":"unfollow","node":"main"}`)); err != nil {
+			t.Fatal(err)
+		}
+		a.waitErr(t, `Publish to "`+subj+`"`)
+	}
+	noMsg(t, ctlB, b.nc, a.nc)
+
 	// a listens to b's requests, control requests and replies: refused.
-	for _, subj := range []string{ReqSubject(testApp, "b"), CtlSubject(testApp, "b"), InboxPrefix(testApp, "b") + ".>", Prefix(testApp) + ".req.>"} {
+	for _, subj := range []string{ReqSubject(testApp, "b", "main"), CtlSubject(testApp, "b", "main"), InboxPrefix(testApp, "b") + ".>", Prefix(testApp) + ".to.>"} {
 		if _, err := a.nc.SubscribeSync(subj); err != nil {
 			t.Fatal(err)
 		}
@@ -252,7 +268,7 @@ func TestNodeCannotActForAnotherNode(t *testing.T) {
 func TestRequestBetweenNodes(t *testing.T) {
 	c := startCluster(t)
 	a, b := c.dial(t, "a"), c.dial(t, "b")
-	sub, err := b.nc.Subscribe(ReqSubject(testApp, "b"), func(m *nats.Msg) {
+	sub, err := b.nc.Subscribe(ReqSubject(testApp, "b", "*"), func(m *nats.Msg) {
 		m.Respond(append([]byte("b:"), m.Data...))
 	})
 	if err != nil {
@@ -262,7 +278,7 @@ func TestRequestBetweenNodes(t *testing.T) {
 	if err := b.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	reply, err := a.nc.Request(ReqSubject(testApp, "b"), []byte("ping"), 5*time.Second)
+	reply, err := a.nc.Request(ReqSubject(testApp, "b", "a"), []byte("ping"), 5*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,7 +286,7 @@ func TestRequestBetweenNodes(t *testing.T) {
 		t.Errorf("reply %q", reply.Data)
 	}
 	// No responder on a's request subject: the caller learns at once.
-	if _, err := b.nc.Request(ReqSubject(testApp, "a"), nil, 5*time.Second); !errors.Is(err, nats.ErrNoResponders) {
+	if _, err := b.nc.Request(ReqSubject(testApp, "a", "b"), nil, 5*time.Second); !errors.Is(err, nats.ErrNoResponders) {
 		t.Errorf("request to a node with no responder: %v, want no responders", err)
 	}
 	select {
@@ -313,17 +329,17 @@ func TestOtherAppIsIsolated(t *testing.T) {
 		t.Fatal(err)
 	}
 	x.waitErr(t, `Subscription to "kervi.app.ev.>"`)
-	subA, err := a.nc.SubscribeSync(ReqSubject(testApp, "a"))
+	subA, err := a.nc.SubscribeSync(ReqSubject(testApp, "a", "*"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := a.nc.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.nc.Publish(ReqSubject(testApp, "a"), []byte("intruder")); err != nil {
+	if err := x.nc.Publish(ReqSubject(testApp, "a", "x"), []byte("intruder")); err != nil {
 		t.Fatal(err)
 	}
-	x.waitErr(t, `Publish to "kervi.app.req.a"`)
+	x.waitErr(t, `Publish to "kervi.app.to.a.x.req"`)
 	noMsg(t, subA, a.nc, x.nc)
 }
 
@@ -438,8 +454,8 @@ func TestDialGivesUpWithTheContext(t *testing.T) {
 func TestPermissionsTable(t *testing.T) {
 	p := Permissions("app", "n1")
 	want := map[string][]string{
-		"pub": {"kervi.app.ev.n1.>", "kervi.app.req.*", "kervi.app.ctl.*", "kervi.app.cat.n1", "kervi.app.hb.n1"},
-		"sub": {"kervi.app.ev.>", "kervi.app.req.n1", "kervi.app.ctl.n1", "kervi.app.cat.*", "kervi.app.hb.*", "kervi.app.in.n1.>"},
+		"pub": {"kervi.app.ev.n1.>", "kervi.app.to.*.n1.*", "kervi.app.cat.n1", "kervi.app.hb.n1"},
+		"sub": {"kervi.app.ev.>", "kervi.app.to.n1.>", "kervi.app.cat.*", "kervi.app.hb.*", "kervi.app.in.n1.>"},
 	}
 	if strings.Join(p.Publish.Allow, " ") != strings.Join(want["pub"], " ") || len(p.Publish.Deny) != 0 {
 		t.Errorf("publish %v", p.Publish)

@@ -174,8 +174,9 @@ func TestSiteMemberEventsAndCallsCrossTheLeaf(t *testing.T) {
 		callee *conn
 		node   string
 		caller *nats.Conn
-	}{{pi2, "pi2", m.nc}, {m, "main", pi2.nc}} {
-		sub, err := side.callee.nc.Subscribe(ReqSubject(testApp, side.node), func(msg *nats.Msg) { msg.Respond(append([]byte(side.node+":"), msg.Data...)) })
+		from   string
+	}{{pi2, "pi2", m.nc, "main"}, {m, "main", pi2.nc, "pi2"}} {
+		sub, err := side.callee.nc.Subscribe(ReqSubject(testApp, side.node, side.from), func(msg *nats.Msg) { msg.Respond(append([]byte(side.node+":"), msg.Data...)) })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -183,7 +184,7 @@ func TestSiteMemberEventsAndCallsCrossTheLeaf(t *testing.T) {
 		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 		var reply *nats.Msg
 		for reply == nil { // until the responder's interest crossed the leaf
-			reply, err = side.caller.RequestWithContext(ctx, ReqSubject(testApp, side.node), []byte("ping"))
+			reply, err = side.caller.RequestWithContext(ctx, ReqSubject(testApp, side.node, side.from), []byte("ping"))
 			if err != nil && ctx.Err() != nil {
 				t.Fatalf("call to %s through the leaf: %v", side.node, err)
 			}
@@ -215,7 +216,7 @@ func TestSiteMemberCannotActForAnother(t *testing.T) {
 		t.Fatal(err)
 	}
 	pi2.waitErr(t, "Permissions Violation for Publish")
-	if _, err := pi2.nc.SubscribeSync(ReqSubject(testApp, "pi3")); err != nil {
+	if _, err := pi2.nc.SubscribeSync(ReqSubject(testApp, "pi3", "*")); err != nil {
 		t.Fatal(err)
 	}
 	pi2.waitErr(t, "Permissions Violation for Subscription")
@@ -256,9 +257,9 @@ func TestMainLimitsTheLeafToItsSite(t *testing.T) {
 		t.Fatalf("main took %s %q through the shed's leaf, want only the site's events", got.Subject, got.Data)
 	}
 	// Requests to a node outside the site do not reach the leaf either.
-	reqSite, _ := nc.SubscribeSync(ReqSubject(testApp, "far"))
+	reqSite, _ := nc.SubscribeSync(ReqSubject(testApp, "far", "*"))
 	nc.Flush()
-	if err := m.nc.Publish(ReqSubject(testApp, "far"), nil); err != nil {
+	if err := m.nc.Publish(ReqSubject(testApp, "far", "main"), nil); err != nil {
 		t.Fatal(err)
 	}
 	noMsg(t, reqSite, nc, m.nc)
@@ -313,18 +314,18 @@ func TestRemoteIsChecked(t *testing.T) {
 
 func TestMergePermissions(t *testing.T) {
 	p := MergePermissions(Permissions(testApp, "shed"), Permissions(testApp, "pi2"))
-	for _, want := range []string{"kervi.app.ev.shed.>", "kervi.app.ev.pi2.>", "kervi.app.hb.pi2", "kervi.app.req.*"} {
+	for _, want := range []string{"kervi.app.ev.shed.>", "kervi.app.ev.pi2.>", "kervi.app.hb.pi2", "kervi.app.to.*.pi2.*", "kervi.app.to.*.shed.*"} {
 		if !slices.Contains(p.Publish.Allow, want) {
 			t.Errorf("merged publish lacks %s: %v", want, p.Publish.Allow)
 		}
 	}
-	for _, want := range []string{"kervi.app.req.shed", "kervi.app.req.pi2", "kervi.app.in.pi2.>", "kervi.app.ev.>"} {
+	for _, want := range []string{"kervi.app.to.shed.>", "kervi.app.to.pi2.>", "kervi.app.in.pi2.>", "kervi.app.ev.>"} {
 		if !slices.Contains(p.Subscribe.Allow, want) {
 			t.Errorf("merged subscribe lacks %s: %v", want, p.Subscribe.Allow)
 		}
 	}
-	if n := strings.Count(strings.Join(p.Publish.Allow, " "), "kervi.app.req.*"); n != 1 {
-		t.Errorf("kervi.app.req.* listed %d times", n)
+	if n := strings.Count(strings.Join(p.Subscribe.Allow, " "), "kervi.app.ev.>"); n != 1 {
+		t.Errorf("kervi.app.ev.> listed %d times", n)
 	}
 	if p.Response == nil || p.Response.MaxMsgs != 1 || p.Response.Expires != responseTTL {
 		t.Errorf("merged response permission %+v", p.Response)
@@ -399,14 +400,14 @@ func TestSiteStartsBeforeMain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sub, _ := h.nc.SubscribeSync(ReqSubject(testApp, "shed"))
+	sub, _ := h.nc.SubscribeSync(ReqSubject(testApp, "shed", "pi2"))
 	go func() {
 		if m, err := sub.NextMsg(5 * time.Second); err == nil {
 			m.Respond([]byte("shed"))
 		}
 	}()
 	h.nc.Flush()
-	if r, err := p.nc.Request(ReqSubject(testApp, "shed"), nil, 5*time.Second); err != nil || string(r.Data) != "shed" {
+	if r, err := p.nc.Request(ReqSubject(testApp, "shed", "pi2"), nil, 5*time.Second); err != nil || string(r.Data) != "shed" {
 		t.Fatalf("pi2 → shed with main away: %v %v", r, err)
 	}
 

@@ -13,11 +13,18 @@ func Prefix(app string) string { return "kervi." + app }
 // InboxPrefix returns the reply inbox prefix of node: "kervi.<app>.in.<node>".
 func InboxPrefix(app, node string) string { return Prefix(app) + ".in." + node }
 
-// ReqSubject returns the subject of calls to node: "kervi.<app>.req.<node>".
-func ReqSubject(app, node string) string { return Prefix(app) + ".req." + node }
+// ReqSubject returns the subject of calls from node from to node to:
+// "kervi.<app>.to.<to>.<from>.req". The sender is in the subject, where
+// the server's permissions vouch for it.
+func ReqSubject(app, to, from string) string { return Prefix(app) + ".to." + to + "." + from + ".req" }
 
-// CtlSubject returns the subject of control requests to node.
-func CtlSubject(app, node string) string { return Prefix(app) + ".ctl." + node }
+// CtlSubject returns the subject of control requests from node from to
+// node to: "kervi.<app>.to.<to>.<from>.ctl".
+func CtlSubject(app, to, from string) string { return Prefix(app) + ".to." + to + "." + from + ".ctl" }
+
+// ToPrefix returns the prefix of the subjects of what other nodes send
+// node: "kervi.<app>.to.<node>.", which one subscription takes in order.
+func ToPrefix(app, node string) string { return Prefix(app) + ".to." + node + "." }
 
 // CatSubject returns the subject of node's catalogue changes.
 func CatSubject(app, node string) string { return Prefix(app) + ".cat." + node }
@@ -38,9 +45,9 @@ const responseTTL = 24 * time.Hour
 
 // Permissions returns node's permissions in application app:
 //
-//	publish:   P.ev.<node>.>, P.req.*, P.ctl.*, P.cat.<node>, P.hb.<node>,
+//	publish:   P.ev.<node>.>, P.to.*.<node>.*, P.cat.<node>, P.hb.<node>,
 //	           and one reply to each request received (allow_responses)
-//	subscribe: P.ev.>, P.req.<node>, P.ctl.<node>, P.cat.*, P.hb.*, P.in.<node>.>
+//	subscribe: P.ev.>, P.to.<node>.>, P.cat.*, P.hb.*, P.in.<node>.>
 //
 // So a node cannot publish another node's events, cannot read another
 // node's requests or replies, and sees nothing of another application.
@@ -49,15 +56,13 @@ func Permissions(app, node string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
 			p + ".ev." + node + ".>",
-			p + ".req.*",
-			p + ".ctl.*",
+			p + ".to.*." + node + ".*",
 			p + ".cat." + node,
 			p + ".hb." + node,
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			p + ".ev.>",
-			p + ".req." + node,
-			p + ".ctl." + node,
+			p + ".to." + node + ".>",
 			p + ".cat.*",
 			p + ".hb.*",
 			p + ".in." + node + ".>",
