@@ -755,7 +755,7 @@ func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 	case o.desc.Kind != wantKind:
 		fail(newError(CodeUnknownID, m.Id, o.module, "%q is a %s, not a %s", m.Id, o.desc.Kind, wantKind))
 	case o.port == nil && o.node != h.node:
-		fail(newError(CodeOwnerGone, m.Id, o.module, "node %q is offline (module %q owns %q)", o.node, o.module, m.Id))
+		fail(newError(CodeOwnerGone, m.Id, o.module, "node %q is offline", o.node))
 	case o.port == nil:
 		fail(newError(CodeOwnerGone, m.Id, o.module, "module %q is not running", o.module))
 	case p.proxy && o.port.proxy:
@@ -901,10 +901,14 @@ func (p *hubPort) Detach() {
 		switch {
 		case c.to == p:
 			err := newError(CodeOwnerGone, c.id, p.module, "module %q stopped during the call", p.module)
-			if p.proxy {
-				err = newError(CodeOwnerGone, c.id, "", "node %q went offline during the call", p.node)
+			if p.proxy { // named by the id's module, not the port
+				module := ""
+				if e := h.ids[c.id]; e != nil && e.owner != nil {
+					module = e.owner.module
+				}
+				err = newError(CodeOwnerGone, c.id, module, "node %q went offline during the call", p.node)
 			}
-			r.send(c.from, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire(p.module, err)})
+			r.send(c.from, &kervipb.Msg{Kind: kervipb.Kind_KIND_RESULT, Seq: c.seq, Id: c.id, Error: toWire("", err)})
 			h.endCallLocked(hs, c)
 		case c.from == p:
 			r.send(c.to, &kervipb.Msg{Kind: kervipb.Kind_KIND_CANCEL, Seq: hs, Id: c.id})
