@@ -687,6 +687,7 @@ func (a *Application) run(ctx context.Context) error {
 	case <-time.After(a.opts.exitTimeout):
 		a.log.Warn("app_main did not return after the application stopped")
 	}
+	cl.leave() // the other nodes keep this one's ids, stale, until it is back
 	a.stopModules(runs)
 	appPort.Send(&kervipb.Msg{Kind: kervipb.Kind_KIND_STOP, Deadline: time.Now().Add(a.opts.stopTimeout).UnixNano()})
 	select {

@@ -218,6 +218,19 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 	return c, nil
 }
 
+// leave tells the other nodes this node stops and closes its bridge, before
+// its modules stop: the others keep its ids, stale, until it is back,
+// rather than seeing them retired one by one.
+func (c *cluster) leave() {
+	if c == nil || c.br == nil {
+		return
+	}
+	c.mu.Lock()
+	c.live = nil
+	c.mu.Unlock()
+	c.br.Leave(time.Second)
+}
+
 func (c *cluster) stop() {
 	if c == nil {
 		return

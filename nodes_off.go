@@ -20,4 +20,6 @@ func (a *Application) startCluster(context.Context) (*cluster, error) {
 	return nil, nil
 }
 
+func (c *cluster) leave() {}
+
 func (c *cluster) stop() {}

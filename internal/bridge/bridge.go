@@ -158,9 +158,10 @@ type heartbeat struct {
 	Epoch   uint64 `json:"epoch"`
 	Seq     uint64 `json:"seq"`
 	Version string `json:"version"`
-	Time    int64  `json:"time"`   // the node's clock, unix ns
-	Offset  int64  `json:"offset"` // the node's clock minus main's, ns
-	Cat     uint64 `json:"cat"`    // the sequence number of its last catalogue change
+	Time    int64  `json:"time"`          // the node's clock, unix ns
+	Offset  int64  `json:"offset"`        // the node's clock minus main's, ns
+	Cat     uint64 `json:"cat"`           // the sequence number of its last catalogue change
+	Bye     bool   `json:"bye,omitempty"` // the node stops: take it offline now
 }
 
 // control is a request on P.ctl.<node>.
@@ -321,6 +322,24 @@ func (b *Bridge) Close() {
 	if b.self != nil {
 		b.self.Detach()
 	}
+}
+
+// Leave tells the other nodes that this node stops, so that they take it
+// offline at once (its ids stay there, stale, until it is back), waiting
+// up to timeout for the word to leave, then closes the bridge: what this
+// node's modules retire as they stop is not exported.
+func (b *Bridge) Leave(timeout time.Duration) {
+	if b.nc.IsConnected() {
+		b.mu.Lock()
+		cat := b.catSeq
+		b.mu.Unlock()
+		data, _ := json.Marshal(heartbeat{Node: b.cfg.Node, Epoch: b.epoch, Seq: b.hbSeq.Add(1), Version: b.cfg.Version,
+			Time: b.cfg.Now().UnixNano(), Offset: b.offset.Load(), Cat: cat, Bye: true})
+		if b.nc.Publish(b.subject("hb", b.cfg.Node), data) == nil {
+			_ = b.nc.FlushTimeout(timeout)
+		}
+	}
+	b.Close()
 }
 
 // LinkDown tells the bridge that the node's connection to NATS dropped:
@@ -916,6 +935,13 @@ func (b *Bridge) onHeartbeat(msg *nats.Msg) {
 		return
 	}
 	r := b.nodes[node]
+	if hb.Bye {
+		b.mu.Unlock()
+		if r != nil && r.epoch == hb.Epoch {
+			b.offline(r, "it stopped")
+		}
+		return
+	}
 	if r == nil {
 		r = b.newRemote(node)
 	}

@@ -106,3 +106,27 @@ func TestRestartsAcrossNodes(t *testing.T) {
 		}
 	}
 }
+
+// TestCleanStopOfANode: a node stopped with Ctrl-C tells the others, which
+// take it offline at once (not after the 5 s of silence) and keep its ids,
+// stale, until it is back: calls fail with ErrOwnerGone naming it.
+func TestCleanStopOfANode(t *testing.T) {
+	c := newCluster(t) // the default heartbeat: 1 s, offline after 5 s
+	pi := c.startNode()
+	c.waitID("bench.water")
+	online := kervi.NodeValueID("pi1", kervi.NodeOnline)
+	c.waitBool(online, true, 20*time.Second)
+	pi.Interrupt()
+	took := c.waitBool(online, false, 4*time.Second)
+	t.Logf("main took pi1 offline %v after its Ctrl-C", took)
+	pi.Exit(30 * time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := c.app.Bus().Describe(ctx, "bench.water")
+	if err != nil || d.Node != "pi1" {
+		t.Fatalf("bench.water after pi1 stopped: %+v, %v: it stays, stale", d, err)
+	}
+	if _, err := c.app.Bus().Call(ctx, "bench.water", 1.0); !errors.Is(err, ipc.ErrOwnerGone) || !strings.Contains(err.Error(), `node "pi1" is offline`) {
+		t.Fatalf("a call to a stopped node: %v", err)
+	}
+}
