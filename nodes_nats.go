@@ -191,7 +191,13 @@ func (a *Application) startCluster(ctx context.Context) (*cluster, error) {
 		dc.URLs, dc.Seed, dc.RootCAs = j.URLs, []byte(j.Seed), pool
 	}
 	dc.KeepTrying = !a.isMain()
-	dctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	// A node waits a second for main at most before it runs its modules;
+	// its connection goes on trying.
+	wait := 3 * time.Second
+	if dc.KeepTrying {
+		wait = time.Second
+	}
+	dctx, cancel := context.WithTimeout(ctx, wait)
 	nc, err := natsnode.Dial(dctx, dc)
 	cancel()
 	if err != nil && (nc == nil || natsnode.IsAuthError(err)) {
