@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kervi/kervi-go/internal/cluster"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/nodes"
 	"github.com/kervi/kervi-go/values"
@@ -206,6 +207,9 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 		return modules, nil
 	}
 	ns.on = true
+	if cluster.Start == nil && !IsModuleProcess() {
+		return nil, errNotLinked
+	}
 	if !IsModuleProcess() && ns.joinPath != "" {
 		j, err := nodes.LoadJoin(ns.joinPath)
 		if err != nil {

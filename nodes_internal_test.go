@@ -1,5 +1,3 @@
-//go:build !kervi_nonodes
-
 package kervi
 
 import (
@@ -9,8 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kervi/kervi-go/internal/bridge"
+	"github.com/kervi/kervi-go/internal/cluster"
 	"github.com/kervi/kervi-go/ipc"
+	_ "github.com/kervi/kervi-go/nodes/nats"
 )
 
 // TestNodeStateKeepsTheNewest: the bridge may tell a node's states out of
@@ -33,16 +32,16 @@ func TestNodeStateKeepsTheNewest(t *testing.T) {
 	if err := app.WaitReady(wctx); err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{}
+	c := &clusterRun{}
 	t0 := time.Now()
-	off := bridge.NodeState{Name: "pi1", Online: false, Since: t0}
-	on := bridge.NodeState{Name: "pi1", Online: true, Version: "v2", Since: t0.Add(time.Millisecond)}
+	off := cluster.NodeState{Name: "pi1", Online: false, Since: t0}
+	on := cluster.NodeState{Name: "pi1", Online: true, Version: "v2", Since: t0.Add(time.Millisecond)}
 	app.nodeState(c, on)
 	app.nodeState(c, off) // late
 	if v := app.nodeVals["pi1"].online.Value(); !v {
 		t.Fatal("pi1 reads offline after a late, older offline state")
 	}
-	app.nodeState(c, bridge.NodeState{Name: "pi1", Online: false, Since: t0.Add(2 * time.Millisecond)})
+	app.nodeState(c, cluster.NodeState{Name: "pi1", Online: false, Since: t0.Add(2 * time.Millisecond)})
 	if v := app.nodeVals["pi1"].online.Value(); v {
 		t.Fatal("pi1 reads online after a newer offline state")
 	}

@@ -1,5 +1,3 @@
-//go:build !kervi_nonodes
-
 package kervi_test
 
 import (
@@ -15,6 +13,7 @@ import (
 	"github.com/kervi/kervi-go/actions"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/nodes"
+	_ "github.com/kervi/kervi-go/nodes/nats"
 )
 
 func sitePort(t *testing.T) string {

@@ -31,6 +31,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kervi/kervi-go/internal/cluster"
 	"github.com/kervi/kervi-go/internal/kervipb"
 	"github.com/kervi/kervi-go/internal/natsnode"
 	"github.com/kervi/kervi-go/internal/plumb"
@@ -73,16 +74,7 @@ type Config struct {
 }
 
 // NodeState is what a node knows of a node.
-type NodeState struct {
-	Name    string
-	Online  bool
-	Version string
-	// Offset is the node's clock minus the main node's, as the node last
-	// measured it.
-	Offset time.Duration
-	// Since is when the node last came online or went offline.
-	Since time.Time
-}
+type NodeState = cluster.NodeState
 
 // Bridge is a running bridge.
 type Bridge struct {

@@ -24,6 +24,7 @@ import (
 	"github.com/kervi/kervi-go/internal/faultproxy"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/nodes"
+	_ "github.com/kervi/kervi-go/nodes/nats" // the test application runs on several nodes
 	"github.com/kervi/kervi-go/values"
 )
 
