@@ -599,11 +599,11 @@ func (a *Application) run(ctx context.Context) error {
 		return fmt.Errorf("kervi: %w", err)
 	}
 	defer cl.stop()
+	attrs := []any{"app", a.opts.name, "modules", len(a.modules), "in_process", a.opts.inProcess}
 	if a.nodes.on {
-		a.log.Info("starting application", "app", a.opts.name, "node", a.nodes.name, "modules", len(a.modules), "in_process", a.opts.inProcess)
-	} else {
-		a.log.Info("starting application", "app", a.opts.name, "modules", len(a.modules), "in_process", a.opts.inProcess)
+		attrs = append(attrs, "node", a.nodes.name)
 	}
+	a.log.Info("starting application", attrs...)
 
 	first := make(chan error, len(a.modules))
 	for _, r := range runs {
