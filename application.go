@@ -123,7 +123,7 @@ func NewApplication(modules []Module, opts ...Option) (*Application, error) {
 	}
 	seen := map[string]bool{}
 	for i, m := range modules {
-		if err := validModuleName(m.Name); err != nil {
+		if err := plumb.ValidModule(m.Name); err != nil {
 			return nil, fmt.Errorf("kervi: module %d: %w", i+1, err)
 		}
 		if m.Name == appModule {
@@ -200,18 +200,6 @@ func (a *Application) handle() error {
 		}
 	})
 	return a.handleErr
-}
-
-func validModuleName(name string) error {
-	if name == "" || len(name) > 64 {
-		return fmt.Errorf("module name %q: 1 to 64 characters", name)
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return fmt.Errorf("module name %q: %q is not allowed (letters, digits, _ and -)", name, r)
-		}
-	}
-	return nil
 }
 
 // Main runs the application until SIGINT or SIGTERM, then stops it in

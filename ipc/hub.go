@@ -485,19 +485,6 @@ func (o *owner) where() string {
 	return fmt.Sprintf("module %q on node %q", o.module, o.node)
 }
 
-// validModule reports whether name can be a module's name.
-func validModule(name string) error {
-	if name == "" || len(name) > 64 {
-		return fmt.Errorf("module name %q: 1 to 64 characters", name)
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
-			return fmt.Errorf("module name %q: %q is not allowed", name, r)
-		}
-	}
-	return nil
-}
-
 // checkEvent checks an event from p: only the owner of an id publishes
 // it, with the type it announced and content that can cross processes.
 func (p *hubPort) checkEvent(e *entry, m *kervipb.Msg) error {
@@ -552,7 +539,7 @@ func (h *hubCore) announceLocked(r *router, p *hubPort, m *kervipb.Msg, notices 
 	if p.proxy {
 		claim.module = d.Module
 		claim.node = p.node
-		if p.node == "" || validModule(d.Module) != nil {
+		if p.node == "" || plumb.ValidModule(d.Module) != nil {
 			reject(newError(CodeMalformed, m.Id, p.module, "announcement from node %q: module %q", p.node, d.Module))
 			return nil
 		}

@@ -8,11 +8,27 @@ package plumb
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
 	"github.com/kervi/kervi-go/internal/kervipb"
 )
+
+// ValidModule reports whether name can be a module's name: 1 to 64
+// letters, digits, _ and -, which the runtime and the hub (for the modules
+// of other nodes) both check.
+func ValidModule(name string) error {
+	if name == "" || len(name) > 64 {
+		return fmt.Errorf("module name %q: 1 to 64 characters", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("module name %q: %q is not allowed (letters, digits, _ and -)", name, r)
+		}
+	}
+	return nil
+}
 
 // SendFunc delivers a batch of messages to the other side of a connection
 // between a bus and the hub. It must not keep the slice.
