@@ -3,10 +3,7 @@ package nodetest
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -129,17 +126,12 @@ func init() {
 	})
 }
 
-// benchCluster is newCluster for a benchmark: the helpers of
-// nodes_test.go take a *testing.T.
+// benchCluster is a cluster (newCluster) for a benchmark, with pi1
+// started.
 type benchCluster struct {
-	b     *testing.B
-	proxy *faultproxy.Proxy
-	join  string
-	app   *kervi.Application
-	log   *syncBuffer
-	node  *exampletest.Program
-	dir   string
-	port  int
+	*cluster
+	b    *testing.B
+	node *exampletest.Program
 }
 
 // tap counts the messages on NATS subject subj (a wildcard allowed), as
@@ -196,83 +188,11 @@ func settle(cnt *atomic.Int64, n int64) int64 {
 // waits until main knows pi1's values.
 func newBenchCluster(b *testing.B, env ...string) *benchCluster {
 	b.Helper()
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		b.Setenv(k, v)
-	}
-	dir := filepath.Join(b.TempDir(), "pairing")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	px, err := faultproxy.New("127.0.0.1:" + strconv.Itoa(port))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { px.Close() })
-	d, err := nodes.OpenDir(dir, appName)
-	if err != nil {
-		b.Fatal(err)
-	}
-	j, err := d.Add("pi1", []string{px.URL()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := &benchCluster{b: b, proxy: px, dir: dir, port: port, join: filepath.Join(b.TempDir(), "pi1.join"), log: &syncBuffer{}}
-	if err := j.Save(c.join); err != nil {
-		b.Fatal(err)
-	}
-	app, err := newApp(kervi.WithNodeDir(dir), kervi.WithNATSListen("127.0.0.1:"+strconv.Itoa(port)),
-		kervi.WithLogger(slog.New(slog.NewTextHandler(c.log, nil))))
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- app.Run(ctx) }()
-	b.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			b.Error("the main node did not stop")
-		}
-	})
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	defer wcancel()
-	if err := app.WaitReady(wctx); err != nil {
-		b.Fatalf("main node: %v\n%s", err, c.log)
-	}
-	c.app = app
-	c.node = exampletest.StartBinary(b, os.Args[0],
-		[]string{envRole + "=node", kervi.EnvNode + "=pi1", kervi.EnvJoin + "=" + c.join})
-	c.node.WaitLine("application ready", 30*time.Second)
+	c := &benchCluster{cluster: newCluster(b, env...), b: b}
+	c.node = c.startNode()
 	c.wait(kervi.NodeValueID("pi1", kervi.NodeOnline), func(e ipc.Event) bool { return e.Value.Bool() }, 20*time.Second)
 	c.waitID("bench.set_many")
 	return c
-}
-
-// waitID waits until id is in the main node's catalogue.
-func (c *benchCluster) waitID(id string) {
-	c.b.Helper()
-	found := make(chan struct{})
-	var once sync.Once
-	sub, err := c.app.Bus().FollowCatalogue(func(ch ipc.CatalogueChange) {
-		if ch.Kind == ipc.ChangeAnnounced && ch.Description.ID == id {
-			once.Do(func() { close(found) })
-		}
-	})
-	if err != nil {
-		c.b.Fatal(err)
-	}
-	defer sub.Close()
-	select {
-	case <-found:
-	case <-time.After(20 * time.Second):
-		c.b.Fatalf("%s never reached the main node's catalogue\n%s", id, c.log)
-	}
 }
 
 // wait waits until an event of id satisfies ok, and returns how long it took.

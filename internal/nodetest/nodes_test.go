@@ -105,26 +105,7 @@ func benchSetup(ctx context.Context, b *ipc.Bus) error {
 	})
 	actions.Register(b, "bench.pid", func() int { return os.Getpid() })
 	actions.Register(b, "bench.ask_house", func(ctx context.Context) (any, error) { return b.Call(ctx, "house.ping") })
-	// bench.await waits until id is in pi1's catalogue.
-	actions.Register(b, "bench.await", func(ctx context.Context, id string) error {
-		found := make(chan struct{})
-		var once sync.Once
-		sub, err := b.FollowCatalogue(func(c ipc.CatalogueChange) {
-			if c.Kind == ipc.ChangeAnnounced && c.Description.ID == id {
-				once.Do(func() { close(found) })
-			}
-		})
-		if err != nil {
-			return err
-		}
-		defer sub.Close()
-		select {
-		case <-found:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("%s is not in the catalogue of pi1: %w", id, ctx.Err())
-		}
-	})
+	registerAwait(b, "bench.await", "pi1")
 	actions.Register(b, "bench.wait", func(ctx context.Context) error { <-ctx.Done(); return ctx.Err() })
 	if _, err := b.Subscribe("house.mode", func(e ipc.Event) { _ = seen.Set(e.Value.Text()) }); err != nil {
 		return err
@@ -143,6 +124,30 @@ func benchSetup(ctx context.Context, b *ipc.Bus) error {
 	return nil
 }
 
+// registerAwait registers action id, which waits until an id is in the
+// catalogue of node's processes.
+func registerAwait(b *ipc.Bus, id, node string) {
+	actions.Register(b, id, func(ctx context.Context, want string) error {
+		found := make(chan struct{})
+		var once sync.Once
+		sub, err := b.FollowCatalogue(func(c ipc.CatalogueChange) {
+			if c.Kind == ipc.ChangeAnnounced && c.Description.ID == want {
+				once.Do(func() { close(found) })
+			}
+		})
+		if err != nil {
+			return err
+		}
+		defer sub.Close()
+		select {
+		case <-found:
+			return nil
+		case <-ctx.Done():
+			return fmt.Errorf("%s is not in the catalogue of %s: %w", want, node, ctx.Err())
+		}
+	})
+}
+
 // benchHooks add to module "bench" what other files of the tests need;
 // they are set in init functions, so every process has them.
 var benchHooks []func(ctx context.Context, b *ipc.Bus) error
@@ -158,7 +163,7 @@ func houseSetup(ctx context.Context, b *ipc.Bus) error {
 
 // cluster is the main node, run by this test, and its pairing.
 type cluster struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	port   int
 	proxy  *faultproxy.Proxy
@@ -169,7 +174,7 @@ type cluster struct {
 	done   chan error
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -180,7 +185,7 @@ func freePort(t *testing.T) int {
 
 // newCluster pairs node pi1 with a main node that listens on loopback,
 // through a fault proxy, and starts the main node.
-func newCluster(t *testing.T, env ...string) *cluster {
+func newCluster(t testing.TB, env ...string) *cluster {
 	t.Helper()
 	for _, kv := range env {
 		k, v, _ := strings.Cut(kv, "=")
@@ -324,7 +329,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 
 // waitLine returns the first line of the log that contains sub, waiting
 // for it up to within.
-func (s *syncBuffer) waitLine(t *testing.T, sub string, within time.Duration) string {
+func (s *syncBuffer) waitLine(t testing.TB, sub string, within time.Duration) string {
 	t.Helper()
 	timeout := time.After(within)
 	for {

@@ -98,26 +98,7 @@ func pi2Setup(ctx context.Context, b *ipc.Bus) error {
 	actions.Register(b, "pi2.ping", func() string { return "pong from pi2" })
 	actions.Register(b, "pi2.set", func(v float64) error { return count.Set(v) })
 	actions.Register(b, "pi2.ask_house", func(ctx context.Context) (any, error) { return b.Call(ctx, "house.ping") })
-	// pi2.await waits until id is in pi2's catalogue.
-	actions.Register(b, "pi2.await", func(ctx context.Context, id string) error {
-		found := make(chan struct{})
-		var once sync.Once
-		sub, err := b.FollowCatalogue(func(c ipc.CatalogueChange) {
-			if c.Kind == ipc.ChangeAnnounced && c.Description.ID == id {
-				once.Do(func() { close(found) })
-			}
-		})
-		if err != nil {
-			return err
-		}
-		defer sub.Close()
-		select {
-		case <-found:
-			return nil
-		case <-ctx.Done():
-			return fmt.Errorf("%s is not in the catalogue of pi2: %w", id, ctx.Err())
-		}
-	})
+	registerAwait(b, "pi2.await", "pi2")
 	// pi2.probe, in the background, waits until main is offline to pi2,
 	// makes n calls pi2 → shed → pi2, setting pi2.count to 1000+i after
 	// the i-th that succeeds, checks main is still offline and logs what
