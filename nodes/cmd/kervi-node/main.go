@@ -137,45 +137,15 @@ func add(dir, app string, args []string, stdout io.Writer) error {
 	var urls urlList
 	fset.Var(&urls, "url", "main's URL, nats:// or tls:// (repeat for several)")
 	out := fset.String("o", "", "the join file to write (default NODE.join)")
-	// The node's name may come before, between or after the flags.
-	var names []string
-	for {
-		if err := fset.Parse(args); err != nil {
-			return usageErr("add: %v", err)
-		}
-		if fset.NArg() == 0 {
-			break
-		}
-		names = append(names, fset.Arg(0))
-		args = fset.Args()[1:]
+	node, err := nodeArg(fset, "add", args)
+	if err != nil {
+		return err
 	}
-	if len(names) != 1 {
-		return usageErr("add takes one node name, got %d", len(names))
-	}
-	node := names[0]
 	if len(urls) == 0 {
 		return usageErr("add: at least one -url of the main node is required")
 	}
-	if *out == "" {
-		*out = node + ".join"
-	}
-	if _, err := os.Lstat(*out); err == nil {
-		return fmt.Errorf("adding node %s: %s exists: remove it or choose another file with -o", node, *out)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("adding node %s: %w", node, err)
-	}
-	d, err := nodes.OpenDir(dir, app)
+	j, err := pair(dir, app, "node "+node, node, out, func(d *nodes.Dir) (*nodes.Join, error) { return d.Add(node, urls) })
 	if err != nil {
-		return err
-	}
-	j, err := d.Add(node, urls)
-	if err != nil {
-		return err
-	}
-	if err := j.Save(*out); err != nil {
-		if ferr := d.Forget(node); ferr != nil {
-			return fmt.Errorf("%w; and undoing the pairing: %w", err, ferr)
-		}
 		return err
 	}
 	pub, err := j.PublicKey()
@@ -213,47 +183,19 @@ func addLeaf(dir, app string, args []string, stdout io.Writer) error {
 	fset.Var(&members, "member", "a node of the site, added already with the hub's URL (repeat)")
 	fset.Var(&hosts, "host", "a name or address of the hub on the site's network (repeat; default NODE.local)")
 	out := fset.String("o", "", "the join file to write (default NODE.join)")
-	var names []string
-	for {
-		if err := fset.Parse(args); err != nil {
-			return usageErr("add-leaf: %v", err)
-		}
-		if fset.NArg() == 0 {
-			break
-		}
-		names = append(names, fset.Arg(0))
-		args = fset.Args()[1:]
+	node, err := nodeArg(fset, "add-leaf", args)
+	if err != nil {
+		return err
 	}
-	if len(names) != 1 {
-		return usageErr("add-leaf takes one node name, got %d", len(names))
-	}
-	node := names[0]
 	if len(urls) == 0 {
 		return usageErr("add-leaf: at least one -url of the main node's leaf listener is required")
 	}
 	if len(members) == 0 {
 		return usageErr("add-leaf: at least one -member is required")
 	}
-	if *out == "" {
-		*out = node + ".join"
-	}
-	if _, err := os.Lstat(*out); err == nil {
-		return fmt.Errorf("adding leaf hub %s: %s exists: remove it or choose another file with -o", node, *out)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("adding leaf hub %s: %w", node, err)
-	}
-	d, err := nodes.OpenDir(dir, app)
-	if err != nil {
-		return err
-	}
-	j, err := d.AddLeaf(node, members, urls, hosts)
-	if err != nil {
-		return err
-	}
-	if err := j.Save(*out); err != nil {
-		if ferr := d.Forget(node); ferr != nil {
-			return fmt.Errorf("%w; and undoing the pairing: %w", err, ferr)
-		}
+	if _, err := pair(dir, app, "leaf hub "+node, node, out, func(d *nodes.Dir) (*nodes.Join, error) {
+		return d.AddLeaf(node, members, urls, hosts)
+	}); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintf(stdout, `Added leaf hub %[1]s of %[2]s for %[3]s in %[4]s.
@@ -263,6 +205,55 @@ Wrote %[5]s (mode 0600). It holds the hub's secret key and its server's key:
   3. restart the main node, with its leaf listener on (kervi.WithNATSLeafListen).
 `, node, app, strings.Join(members, ", "), dir, *out, hostOr(hosts, node))
 	return err
+}
+
+// nodeArg parses a command's flags and its one node name, which may come
+// before, between or after the flags.
+func nodeArg(fset *flag.FlagSet, cmd string, args []string) (string, error) {
+	var names []string
+	for {
+		if err := fset.Parse(args); err != nil {
+			return "", usageErr("%s: %v", cmd, err)
+		}
+		if fset.NArg() == 0 {
+			break
+		}
+		names = append(names, fset.Arg(0))
+		args = fset.Args()[1:]
+	}
+	if len(names) != 1 {
+		return "", usageErr("%s takes one node name, got %d", cmd, len(names))
+	}
+	return names[0], nil
+}
+
+// pair pairs node (what names it in errors) with add, and writes its join
+// file to *out (default NODE.join), which must not exist; if it cannot be
+// written, the pairing is undone.
+func pair(dir, app, what, node string, out *string, add func(*nodes.Dir) (*nodes.Join, error)) (*nodes.Join, error) {
+	if *out == "" {
+		*out = node + ".join"
+	}
+	if _, err := os.Lstat(*out); err == nil {
+		return nil, fmt.Errorf("adding %s: %s exists: remove it or choose another file with -o", what, *out)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("adding %s: %w", what, err)
+	}
+	d, err := nodes.OpenDir(dir, app)
+	if err != nil {
+		return nil, err
+	}
+	j, err := add(d)
+	if err != nil {
+		return nil, err
+	}
+	if err := j.Save(*out); err != nil {
+		if ferr := d.Forget(node); ferr != nil {
+			return nil, fmt.Errorf("%w; and undoing the pairing: %w", err, ferr)
+		}
+		return nil, err
+	}
+	return j, nil
 }
 
 func hostOr(hosts []string, node string) string {
