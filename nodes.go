@@ -168,7 +168,6 @@ func WithNodeClock(now func() time.Time) Option {
 type nodeSetup struct {
 	on       bool
 	name     string            // this node
-	of       map[string]string // module → node
 	all      []string          // every node, sorted, main first
 	join     *nodes.Join
 	joinPath string
@@ -230,7 +229,7 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 	for _, m := range modules {
 		known[m.Name] = true
 	}
-	ns.of = map[string]string{}
+	of := map[string]string{} // module → node
 	set := map[string]bool{MainNode: true}
 	for n, mods := range o.nodes {
 		if err := nodes.ValidName(n); err != nil {
@@ -241,10 +240,10 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 			if !known[m] {
 				return nil, fmt.Errorf("WithNodes: node %q runs module %q, which is not in the application's modules", n, m)
 			}
-			if other, ok := ns.of[m]; ok && other != n {
+			if other, ok := of[m]; ok && other != n {
 				return nil, fmt.Errorf("WithNodes: module %q is given to nodes %q and %q", m, other, n)
 			}
-			ns.of[m] = n
+			of[m] = n
 		}
 	}
 	if !set[ns.name] {
@@ -272,12 +271,7 @@ func (a *Application) setupNodes(modules []Module) ([]Module, error) {
 	ns.all = append([]string{MainNode}, ns.all...)
 	var mine []Module
 	for _, m := range modules {
-		n := ns.of[m.Name]
-		if n == "" {
-			n = MainNode
-			ns.of[m.Name] = n
-		}
-		if n == ns.name {
+		if n := of[m.Name]; n == ns.name || n == "" && ns.name == MainNode {
 			mine = append(mine, m)
 		}
 	}
