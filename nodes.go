@@ -167,8 +167,8 @@ func WithNodeClock(now func() time.Time) Option {
 // nodeSetup is what NewApplication worked out about nodes.
 type nodeSetup struct {
 	on       bool
-	name     string            // this node
-	all      []string          // every node, sorted, main first
+	name     string   // this node
+	all      []string // every node, sorted, main first
 	join     *nodes.Join
 	joinPath string
 }
