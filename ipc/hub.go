@@ -767,7 +767,9 @@ func (h *hubCore) routeCallLocked(r *router, p *hubPort, m *kervipb.Msg) {
 		o.port.inBytes += size
 		f := shallowCopy(m)
 		f.Seq = hs
-		if !p.proxy || m.Module == "" {
+		// A call from another node names its module, if that is a
+		// module's name; else the node's port.
+		if !p.proxy || plumb.ValidModule(m.Module) != nil {
 			f.Module = p.module
 		}
 		r.send(o.port, f)
