@@ -3,6 +3,7 @@ package kervi_test
 import (
 	"context"
 	"log"
+	"time"
 
 	kervi "github.com/kervi/kervi-go"
 	"github.com/kervi/kervi-go/actions"
@@ -29,7 +30,9 @@ func ExampleWithNodes() {
 		_, err := b.Subscribe("bench.moisture", func(e ipc.Event) {
 			if e.Value.Number() < 20 {
 				go func() {
-					if _, err := b.Call(ctx, "bench.pump", 50.0); err != nil {
+					cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+					defer cancel()
+					if _, err := b.Call(cctx, "bench.pump", 50.0); err != nil {
 						log.Print(err) // ipc.ErrOwnerGone, naming pi1, while it is offline
 					}
 				}()
