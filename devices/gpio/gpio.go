@@ -225,6 +225,7 @@ type Input struct {
 	cfg  inputConfig
 	name string
 	err  error
+	set  func(bool) error // in.v.Set; tests refuse publications with it
 
 	mu    sync.Mutex
 	fault error
@@ -264,6 +265,7 @@ func NewInput(bus *ipc.Bus, id, name string, p gpio.PinIn, opts ...InputOption) 
 		in.err = err
 		return in
 	}
+	in.set = in.v.Set
 	bus.OnStart(func(ctx context.Context) error {
 		if err := p.In(in.cfg.pull, in.cfg.edge); err != nil {
 			return pinErr(in.name, "set up as input", err)
@@ -301,7 +303,7 @@ func (in *Input) publish() error {
 	}
 	var err error
 	if in.v.Any() == nil || in.v.Value() != on {
-		err = in.v.Set(on)
+		err = in.set(on)
 	}
 	in.mu.Lock()
 	in.fault = err
@@ -309,8 +311,13 @@ func (in *Input) publish() error {
 	return err
 }
 
-// run follows the pin's edges until ctx ends.
+// run follows the pin's edges until ctx ends. A refused publication is
+// logged as a warning once per distinct error, as sensors and actuators
+// do: a burst of edges refused for the same reason logs once, and the
+// next publication that succeeds logs the recovery.
 func (in *Input) run(ctx context.Context) {
+	log := in.bus.Logger()
+	lastMsg := "" // the error of the last refused publication, "" after a success
 	for ctx.Err() == nil {
 		if !in.pin.WaitForEdge(edgeWait) {
 			continue
@@ -324,8 +331,15 @@ func (in *Input) run(ctx context.Context) {
 				return
 			}
 		}
-		if err := in.publish(); err != nil {
-			in.bus.Logger().Warn("gpio input not published", "pin", in.name, "id", in.v.ID(), "error", err)
+		switch err := in.publish(); {
+		case err != nil:
+			if msg := err.Error(); msg != lastMsg {
+				lastMsg = msg
+				log.Warn("gpio input not published", "pin", in.name, "id", in.v.ID(), "error", err)
+			}
+		case lastMsg != "":
+			lastMsg = ""
+			log.Info("gpio input published again", "pin", in.name, "id", in.v.ID())
 		}
 	}
 }

@@ -40,11 +40,14 @@
 package hd44780
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
+	"github.com/kervi/kervi-go/devices/internal/chip"
 	"github.com/kervi/kervi-go/devices/pcf8574"
 	"periph.io/x/conn/v3/i2c"
 )
@@ -100,6 +103,8 @@ func Backlight(on bool) Option {
 // for concurrent use.
 type Dev struct {
 	pcf        *pcf8574.Dev
+	bus        i2c.Bus
+	addr       uint16
 	cols, rows int
 
 	mu        sync.Mutex
@@ -120,16 +125,31 @@ func Open(b i2c.Bus, addr uint16, opts ...Option) (*Dev, error) {
 	}
 	p, err := pcf8574.Open(b, addr)
 	if err != nil {
-		return nil, fmt.Errorf("hd44780: %w", err)
+		return nil, busError(b, addr, err, "")
 	}
-	d := &Dev{pcf: p, cols: cfg.cols, rows: cfg.rows, lines: make([]string, cfg.rows)}
+	d := &Dev{pcf: p, bus: b, addr: addr, cols: cfg.cols, rows: cfg.rows, lines: make([]string, cfg.rows)}
 	if cfg.backlight {
 		d.backlight = pinBacklight
 	}
 	if err := d.init(); err != nil {
-		return nil, fmt.Errorf("hd44780: initialising: %w", err)
+		return nil, busError(b, addr, err, "initialising")
 	}
 	return d, nil
+}
+
+// busError returns err, an error of the backpack's PCF8574, as a
+// *bus.Error of the display at addr on b: the PCF8574's own *bus.Error
+// names the same bus and address, so it gives way to the display's. what
+// says what the display was doing ("" for nothing more).
+func busError(b i2c.Bus, addr uint16, err error, what string) error {
+	var be *bus.Error
+	if errors.As(err, &be) && be.Err != nil {
+		err = be.Err
+	}
+	if what == "" {
+		return chip.Errorf("hd44780", b, addr, "%w", err)
+	}
+	return chip.Errorf("hd44780", b, addr, "%s: %w", what, err)
 }
 
 // init sends the initialisation sequence.
@@ -231,7 +251,7 @@ func (d *Dev) WriteLine(row int, text string) error {
 	}
 	if err := d.pcf.WriteBytes(p); err != nil {
 		d.lines[row] = "" // unknown
-		return fmt.Errorf("hd44780: row %d: %w", row, err)
+		return busError(d.bus, d.addr, err, fmt.Sprintf("row %d", row))
 	}
 	d.lines[row] = string(c)
 	return nil
@@ -242,7 +262,7 @@ func (d *Dev) Clear() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.command(cmdClear); err != nil {
-		return fmt.Errorf("hd44780: clear: %w", err)
+		return busError(d.bus, d.addr, err, "clear")
 	}
 	for i := range d.lines {
 		d.lines[i] = strings.Repeat(" ", d.cols)
@@ -259,7 +279,7 @@ func (d *Dev) SetBacklight(on bool) error {
 		d.backlight = pinBacklight
 	}
 	if err := d.pcf.Write(d.backlight); err != nil {
-		return fmt.Errorf("hd44780: backlight: %w", err)
+		return busError(d.bus, d.addr, err, "backlight")
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/ipc/ipctest"
@@ -108,10 +109,22 @@ func TestNoDevice(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"hd44780", "I2C-fault", "0x3f", "no device"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `hd44780 on i2c bus "I2C-fault" at address 0x3f: no device answers: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
+	checkBusError(t, err, "I2C-fault", 0x3F)
+}
+
+// checkBusError checks that err is a *bus.Error naming the display,
+// busName and addr.
+func checkBusError(t *testing.T, err error, busName string, addr uint16) {
+	t.Helper()
+	var be *bus.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v (%T), want a *bus.Error", err, err)
+	}
+	if be.Chip != "hd44780" || be.Kind != bus.I2C || be.Bus != busName || !be.HasAddr || be.Addr != uint64(addr) {
+		t.Errorf("bus.Error = %+v, want chip hd44780 on i2c bus %q at address %#x", *be, busName, addr)
 	}
 }
 
@@ -120,16 +133,18 @@ func TestBusErrorMidWrite(t *testing.T) {
 		c := NewChip(0x27, 16, 2)
 		d, err := Open(&i2cfault.Bus{Inner: c, After: after}, 0x27)
 		if after < len(initOps(0)) {
-			if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "initialising") {
+			if !errors.Is(err, i2cfault.ErrNACK) || !strings.HasPrefix(err.Error(), `hd44780 on i2c bus "fake-I2C" at address 0x27: initialising: writing `) {
 				t.Errorf("fault at %d: %v", after, err)
 			}
+			checkBusError(t, err, "fake-I2C", 0x27)
 			continue
 		}
 		must(t, err)
 		err = d.WriteLine(0, "hello")
-		if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "row 0") || !strings.Contains(err.Error(), "0x27") {
+		if !errors.Is(err, i2cfault.ErrNACK) || !strings.HasPrefix(err.Error(), `hd44780 on i2c bus "fake-I2C" at address 0x27: row 0: writing `) {
 			t.Errorf("line: %v", err)
 		}
+		checkBusError(t, err, "fake-I2C", 0x27)
 	}
 }
 

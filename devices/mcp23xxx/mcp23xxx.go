@@ -41,6 +41,8 @@ import (
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/pin"
 	"periph.io/x/devices/v3/mcp23xxx"
+
+	"github.com/kervi/kervi-go/devices/internal/chip"
 )
 
 // Variant names a chip of the family.
@@ -102,7 +104,7 @@ func Open(b i2c.Bus, v Variant, addr uint16) (*Dev, error) {
 	}
 	pd, err := mcp23xxx.NewI2C(b, v, addr)
 	if err != nil {
-		return nil, fmt.Errorf("%s: no device answers: %w", name, err)
+		return nil, chip.Errorf(lower(v), b, addr, "no device answers: %w", err)
 	}
 	d := &Dev{dev: pd, i2c: i2c.Dev{Bus: b, Addr: addr}, variant: v, name: name, poll: DefaultPollInterval}
 	// periph registers the pins in gpioreg; a second Open of the same chip
@@ -201,11 +203,19 @@ type Pin struct {
 	last gpio.Level
 }
 
+// errorf returns an error of the pin that is not the bus's, such as a
+// pull-down asked for.
 func (p *Pin) errorf(err error, what string) error {
+	return fmt.Errorf("%s: pin %s: %s: %w", p.d.name, p.label, what, err)
+}
+
+// busErrorf returns err, an error of the chip's I/O, as a *bus.Error
+// naming the chip, its bus and its address; nil if err is nil.
+func (p *Pin) busErrorf(err error, what string) error {
 	if err == nil {
 		return nil
 	}
-	return fmt.Errorf("%s: pin %s: %s: %w", p.d.name, p.label, what, err)
+	return chip.Errorf(lower(p.d.variant), p.d.i2c.Bus, p.d.i2c.Addr, "pin %s: %s: %w", p.label, what, err)
 }
 
 // String returns the pin's name.
@@ -237,7 +247,10 @@ func (p *Pin) SupportedFuncs() []pin.Func { return []pin.Func{gpio.IN, gpio.OUT}
 func (p *Pin) SetFunc(f pin.Func) error {
 	p.d.mu.Lock()
 	defer p.d.mu.Unlock()
-	return p.errorf(p.p.(pin.PinFunc).SetFunc(f), "setting function "+string(f))
+	if f != gpio.IN && f != gpio.OUT {
+		return p.errorf(fmt.Errorf("not supported"), "function "+string(f))
+	}
+	return p.busErrorf(p.p.(pin.PinFunc).SetFunc(f), "setting function "+string(f))
 }
 
 // Halt makes the pin a floating input.
@@ -255,13 +268,13 @@ func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 	p.d.mu.Lock()
 	defer p.d.mu.Unlock()
 	if err := p.p.In(pull, gpio.NoEdge); err != nil {
-		return p.errorf(err, "input")
+		return p.busErrorf(err, "input")
 	}
 	var l gpio.Level
 	if edge != gpio.NoEdge {
 		var err error
 		if l, err = p.read(); err != nil {
-			return p.errorf(err, "input")
+			return p.busErrorf(err, "input")
 		}
 	}
 	p.edge, p.last = edge, l
@@ -281,7 +294,7 @@ func (p *Pin) Read() gpio.Level {
 	p.d.mu.Lock()
 	defer p.d.mu.Unlock()
 	l, err := p.read()
-	p.d.err = p.errorf(err, "read")
+	p.d.err = p.busErrorf(err, "read")
 	return l
 }
 
@@ -300,7 +313,7 @@ func (p *Pin) WaitForEdge(timeout time.Duration) bool {
 			return false
 		}
 		l, err := p.read()
-		p.d.err = p.errorf(err, "read")
+		p.d.err = p.busErrorf(err, "read")
 		changed := err == nil && l != p.last
 		if changed {
 			p.last = l
@@ -340,10 +353,10 @@ func (p *Pin) Out(l gpio.Level) error {
 	defer p.d.mu.Unlock()
 	if p.p.(pin.PinFunc).Func() == gpio.IN {
 		if err := p.latch(l); err != nil {
-			return p.errorf(err, "output "+l.String())
+			return p.busErrorf(err, "output "+l.String())
 		}
 	}
-	return p.errorf(p.p.Out(l), "output "+l.String())
+	return p.busErrorf(p.p.Out(l), "output "+l.String())
 }
 
 // latch sets the pin's bit of OLAT on the chip, keeping the other bits as

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
@@ -93,11 +94,10 @@ func TestNoDevice(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"mcp23017", "I2C-fault", "0x20", "no device"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `mcp23017 on i2c bus "I2C-fault" at address 0x20: no device answers: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
 	}
+	checkBusError(t, err, "I2C-fault")
 	if _, err := Open(&i2cfault.Bus{}, MCP23017, 0x40); err == nil || !strings.Contains(err.Error(), "0x40") {
 		t.Errorf("address 0x40: %v", err)
 	}
@@ -108,8 +108,8 @@ func TestNoDevice(t *testing.T) {
 
 func TestBusErrorMidWrite(t *testing.T) {
 	c := NewChip(MCP23017, 0x20)
-	bus := &i2cfault.Bus{Inner: c, After: 4} // open (2), IODIRA, OLATA read
-	d, err := Open(bus, MCP23017, 0x20)
+	fb := &i2cfault.Bus{Inner: c, After: 4} // open (2), IODIRA, OLATA read
+	d, err := Open(fb, MCP23017, 0x20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,13 +118,26 @@ func TestBusErrorMidWrite(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"mcp23017", "0x20", "GPA3", "output High"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `mcp23017 on i2c bus "fake-I2C" at address 0x20: pin GPA3: output High: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
 	}
+	checkBusError(t, err, "fake-I2C")
 	if d.Pin(3).Read() != gpio.Low || !errors.Is(d.Err(), i2cfault.ErrNACK) {
 		t.Errorf("failed read: Err = %v", d.Err())
+	}
+	checkBusError(t, d.Err(), "fake-I2C")
+}
+
+// checkBusError checks that err is a *bus.Error naming an MCP23017,
+// busName and address 0x20.
+func checkBusError(t *testing.T, err error, busName string) {
+	t.Helper()
+	var be *bus.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v (%T), want a *bus.Error", err, err)
+	}
+	if be.Chip != "mcp23017" || be.Kind != bus.I2C || be.Bus != busName || !be.HasAddr || be.Addr != 0x20 {
+		t.Errorf("bus.Error = %+v, want chip mcp23017 on i2c bus %q at address 0x20", *be, busName)
 	}
 }
 

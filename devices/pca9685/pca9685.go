@@ -37,6 +37,8 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/devices/v3/pca9685"
+
+	"github.com/kervi/kervi-go/devices/internal/chip"
 )
 
 // DefaultAddr is the chip's address with A5..A0 low. Adafruit's DC and
@@ -48,8 +50,8 @@ const Channels = 16
 
 const osc = 25 * physic.MegaHertz // the internal oscillator
 
-// chip is what Dev needs of periph's driver.
-type chip interface {
+// pwm is what Dev needs of periph's driver.
+type pwm interface {
 	SetPwm(channel int, on, off gpio.Duty) error
 	SetFullOn(channel int) error
 	SetFullOff(channel int) error
@@ -59,9 +61,11 @@ type chip interface {
 // Dev is an opened PCA9685. Its methods are safe for concurrent use.
 type Dev struct {
 	name string // "pca9685 at I2C1 address 0x40"
+	bus  i2c.Bus
+	addr uint16
 
 	mu     sync.Mutex
-	chip   chip
+	chip   pwm
 	pre    int64         // the prescaler written
 	counts [Channels]int // last off count written per channel (0..4096)
 }
@@ -106,12 +110,18 @@ func Open(b i2c.Bus, addr uint16, opts ...Option) (*Dev, error) {
 	}
 	pd, err := pca9685.NewI2C(b, addr) // writes prescaler 122 (49.6 Hz)
 	if err != nil {
-		return nil, fmt.Errorf("%s: no device answers: %w", name, err)
+		return nil, chip.Errorf("pca9685", b, addr, "no device answers: %w", err)
 	}
 	if err := pd.SetPwmFreq(periphFreq(cfg.pre)); err != nil {
-		return nil, fmt.Errorf("%s: setting prescaler %d: %w", name, cfg.pre, err)
+		return nil, chip.Errorf("pca9685", b, addr, "setting prescaler %d: %w", cfg.pre, err)
 	}
-	return &Dev{name: name, chip: pd, pre: cfg.pre}, nil
+	return &Dev{name: name, bus: b, addr: addr, chip: pd, pre: cfg.pre}, nil
+}
+
+// busErrorf returns an error of the chip's I/O as a *bus.Error naming
+// the chip, its bus and its address.
+func (d *Dev) busErrorf(format string, args ...any) error {
+	return chip.Errorf("pca9685", d.bus, d.addr, format, args...)
 }
 
 // String returns "pca9685 at <bus> address <addr>".
@@ -154,7 +164,7 @@ func (d *Dev) SetFrequency(f physic.Frequency) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.chip.SetPwmFreq(periphFreq(c.pre)); err != nil {
-		return fmt.Errorf("%s: setting frequency %s (prescaler %d): %w", d.name, f, c.pre, err)
+		return d.busErrorf("setting frequency %s (prescaler %d): %w", f, c.pre, err)
 	}
 	d.pre = c.pre
 	return nil
@@ -188,7 +198,7 @@ func (d *Dev) SetCount(ch, n int) error {
 		err = d.chip.SetPwm(ch, 0, gpio.Duty(n))
 	}
 	if err != nil {
-		return fmt.Errorf("%s: channel %d: writing count %d: %w", d.name, ch, n, err)
+		return d.busErrorf("channel %d: writing count %d: %w", ch, n, err)
 	}
 	d.counts[ch] = n
 	return nil

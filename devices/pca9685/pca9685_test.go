@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"periph.io/x/conn/v3/i2c/i2ctest"
 	"periph.io/x/conn/v3/physic"
@@ -74,17 +75,29 @@ func TestNoDevice(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"pca9685", "I2C-fault", "0x40", "no device"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `pca9685 on i2c bus "I2C-fault" at address 0x40: no device answers: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
+	checkBusError(t, err, "I2C-fault")
+}
+
+// checkBusError checks that err is a *bus.Error naming the chip, busName
+// and DefaultAddr.
+func checkBusError(t *testing.T, err error, busName string) {
+	t.Helper()
+	var be *bus.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v (%T), want a *bus.Error", err, err)
+	}
+	if be.Chip != "pca9685" || be.Kind != bus.I2C || be.Bus != busName || !be.HasAddr || be.Addr != uint64(DefaultAddr) {
+		t.Errorf("bus.Error = %+v, want chip pca9685 on i2c bus %q at address %#x", *be, busName, DefaultAddr)
 	}
 }
 
 func TestBusErrorMidWrite(t *testing.T) {
 	c := NewChip(DefaultAddr)
-	bus := &i2cfault.Bus{Inner: c, After: len(openOps(0)) + 1}
-	d, err := Open(bus, DefaultAddr)
+	fb := &i2cfault.Bus{Inner: c, After: len(openOps(0)) + 1}
+	d, err := Open(fb, DefaultAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,11 +106,10 @@ func TestBusErrorMidWrite(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"pca9685", "0x40", "channel 3"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `pca9685 on i2c bus "fake-I2C" at address 0x40: channel 3: writing count 3072: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
 	}
+	checkBusError(t, err, "fake-I2C")
 	if d.Count(3) != 1024 || c.Count(3) != 1024 {
 		t.Errorf("count after a failed write = %d (chip %d), want 1024", d.Count(3), c.Count(3))
 	}

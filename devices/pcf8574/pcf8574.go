@@ -40,6 +40,8 @@ import (
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/pin"
+
+	"github.com/kervi/kervi-go/devices/internal/chip"
 )
 
 // DefaultAddr is the address of a PCF8574 with A2..A0 low; a PCF8574A's is
@@ -76,9 +78,8 @@ func Open(b i2c.Bus, addr uint16) (*Dev, error) {
 	if addr > 0x7F {
 		return nil, fmt.Errorf("%s: not a 7-bit I2C address", d.name)
 	}
-	var r [1]byte
-	if err := d.dev.Tx(nil, r[:]); err != nil {
-		return nil, fmt.Errorf("%s: no device answers: %w", d.name, err)
+	if _, err := d.read(); err != nil {
+		return nil, d.busErrorf("no device answers: %w", err)
 	}
 	for i := range d.pins {
 		d.pins[i] = &Pin{d: d, n: i, name: fmt.Sprintf("PCF8574_%x_P%d", addr, i)}
@@ -123,7 +124,7 @@ func (d *Dev) WriteBytes(p []byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.dev.Tx(p, nil); err != nil {
-		return fmt.Errorf("%s: writing %d bytes: %w", d.name, len(p), err)
+		return d.busErrorf("writing %d bytes: %w", len(p), err)
 	}
 	d.latch = p[len(p)-1]
 	return nil
@@ -131,7 +132,7 @@ func (d *Dev) WriteBytes(p []byte) error {
 
 func (d *Dev) write(v byte) error {
 	if err := d.dev.Tx([]byte{v}, nil); err != nil {
-		return fmt.Errorf("%s: writing %#02x: %w", d.name, v, err)
+		return d.busErrorf("writing %#02x: %w", v, err)
 	}
 	d.latch = v
 	return nil
@@ -140,11 +141,24 @@ func (d *Dev) write(v byte) error {
 // Read returns the levels of the eight pins (bit n is Pn). A pin written
 // low reads low.
 func (d *Dev) Read() (byte, error) {
-	var r [1]byte
-	if err := d.dev.Tx(nil, r[:]); err != nil {
-		return 0, fmt.Errorf("%s: reading: %w", d.name, err)
+	v, err := d.read()
+	if err != nil {
+		return 0, d.busErrorf("reading: %w", err)
 	}
-	return r[0], nil
+	return v, nil
+}
+
+// read reads the pins; its error is the bus's, the caller names the chip.
+func (d *Dev) read() (byte, error) {
+	var r [1]byte
+	err := d.dev.Tx(nil, r[:])
+	return r[0], err
+}
+
+// busErrorf returns an error of the chip's I/O as a *bus.Error naming the
+// chip, its bus and its address.
+func (d *Dev) busErrorf(format string, args ...any) error {
+	return chip.Errorf("pcf8574", d.dev.Bus, d.dev.Addr, format, args...)
 }
 
 // Latch returns the byte last written (the power-on 0xFF before any).
@@ -256,9 +270,9 @@ func (p *Pin) In(pull gpio.Pull, edge gpio.Edge) error {
 	}
 	var l gpio.Level
 	if edge != gpio.NoEdge {
-		v, err := p.d.Read()
+		v, err := p.d.read()
 		if err != nil {
-			return fmt.Errorf("pin %s: %w", p.name, err)
+			return p.d.busErrorf("pin %s: reading: %w", p.name, err)
 		}
 		l = v&(1<<p.n) != 0
 	}

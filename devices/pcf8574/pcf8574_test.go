@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c/i2ctest"
@@ -59,35 +60,51 @@ func TestNoDevice(t *testing.T) {
 	if err == nil || !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"pcf8574", "I2C-fault", "0x27", "no device"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `pcf8574 on i2c bus "I2C-fault" at address 0x27: no device answers: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
 	}
+	checkBusError(t, err, 0x27)
 	if _, err := Open(&i2cfault.Bus{}, 0x80); err == nil {
 		t.Error("address 0x80 accepted")
 	}
 }
 
 func TestBusErrorMidWrite(t *testing.T) {
-	bus := &i2cfault.Bus{After: 2} // probe and one write succeed
-	d, err := Open(bus, 0x20)
+	fb := &i2cfault.Bus{After: 2} // probe and one write succeed
+	d, err := Open(fb, 0x20)
 	if err != nil {
 		t.Fatal(err)
 	}
 	must(t, d.Pin(1).Out(gpio.Low))
 	err = d.Pin(2).Out(gpio.Low)
-	if !errors.Is(err, i2cfault.ErrNACK) || !strings.Contains(err.Error(), "address 0x20") {
+	if !errors.Is(err, i2cfault.ErrNACK) || !strings.HasPrefix(err.Error(), `pcf8574 on i2c bus "I2C-fault" at address 0x20: writing 0xf9: `) {
 		t.Fatalf("err = %v", err)
 	}
+	checkBusError(t, err, 0x20)
 	if d.Latch() != 0xFD {
 		t.Errorf("latch = %#x after a failed write, want 0xfd (unchanged)", d.Latch())
 	}
 	if d.Pin(1).Read() != gpio.Low || d.Err() == nil {
 		t.Errorf("a failed read: Err() = %v", d.Err())
 	}
+	checkBusError(t, d.Err(), 0x20)
 	if err := d.WriteBytes([]byte{1, 2}); !errors.Is(err, i2cfault.ErrNACK) {
 		t.Errorf("WriteBytes: %v", err)
+	} else {
+		checkBusError(t, err, 0x20)
+	}
+}
+
+// checkBusError checks that err is a *bus.Error naming the chip, the
+// fault bus and addr.
+func checkBusError(t *testing.T, err error, addr uint16) {
+	t.Helper()
+	var be *bus.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v (%T), want a *bus.Error", err, err)
+	}
+	if be.Chip != "pcf8574" || be.Kind != bus.I2C || be.Bus != "I2C-fault" || !be.HasAddr || be.Addr != uint64(addr) {
+		t.Errorf("bus.Error = %+v, want chip pcf8574 on i2c bus \"I2C-fault\" at address %#x", *be, addr)
 	}
 }
 

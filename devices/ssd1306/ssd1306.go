@@ -31,6 +31,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/kervi/kervi-go/devices/internal/chip"
 	"github.com/kervi/kervi-go/devices/internal/font5x7"
 	"periph.io/x/conn/v3/i2c"
 	"periph.io/x/conn/v3/physic"
@@ -75,6 +76,8 @@ func Sequential() Option {
 // use.
 type Dev struct {
 	name string
+	bus  i2c.Bus
+	addr uint16
 
 	mu    sync.Mutex
 	dev   *ssd1306.Dev
@@ -94,11 +97,11 @@ func Open(b i2c.Bus, addr uint16, opts ...Option) (*Dev, error) {
 	}
 	pd, err := ssd1306.NewI2C(&atAddr{b, addr}, &o)
 	if err != nil {
-		return nil, fmt.Errorf("%s: no device answers: %w", name, err)
+		return nil, chip.Errorf("ssd1306", b, addr, "no device answers: %w", err)
 	}
-	d := &Dev{name: name, dev: pd, frame: image1bit.NewVerticalLSB(image.Rect(0, 0, o.W, o.H)), lines: make([]string, o.H/font5x7.CellHeight)}
+	d := &Dev{name: name, bus: b, addr: addr, dev: pd, frame: image1bit.NewVerticalLSB(image.Rect(0, 0, o.W, o.H)), lines: make([]string, o.H/font5x7.CellHeight)}
 	if err := d.send(); err != nil { // the controller's RAM is random at power-on
-		return nil, err
+		return nil, d.busErrorf("clearing: %w", err)
 	}
 	return d, nil
 }
@@ -126,12 +129,16 @@ func (d *Dev) Rows() int { return len(d.lines) }
 // Cols returns how many characters a line shows.
 func (d *Dev) Cols() int { return d.frame.Rect.Dx() / font5x7.CellWidth }
 
-// send sends the frame, d.mu held.
+// busErrorf returns an error of the display's I/O as a *bus.Error naming
+// the chip, its bus and its address.
+func (d *Dev) busErrorf(format string, args ...any) error {
+	return chip.Errorf("ssd1306", d.bus, d.addr, format, args...)
+}
+
+// send sends the frame, d.mu held. Its error is periph's: the caller
+// names the chip.
 func (d *Dev) send() error {
-	if err := d.dev.Draw(d.frame.Rect, d.frame, image.Point{}); err != nil {
-		return fmt.Errorf("%s: %w", d.name, err)
-	}
-	return nil
+	return d.dev.Draw(d.frame.Rect, d.frame, image.Point{})
 }
 
 // Draw shows img: the display's rectangle of img (from img's origin,
@@ -145,7 +152,10 @@ func (d *Dev) Draw(img image.Image) error {
 	clear(d.frame.Pix)
 	draw.Src.Draw(d.frame, d.frame.Rect, img, img.Bounds().Min)
 	clear(d.lines)
-	return d.send()
+	if err := d.send(); err != nil {
+		return d.busErrorf("draw: %w", err)
+	}
+	return nil
 }
 
 // WriteLine shows text on line row (0-based; 8 pixel rows each), cut to
@@ -170,7 +180,7 @@ func (d *Dev) WriteLine(row int, text string) error {
 	d.lines[row] = text
 	if err := d.send(); err != nil {
 		d.lines[row] = ""
-		return fmt.Errorf("line %d: %w", row, err)
+		return d.busErrorf("line %d: %w", row, err)
 	}
 	return nil
 }
@@ -191,7 +201,10 @@ func (d *Dev) Clear() error {
 	defer d.mu.Unlock()
 	clear(d.frame.Pix)
 	clear(d.lines)
-	return d.send()
+	if err := d.send(); err != nil {
+		return d.busErrorf("clear: %w", err)
+	}
+	return nil
 }
 
 // Frame returns a copy of the frame last drawn.
@@ -208,7 +221,7 @@ func (d *Dev) SetContrast(level byte) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.dev.SetContrast(level); err != nil {
-		return fmt.Errorf("%s: contrast: %w", d.name, err)
+		return d.busErrorf("contrast: %w", err)
 	}
 	return nil
 }
@@ -219,7 +232,7 @@ func (d *Dev) Halt() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if err := d.dev.Halt(); err != nil {
-		return fmt.Errorf("%s: halt: %w", d.name, err)
+		return d.busErrorf("halt: %w", err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kervi/kervi-go/devices/bus"
 	"github.com/kervi/kervi-go/devices/internal/i2cfault"
 	"github.com/kervi/kervi-go/ipc"
 	"github.com/kervi/kervi-go/ipc/ipctest"
@@ -131,10 +132,22 @@ func TestNoDevice(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"ssd1306", "I2C-fault", "0x3c", "no device"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `ssd1306 on i2c bus "I2C-fault" at address 0x3c: no device answers: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
+	}
+	checkBusError(t, err, "I2C-fault")
+}
+
+// checkBusError checks that err is a *bus.Error naming the chip, busName
+// and address 0x3c.
+func checkBusError(t *testing.T, err error, busName string) {
+	t.Helper()
+	var be *bus.Error
+	if !errors.As(err, &be) {
+		t.Fatalf("err = %v (%T), want a *bus.Error", err, err)
+	}
+	if be.Chip != "ssd1306" || be.Kind != bus.I2C || be.Bus != busName || !be.HasAddr || be.Addr != 0x3C {
+		t.Errorf("bus.Error = %+v, want chip ssd1306 on i2c bus %q at address 0x3c", *be, busName)
 	}
 }
 
@@ -148,11 +161,10 @@ func TestBusErrorMidWrite(t *testing.T) {
 	if !errors.Is(err, i2cfault.ErrNACK) {
 		t.Fatalf("err = %v, want a NACK", err)
 	}
-	for _, want := range []string{"ssd1306", "0x3c", "line 1"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %q", err, want)
-		}
+	if want := `ssd1306 on i2c bus "fake-I2C" at address 0x3c: line 1: `; !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q does not start with %q", err, want)
 	}
+	checkBusError(t, err, "fake-I2C")
 	if d.Line(1) != "" {
 		t.Errorf("line 1 = %q after a failed write", d.Line(1))
 	}
