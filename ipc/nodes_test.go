@@ -73,20 +73,7 @@ func announce(id, module string) *kervipb.Msg {
 // the port goes the calls fail naming the node. A module of this node
 // wins an id over an import, naming both nodes.
 func TestProxyPorts(t *testing.T) {
-	notices := make(chan plumb.Notice, 100)
-	h := plumb.NewHub(plumb.HubOptions{Node: "main", Notify: func(n plumb.Notice) { notices <- n }})
-	rt, port, err := h.Connect("house", plumb.BusOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { port.Detach(); rt.Kill() }()
-	bus := rt.Handle().(*ipc.Bus)
-	if err := rt.RunSetup(nil); err != nil {
-		t.Fatal(err)
-	}
-	h.Start()
-	<-port.Started()
-	h.SetAppReady()
+	h, bus := mainHub(t, plumb.HubOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
@@ -175,19 +162,7 @@ func TestProxyPorts(t *testing.T) {
 // retires an id it no longer has, which it owned before it went offline:
 // the id leaves the catalogue, not stays as owned by an offline node.
 func TestProxyRetiresWhileBack(t *testing.T) {
-	h := plumb.NewHub(plumb.HubOptions{Node: "main"})
-	rt, port, err := h.Connect("house", plumb.BusOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { port.Detach(); rt.Kill() }()
-	bus := rt.Handle().(*ipc.Bus)
-	if err := rt.RunSetup(nil); err != nil {
-		t.Fatal(err)
-	}
-	h.Start()
-	<-port.Started()
-	h.SetAppReady()
+	h, bus := mainHub(t, plumb.HubOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 
@@ -223,19 +198,7 @@ func TestNodeCalledBridge(t *testing.T) {
 // TestProxyBusyNamesTheNode: the calls in flight to a node are bounded
 // for all its modules together, and the refusal says so.
 func TestProxyBusyNamesTheNode(t *testing.T) {
-	h := plumb.NewHub(plumb.HubOptions{Node: "main", Limits: ipc.Limits{MaxCalls: 1}})
-	rt, port, err := h.Connect("house", plumb.BusOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { port.Detach(); rt.Kill() }()
-	bus := rt.Handle().(*ipc.Bus)
-	if err := rt.RunSetup(nil); err != nil {
-		t.Fatal(err)
-	}
-	h.Start()
-	<-port.Started()
-	h.SetAppReady()
+	h, bus := mainHub(t, plumb.HubOptions{Limits: ipc.Limits{MaxCalls: 1}})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	pi := attachNode(t, h, "pi1")
@@ -258,4 +221,24 @@ func TestProxyBusyNamesTheNode(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+// mainHub returns the hub of node "main", started, with module "house"
+// connected and ready; its bus goes when the test ends.
+func mainHub(t *testing.T, opts plumb.HubOptions) (plumb.Hub, *ipc.Bus) {
+	t.Helper()
+	opts.Node = "main"
+	h := plumb.NewHub(opts)
+	rt, port, err := h.Connect("house", plumb.BusOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { port.Detach(); rt.Kill() })
+	if err := rt.RunSetup(nil); err != nil {
+		t.Fatal(err)
+	}
+	h.Start()
+	<-port.Started()
+	h.SetAppReady()
+	return h, rt.Handle().(*ipc.Bus)
 }

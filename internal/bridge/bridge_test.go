@@ -131,10 +131,7 @@ func TestTwoNodes(t *testing.T) {
 	if d.Node != "pi1" || d.Module != "mod_pi1" {
 		t.Fatalf("description %+v: want node pi1, module mod_pi1", d)
 	}
-	got := make(chan float64, 100)
-	if _, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
-		t.Fatal(err)
-	}
+	got := numbers(t, watcher, "bench.temp", 100)
 	if err := temp.Set(0); err != nil {
 		t.Fatal(err)
 	}
@@ -194,11 +191,7 @@ func waitAnnounced(t *testing.T, bus *ipc.Bus, id string) ipc.Description {
 
 func TestNodeOfflineAndBack(t *testing.T) {
 	s := startServer(t)
-	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
+	px := newProxy(t, s)
 	var temp *values.Number
 	var limit *values.Number
 	startNode(t, px.URL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
@@ -213,10 +206,7 @@ func TestNodeOfflineAndBack(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
-	got := make(chan float64, 10000)
-	if _, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
-		t.Fatal(err)
-	}
+	got := numbers(t, watcher, "bench.temp", 10000)
 	if err := temp.Set(1); err != nil {
 		t.Fatal(err)
 	}
@@ -293,11 +283,7 @@ func waitValue(t *testing.T, ch <-chan float64, want float64) {
 // offline is cancelled where it runs.
 func TestCallsOfAnOfflineNodeAreCancelled(t *testing.T) {
 	s := startServer(t)
-	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
+	px := newProxy(t, s)
 	started := make(chan struct{}, 1)
 	cancelled := make(chan error, 1)
 	startNode(t, s.ClientURL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
@@ -425,11 +411,7 @@ func TestCatalogueChangeAfterSnapshot(t *testing.T) {
 // followers here end on the latest value.
 func TestEventWhileSnapshotGoesIn(t *testing.T) {
 	s := startServer(t)
-	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
+	px := newProxy(t, s)
 	var temp *values.Number
 	startNode(t, px.URL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
 		temp = values.NewNumber(b, "bench.temp", "Temperature")
@@ -458,10 +440,7 @@ func TestEventWhileSnapshotGoesIn(t *testing.T) {
 	})
 	watcher := main.bus(t)
 	waitAnnounced(t, watcher, "bench.temp")
-	got := make(chan float64, 100)
-	if _, err := watcher.Subscribe("bench.temp", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
-		t.Fatal(err)
-	}
+	got := numbers(t, watcher, "bench.temp", 100)
 	if err := temp.Set(1); err != nil {
 		t.Fatal(err)
 	}
@@ -538,11 +517,7 @@ func (h closingHub) AttachNode(node string, send plumb.SendFunc) (plumb.Port, er
 // its node was offline is no longer followed once the node is back.
 func TestUnfollowedWhileOffline(t *testing.T) {
 	s := startServer(t)
-	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { px.Close() })
+	px := newProxy(t, s)
 	var temp *values.Number
 	pi := startNode(t, px.URL(), "pi1", func(ctx context.Context, b *ipc.Bus) error {
 		temp = values.NewNumber(b, "bench.temp", "Temperature")
@@ -700,10 +675,7 @@ func TestIDTakenByALocalModule(t *testing.T) {
 	main := startNode(t, s.ClientURL(), "main", nil)
 	watcher := main.bus(t)
 	waitAnnounced(t, watcher, "shared")
-	got := make(chan float64, 100)
-	if _, err := watcher.Subscribe("shared", func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
-		t.Fatal(err)
-	}
+	got := numbers(t, watcher, "shared", 100)
 	if err := shared.Set(1); err != nil {
 		t.Fatal(err)
 	}
@@ -776,4 +748,27 @@ func TestForgedRequestsAreRefused(t *testing.T) {
 	if m, err := elsewhere.NextMsg(100 * time.Millisecond); err == nil {
 		t.Fatalf("pi1 answered a call on another node's inbox: %s", m.Subject)
 	}
+}
+
+// newProxy returns a fault proxy in front of server s, closed when the test
+// ends.
+func newProxy(t *testing.T, s *server.Server) *faultproxy.Proxy {
+	t.Helper()
+	px, err := faultproxy.New(strings.TrimPrefix(s.ClientURL(), "nats://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { px.Close() })
+	return px
+}
+
+// numbers subscribes bus to the number value id: its events come on the
+// channel, which holds size of them.
+func numbers(t *testing.T, bus *ipc.Bus, id string, size int) <-chan float64 {
+	t.Helper()
+	got := make(chan float64, size)
+	if _, err := bus.Subscribe(id, func(e ipc.Event) { got <- e.Value.Number() }); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }

@@ -45,7 +45,11 @@ const (
 
 func TestMain(m *testing.M) {
 	if kervi.IsModuleProcess() || os.Getenv(envRole) == "node" {
-		app, err := newApp()
+		build := newApp
+		if os.Getenv(envSite) == "1" { // the site test's application (site_test.go)
+			build = siteApp
+		}
+		app, err := build()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(2)

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,28 +26,8 @@ import (
 // main node (this test process), module "shed" on node shed, a site's leaf
 // hub (a process), and module "pi2" on node pi2, a member of the shed's
 // site (a process), which joins the shed's server. Every process of it,
-// modules included, has envSite=1 and runs siteApp from this file's init,
-// before TestMain.
+// modules included, has envSite=1, and TestMain runs siteApp in it.
 const envSite = "NODETEST_SITE"
-
-func init() {
-	if os.Getenv(envSite) != "1" || !kervi.IsModuleProcess() && os.Getenv(envRole) != "node" {
-		return
-	}
-	app, err := siteApp()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(2)
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err = app.Run(ctx) // never returns in a module process
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
 
 // siteApp builds the site test's application as every process of it does.
 func siteApp(extra ...kervi.Option) (*kervi.Application, error) {
